@@ -1,0 +1,248 @@
+//! The command line: `outrider [run]` and `outrider check`. Flags win over
+//! `OUTRIDER_*` environment variables (clap reads both), which win over the
+//! config file, which wins over the embedded defaults.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::collect::Registry;
+use crate::config::{self, Config, ConfigError, LogFormat, LogLevel};
+use crate::http::{self, Endpoints};
+use crate::pipeline::{self, Published};
+
+#[derive(Parser, Debug)]
+#[command(name = "outrider", version, about = "A monitoring sidecar for Prometheus.")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Collect and serve metrics (the default).
+    Run(RunArgs),
+    /// Validate config files; exit 1 when one is invalid.
+    Check {
+        /// Config files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug, Default)]
+struct RunArgs {
+    /// YAML config file; without one, the embedded defaults apply.
+    #[arg(long = "config.file", env = "OUTRIDER_CONFIG_FILE")]
+    config_file: Option<PathBuf>,
+    /// Address to listen on (host:port, or :port for every interface).
+    #[arg(long = "web.listen-address", env = "OUTRIDER_WEB_LISTEN_ADDRESS")]
+    listen_address: Option<String>,
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", env = "OUTRIDER_WEB_TELEMETRY_PATH")]
+    telemetry_path: Option<String>,
+    /// How often to collect (humantime: 15s, 1m).
+    #[arg(long = "collect.interval", env = "OUTRIDER_COLLECT_INTERVAL")]
+    collect_interval: Option<humantime::Duration>,
+    /// Only log messages at or above this level.
+    #[arg(long = "log.level", env = "OUTRIDER_LOG_LEVEL", value_enum)]
+    log_level: Option<LogLevel>,
+    /// Output format of log messages.
+    #[arg(long = "log.format", env = "OUTRIDER_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    /// Directory for state kept across restarts.
+    #[arg(long = "storage.path", env = "OUTRIDER_STORAGE_PATH")]
+    storage_path: Option<PathBuf>,
+    /// procfs mount point.
+    #[arg(long = "path.procfs", env = "OUTRIDER_PATH_PROCFS")]
+    procfs: Option<PathBuf>,
+    /// sysfs mount point.
+    #[arg(long = "path.sysfs", env = "OUTRIDER_PATH_SYSFS")]
+    sysfs: Option<PathBuf>,
+    /// Root of the host filesystem.
+    #[arg(long = "path.rootfs", env = "OUTRIDER_PATH_ROOTFS")]
+    rootfs: Option<PathBuf>,
+}
+
+impl RunArgs {
+    fn config(&self) -> Result<Config, ConfigError> {
+        let mut config = match &self.config_file {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        fn set<T: Clone>(slot: &mut T, flag: &Option<T>) {
+            if let Some(value) = flag {
+                *slot = value.clone();
+            }
+        }
+        set(&mut config.web.listen_address, &self.listen_address);
+        set(&mut config.web.telemetry_path, &self.telemetry_path);
+        set(&mut config.log.level, &self.log_level);
+        set(&mut config.log.format, &self.log_format);
+        set(&mut config.storage.path, &self.storage_path);
+        set(&mut config.paths.procfs, &self.procfs);
+        set(&mut config.paths.sysfs, &self.sysfs);
+        set(&mut config.paths.rootfs, &self.rootfs);
+        if let Some(interval) = self.collect_interval {
+            config.collect_interval = interval.into();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check { files }) => check(&files),
+        Some(Command::Run(args)) => run(&args),
+        None => run(&cli.run),
+    }
+}
+
+fn check(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for file in files {
+        println!("Checking {}", file.display());
+        match Config::load(file).and_then(|c| c.validate()) {
+            Ok(()) => println!("  SUCCESS"),
+            Err(e) => {
+                failed = true;
+                eprintln!("  FAILED: {e}");
+            }
+        }
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+fn run(args: &RunArgs) -> ExitCode {
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("outrider: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::logging::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("outrider")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(error = %e, "outrider stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("listening on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+async fn serve(config: Config) -> Result<(), RunError> {
+    let registry = Registry::from_config(&config.collectors, &config.paths)
+        .map_err(ConfigError::from)?;
+    let address = config::listen_address(&config.web.listen_address)?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| RunError::Listen {
+            address: config.web.listen_address.clone(),
+            source,
+        })?;
+    let bound = listener.local_addr().map_or(address, |a| a);
+    info!(address = %bound, telemetry_path = %config.web.telemetry_path, collect_interval = ?config.collect_interval, version = crate::build::VERSION, "listening");
+
+    let published = Arc::new(Published::default());
+    let (stop_ticks, ticks_stopped) = watch::channel(false);
+    let ticker = tokio::spawn(pipeline::run(
+        registry,
+        config.collect_interval,
+        Arc::clone(&published),
+        ticks_stopped,
+    ));
+    let endpoints = Arc::new(Endpoints {
+        telemetry_path: config.web.telemetry_path.clone(),
+        published,
+    });
+    http::serve(listener, endpoints, shutdown_signal()).await;
+    let _ = stop_ticks.send(true);
+    // A tick stuck in a collector must not hold the exit up.
+    let _ = tokio::time::timeout(Duration::from_secs(2), ticker).await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot watch SIGTERM; stop with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => info!(signal = "SIGTERM", "shutdown requested"),
+        _ = tokio::signal::ctrl_c() => info!(signal = "SIGINT", "shutdown requested"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yml");
+        std::fs::write(&file, "collect_interval: 30s\nweb:\n  telemetry_path: /from-file\n  listen_address: 127.0.0.1:1\n").unwrap();
+        let cli = Cli::try_parse_from([
+            "outrider",
+            "--config.file",
+            file.to_str().unwrap(),
+            "--web.listen-address",
+            "127.0.0.1:2",
+        ])
+        .unwrap();
+        let config = cli.run.config().unwrap();
+        assert_eq!(config.web.listen_address, "127.0.0.1:2");
+        assert_eq!(config.web.telemetry_path, "/from-file");
+        assert_eq!(config.collect_interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn run_subcommand_takes_the_same_flags() {
+        let cli = Cli::try_parse_from(["outrider", "run", "--collect.interval", "2s"]).unwrap();
+        let Some(Command::Run(args)) = cli.command else {
+            panic!("expected run");
+        };
+        assert_eq!(args.config().unwrap().collect_interval, Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,351 @@
+//! Sources of host metrics. One file per collector, one table of them below: the
+//! table gives each collector its config key and its `collector` label.
+//!
+//! Collectors run on the tick, one after the other, on a blocking thread. A
+//! collector that fails sets its `outrider_collector_success` to 0 and logs once
+//! (and once more when it recovers); the others carry on.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use crate::metric::Family;
+use crate::paths::HostPaths;
+
+pub mod cpu;
+pub mod diskstats;
+pub mod filesystem;
+pub mod loadavg;
+pub mod meminfo;
+pub mod netclass;
+pub mod netdev;
+pub mod self_process;
+pub mod stat;
+pub mod time;
+pub mod uname;
+
+/// Why a collector produced nothing this tick.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("parsing {path}: {reason}")]
+    Parse { path: PathBuf, reason: String },
+}
+
+/// A collector's options that make it refuse to start.
+#[derive(Debug, thiserror::Error)]
+#[error("collector {collector}: {reason}")]
+pub struct BuildError {
+    pub collector: &'static str,
+    pub reason: String,
+}
+
+pub trait Collector: Send {
+    /// Appends this tick's families. "No data here" (no disks, no swap) is not
+    /// an error: it appends nothing and returns Ok.
+    fn collect(&mut self, out: &mut Vec<Family>) -> Result<(), CollectError>;
+}
+
+/// A collector with no options of its own.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Toggle {
+    /// Whether the collector runs.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+impl Default for Toggle {
+    fn default() -> Self {
+        Toggle { enabled: true }
+    }
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// The `collectors:` section: one key per collector in the table.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorsConfig {
+    pub cpu: Toggle,
+    pub diskstats: diskstats::Config,
+    pub filesystem: filesystem::Config,
+    pub loadavg: Toggle,
+    pub meminfo: Toggle,
+    pub netclass: netclass::Config,
+    pub netdev: netdev::Config,
+    #[serde(rename = "self")]
+    pub self_process: Toggle,
+    pub stat: Toggle,
+    pub time: Toggle,
+    pub uname: Toggle,
+}
+
+type Build = fn(&CollectorsConfig, &HostPaths) -> Result<Box<dyn Collector>, BuildError>;
+
+struct Entry {
+    name: &'static str,
+    enabled: fn(&CollectorsConfig) -> bool,
+    build: Build,
+}
+
+/// Every collector: its name (config key and `collector` label), whether the
+/// config enables it, and how to build it.
+const COLLECTORS: &[Entry] = &[
+    Entry {
+        name: "cpu",
+        enabled: |c| c.cpu.enabled,
+        build: |_, p| Ok(Box::new(cpu::CpuCollector::new(p))),
+    },
+    Entry {
+        name: "diskstats",
+        enabled: |c| c.diskstats.enabled,
+        build: |c, p| Ok(Box::new(diskstats::DiskstatsCollector::new(&c.diskstats, p)?)),
+    },
+    Entry {
+        name: "filesystem",
+        enabled: |c| c.filesystem.enabled,
+        build: |c, p| Ok(Box::new(filesystem::FilesystemCollector::new(&c.filesystem, p)?)),
+    },
+    Entry {
+        name: "loadavg",
+        enabled: |c| c.loadavg.enabled,
+        build: |_, p| Ok(Box::new(loadavg::LoadavgCollector::new(p))),
+    },
+    Entry {
+        name: "meminfo",
+        enabled: |c| c.meminfo.enabled,
+        build: |_, p| Ok(Box::new(meminfo::MeminfoCollector::new(p))),
+    },
+    Entry {
+        name: "netclass",
+        enabled: |c| c.netclass.enabled,
+        build: |c, p| Ok(Box::new(netclass::NetclassCollector::new(&c.netclass, p)?)),
+    },
+    Entry {
+        name: "netdev",
+        enabled: |c| c.netdev.enabled,
+        build: |c, p| Ok(Box::new(netdev::NetdevCollector::new(&c.netdev, p)?)),
+    },
+    Entry {
+        name: "self",
+        enabled: |c| c.self_process.enabled,
+        build: |_, p| Ok(Box::new(self_process::SelfCollector::new(p))),
+    },
+    Entry {
+        name: "stat",
+        enabled: |c| c.stat.enabled,
+        build: |_, p| Ok(Box::new(stat::StatCollector::new(p))),
+    },
+    Entry {
+        name: "time",
+        enabled: |c| c.time.enabled,
+        build: |_, _| Ok(Box::new(time::TimeCollector)),
+    },
+    Entry {
+        name: "uname",
+        enabled: |c| c.uname.enabled,
+        build: |_, _| Ok(Box::new(uname::UnameCollector)),
+    },
+];
+
+/// The names of all collectors, in table order.
+pub fn collector_names() -> impl Iterator<Item = &'static str> {
+    COLLECTORS.iter().map(|e| e.name)
+}
+
+struct Running {
+    name: &'static str,
+    collector: Box<dyn Collector>,
+    last_ok: bool,
+}
+
+/// The enabled collectors, run together once per tick.
+pub struct Registry {
+    running: Vec<Running>,
+}
+
+impl Registry {
+    pub fn from_config(config: &CollectorsConfig, paths: &HostPaths) -> Result<Self, BuildError> {
+        let mut running = Vec::new();
+        for entry in COLLECTORS.iter().filter(|e| (e.enabled)(config)) {
+            running.push(Running {
+                name: entry.name,
+                collector: (entry.build)(config, paths)?,
+                last_ok: true,
+            });
+        }
+        Ok(Registry { running })
+    }
+
+    /// Builds a registry from collectors made elsewhere (tests inject a
+    /// filesystem collector with a statfs that hangs).
+    pub fn from_collectors(collectors: Vec<(&'static str, Box<dyn Collector>)>) -> Self {
+        let running = collectors
+            .into_iter()
+            .map(|(name, collector)| Running {
+                name,
+                collector,
+                last_ok: true,
+            })
+            .collect();
+        Registry { running }
+    }
+
+    /// Runs every collector and returns their families plus
+    /// `outrider_collector_duration_seconds` and `outrider_collector_success`.
+    pub fn collect_all(&mut self) -> Vec<Family> {
+        let mut families = Vec::with_capacity(64);
+        let mut duration = Family::gauge(
+            "outrider_collector_duration_seconds",
+            "Seconds the collector took in the last tick.",
+        );
+        let mut success = Family::gauge(
+            "outrider_collector_success",
+            "Whether the collector succeeded in the last tick (1) or failed (0).",
+        );
+        for run in &mut self.running {
+            let started = Instant::now();
+            let mut produced = Vec::new();
+            let result = run.collector.collect(&mut produced);
+            let elapsed = started.elapsed().as_secs_f64();
+            let ok = match result {
+                Ok(()) => {
+                    if !run.last_ok {
+                        info!(collector = run.name, "collector recovered");
+                    }
+                    families.append(&mut produced);
+                    true
+                }
+                Err(error) => {
+                    if run.last_ok {
+                        warn!(collector = run.name, error = %error, "collector failed");
+                    }
+                    false
+                }
+            };
+            run.last_ok = ok;
+            duration.push([("collector", run.name)], elapsed);
+            success.push([("collector", run.name)], if ok { 1.0 } else { 0.0 });
+        }
+        families.push(duration);
+        families.push(success);
+        families
+    }
+}
+
+/// Compiles a config regex, naming the collector and option when it is invalid.
+pub fn compile_regex(
+    collector: &'static str,
+    option: &str,
+    pattern: &str,
+) -> Result<regex::Regex, BuildError> {
+    regex::Regex::new(pattern).map_err(|e| BuildError {
+        collector,
+        reason: format!("{option}: invalid regex {pattern:?}: {e}"),
+    })
+}
+
+/// A device filter: an exclude or an include pattern, never both (as
+/// node_exporter's `--collector.X.device-exclude` / `-include`).
+#[derive(Debug)]
+pub struct DeviceFilter {
+    exclude: Option<regex::Regex>,
+    include: Option<regex::Regex>,
+}
+
+impl DeviceFilter {
+    pub fn new(
+        collector: &'static str,
+        exclude: Option<&str>,
+        include: Option<&str>,
+    ) -> Result<Self, BuildError> {
+        if exclude.is_some() && include.is_some() {
+            return Err(BuildError {
+                collector,
+                reason: "device_exclude and device_include are mutually exclusive; set one"
+                    .to_owned(),
+            });
+        }
+        Ok(DeviceFilter {
+            exclude: exclude
+                .map(|p| compile_regex(collector, "device_exclude", p))
+                .transpose()?,
+            include: include
+                .map(|p| compile_regex(collector, "device_include", p))
+                .transpose()?,
+        })
+    }
+
+    pub fn ignored(&self, device: &str) -> bool {
+        if let Some(exclude) = &self.exclude {
+            return exclude.is_match(device);
+        }
+        if let Some(include) = &self.include {
+            return !include.is_match(device);
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Failing;
+    impl Collector for Failing {
+        fn collect(&mut self, _: &mut Vec<Family>) -> Result<(), CollectError> {
+            Err(CollectError::Parse {
+                path: PathBuf::from("/nowhere"),
+                reason: "broken".into(),
+            })
+        }
+    }
+
+    struct Fine;
+    impl Collector for Fine {
+        fn collect(&mut self, out: &mut Vec<Family>) -> Result<(), CollectError> {
+            out.push(Family::gauge("fine", "A fine gauge.").single(1.0));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_collector_reports_zero_and_the_others_carry_on() {
+        let mut registry =
+            Registry::from_collectors(vec![("broken", Box::new(Failing)), ("fine", Box::new(Fine))]);
+        let families = registry.collect_all();
+        assert!(families.iter().any(|f| f.name == "fine"));
+        let success = families
+            .iter()
+            .find(|f| f.name == "outrider_collector_success")
+            .unwrap();
+        let by_name: Vec<(String, f64)> = success
+            .samples
+            .iter()
+            .map(|s| (s.labels[0].1.clone(), s.value))
+            .collect();
+        assert_eq!(
+            by_name,
+            vec![("broken".to_owned(), 0.0), ("fine".to_owned(), 1.0)]
+        );
+    }
+
+    #[test]
+    fn device_filter_excludes_or_includes() {
+        let f = DeviceFilter::new("t", Some("^lo$"), None).unwrap();
+        assert!(f.ignored("lo") && !f.ignored("eth0"));
+        let f = DeviceFilter::new("t", None, Some("^eth")).unwrap();
+        assert!(!f.ignored("eth0") && f.ignored("lo"));
+        assert!(DeviceFilter::new("t", Some("a"), Some("b")).is_err());
+        assert!(DeviceFilter::new("t", Some("("), None).is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! The configuration: built-in defaults, then the YAML file, then environment
+//! variables and flags (applied by `cli`). With no file at all, outrider runs
+//! with the embedded defaults below.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::collect::{BuildError, CollectorsConfig, Registry};
+use crate::paths::HostPaths;
+
+/// The listen port: 9100–9999 (the Prometheus exporter range) is fully
+/// allocated, and new allocations continue just above it.
+pub const DEFAULT_PORT: u16 = 10777;
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// How often collectors run and the exposition is rebuilt (humantime).
+    #[serde(with = "humantime_serde")]
+    pub collect_interval: Duration,
+    /// The HTTP listener.
+    pub web: WebConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Where state on disk lives.
+    pub storage: StorageConfig,
+    /// Where the host's /proc, /sys and / are.
+    pub paths: HostPaths,
+    /// Collectors, by name.
+    pub collectors: CollectorsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            collect_interval: Duration::from_secs(15),
+            web: WebConfig::default(),
+            log: LogConfig::default(),
+            storage: StorageConfig::default(),
+            paths: HostPaths::default(),
+            collectors: CollectorsConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Address to listen on: `host:port`, or `:port` for every interface.
+    pub listen_address: String,
+    /// Path under which the metrics are exposed.
+    pub telemetry_path: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen_address: format!(":{DEFAULT_PORT}"),
+            telemetry_path: "/metrics".to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Logfmt,
+    Json,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Only log messages at or above this level: debug, info, warn, error.
+    pub level: LogLevel,
+    /// Output format of log messages: logfmt or json.
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Directory for state kept across restarts.
+    pub path: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            path: PathBuf::from("data/"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{source_name}: {message}")]
+    Parse { source_name: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Collector(#[from] BuildError),
+}
+
+impl Config {
+    /// Parses a YAML document; `source_name` names it in errors. An empty
+    /// document is the default config.
+    pub fn from_yaml(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse {
+            source_name: source_name.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Checks what serde cannot: values that parse but cannot work. Building
+    /// the collectors checks their regexes, so it is done here too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.collect_interval.is_zero() {
+            return Err(ConfigError::Invalid(
+                "collect_interval must be more than 0s (for example 15s)".to_owned(),
+            ));
+        }
+        listen_address(&self.web.listen_address)?;
+        let path = &self.web.telemetry_path;
+        if !path.starts_with('/') || ["/", "/-/healthy", "/-/ready"].contains(&path.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "web.telemetry_path {path:?} must start with '/' and not be /, /-/healthy or /-/ready"
+            )));
+        }
+        Registry::from_config(&self.collectors, &self.paths)?;
+        Ok(())
+    }
+}
+
+/// Resolves a listen address; `:port` means every interface, as in Go.
+pub fn listen_address(address: &str) -> Result<SocketAddr, ConfigError> {
+    let full = match address.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => address.to_owned(),
+    };
+    full.to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "web.listen_address {address:?} is not host:port or :port"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_embedded_default() {
+        let config = Config::from_yaml("  \n", "empty.yml").unwrap();
+        assert_eq!(config, Config::default());
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn reads_humantime_and_nested_collector_options() {
+        let config = Config::from_yaml(
+            "collect_interval: 1m30s\nweb:\n  listen_address: 127.0.0.1:9999\ncollectors:\n  filesystem:\n    mount_timeout: 250ms\n  cpu:\n    enabled: false\n",
+            "x.yml",
+        )
+        .unwrap();
+        assert_eq!(config.collect_interval, Duration::from_secs(90));
+        assert_eq!(config.web.listen_address, "127.0.0.1:9999");
+        assert_eq!(config.web.telemetry_path, "/metrics");
+        assert_eq!(
+            config.collectors.filesystem.mount_timeout,
+            Duration::from_millis(250)
+        );
+        assert!(!config.collectors.cpu.enabled);
+        assert!(config.collectors.meminfo.enabled);
+    }
+
+    #[test]
+    fn a_typo_is_refused_with_its_place() {
+        let error = Config::from_yaml("colect_interval: 15s\n", "typo.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("typo.yml: unknown field `colect_interval`"), "{error}");
+        assert!(error.contains("line 1"), "{error}");
+    }
+
+    #[test]
+    fn invalid_values_say_what_to_fix() {
+        let bad = |yaml: &str| Config::from_yaml(yaml, "t").unwrap().validate().unwrap_err().to_string();
+        assert!(bad("collect_interval: 0s").contains("collect_interval"));
+        assert!(bad("web: {listen_address: nowhere}").contains("listen_address"));
+        assert!(bad("web: {telemetry_path: metrics}").contains("telemetry_path"));
+        assert!(bad("collectors: {diskstats: {device_exclude: '('}}").contains("diskstats"));
+        assert!(Config::from_yaml("collect_interval: soon", "t").is_err());
+    }
+
+    #[test]
+    fn colon_port_listens_everywhere() {
+        assert_eq!(
+            listen_address(":10777").unwrap(),
+            "0.0.0.0:10777".parse().unwrap()
+        );
+        assert_eq!(
+            listen_address("127.0.0.1:0").unwrap(),
+            "127.0.0.1:0".parse().unwrap()
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The HTTP surface, all of it:
+//!
+//! - `GET /`            a landing page linking the endpoints
+//! - `GET <telemetry>`  the last tick's exposition (`/metrics` by default), in
+//!   the text format or OpenMetrics (Accept), gzipped when Accept-Encoding allows
+//! - `GET /-/healthy`   200 while the process serves
+//! - `GET /-/ready`     200 once the first tick is published, 503 before
+//!
+//! HEAD is answered like GET without a body; other methods get 405.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+use crate::exposition::{Format, accepts_gzip};
+use crate::pipeline::Published;
+
+/// A client gets this long to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// In-flight requests get this long to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+pub struct Endpoints {
+    pub telemetry_path: String,
+    pub published: Arc<Published>,
+}
+
+type Body = Full<Bytes>;
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+impl Endpoints {
+    pub fn handle<B>(&self, request: &Request<B>) -> Response<Body> {
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return response;
+        }
+        match request.uri().path() {
+            "/" => self.landing_page(),
+            "/-/healthy" => plain(StatusCode::OK, "outrider is healthy.\n"),
+            "/-/ready" => match self.published.get() {
+                Some(_) => plain(StatusCode::OK, "outrider is ready.\n"),
+                None => plain(StatusCode::SERVICE_UNAVAILABLE, "outrider is not ready yet.\n"),
+            },
+            path if path == self.telemetry_path => self.metrics(request),
+            _ => plain(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    }
+
+    fn metrics<B>(&self, request: &Request<B>) -> Response<Body> {
+        let Some(exposition) = self.published.get() else {
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the first collection has not finished yet\n",
+            );
+        };
+        let header_str = |name| request.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+        let format = Format::negotiate(header_str(header::ACCEPT));
+        let gzip = accepts_gzip(header_str(header::ACCEPT_ENCODING));
+        let mut response = Response::new(Full::new(exposition.body(format, gzip)));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        );
+        if gzip {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        headers.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+        response
+    }
+
+    fn landing_page(&self) -> Response<Body> {
+        let path = html_escape(&self.telemetry_path);
+        let page = format!(
+            "<!DOCTYPE html>\n<html><head><title>outrider</title></head><body>\n\
+<h1>outrider</h1>\n<p>A monitoring sidecar, version {version}.</p>\n<ul>\n\
+<li><a href=\"{path}\">Metrics</a></li>\n\
+<li><a href=\"/-/healthy\">Health</a></li>\n\
+<li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n</body></html>\n",
+            version = crate::build::VERSION,
+        );
+        let mut response = Response::new(Full::new(Bytes::from(page)));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        response
+    }
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish for
+/// a few seconds.
+pub async fn serve(
+    listener: TcpListener,
+    endpoints: Arc<Endpoints>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    // Out of fds and similar: back off rather than spin.
+                    warn!(error = %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let endpoints = Arc::clone(&endpoints);
+        let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+            let response = endpoints.handle(&request);
+            async move { Ok::<_, Infallible>(response) }
+        });
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                debug!(peer = %peer, error = %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    info!("shutting down; waiting for in-flight requests");
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => warn!("in-flight requests did not finish in time"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exposition::Exposition;
+    use crate::metric::Family;
+
+    fn endpoints(ready: bool) -> Endpoints {
+        let published = Arc::new(Published::default());
+        if ready {
+            published.publish(Exposition::new(vec![Family::gauge("g", "G.").single(1.0)]));
+        }
+        Endpoints {
+            telemetry_path: "/metrics".into(),
+            published,
+        }
+    }
+
+    fn get(endpoints: &Endpoints, path: &str) -> Response<Body> {
+        endpoints.handle(&Request::get(path).body(()).unwrap())
+    }
+
+    #[test]
+    fn routes_and_readiness() {
+        let not_ready = endpoints(false);
+        assert_eq!(get(&not_ready, "/-/healthy").status(), StatusCode::OK);
+        assert_eq!(get(&not_ready, "/-/ready").status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(get(&not_ready, "/metrics").status(), StatusCode::SERVICE_UNAVAILABLE);
+        let ready = endpoints(true);
+        assert_eq!(get(&ready, "/-/ready").status(), StatusCode::OK);
+        assert_eq!(get(&ready, "/metrics").status(), StatusCode::OK);
+        assert_eq!(get(&ready, "/").status(), StatusCode::OK);
+        assert_eq!(get(&ready, "/nope").status(), StatusCode::NOT_FOUND);
+        let post = ready.handle(&Request::post("/metrics").body(()).unwrap());
+        assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(post.headers()[header::ALLOW], "GET, HEAD");
+    }
+}

@@ -1,0 +1,24 @@
+//! outrider: a monitoring sidecar.
+//!
+//! Data flows one way, one module per stage:
+//! `collect` (sources, on a tick) → `metric` (the samples of one tick) →
+//! `exposition` (encoded once per tick) → `http` (hands out the prepared bytes).
+//! `pipeline` drives the tick; `config` and `cli` set everything up.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod collect;
+pub mod config;
+pub mod exposition;
+pub mod http;
+pub mod logging;
+pub mod metric;
+pub mod paths;
+pub mod pipeline;
+
+/// The version, revision and compiler this binary was built from.
+pub mod build {
+    pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+    pub const REVISION: &str = env!("OUTRIDER_REVISION");
+    pub const RUST_VERSION: &str = env!("OUTRIDER_RUST_VERSION");
+}

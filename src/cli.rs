@@ -17,7 +17,11 @@ use crate::http::{self, Endpoints};
 use crate::pipeline::{self, Published};
 
 #[derive(Parser, Debug)]
-#[command(name = "outrider", version, about = "A monitoring sidecar for Prometheus.")]
+#[command(
+    name = "outrider",
+    version,
+    about = "A monitoring sidecar for Prometheus."
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -120,7 +124,11 @@ fn check(files: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn run(args: &RunArgs) -> ExitCode {
@@ -165,8 +173,8 @@ enum RunError {
 }
 
 async fn serve(config: Config) -> Result<(), RunError> {
-    let registry = Registry::from_config(&config.collectors, &config.paths)
-        .map_err(ConfigError::from)?;
+    let registry =
+        Registry::from_config(&config.collectors, &config.paths).map_err(ConfigError::from)?;
     let address = config::listen_address(&config.web.listen_address)?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -243,6 +251,9 @@ mod tests {
         let Some(Command::Run(args)) = cli.command else {
             panic!("expected run");
         };
-        assert_eq!(args.config().unwrap().collect_interval, Duration::from_secs(2));
+        assert_eq!(
+            args.config().unwrap().collect_interval,
+            Duration::from_secs(2)
+        );
     }
 }

@@ -114,7 +114,10 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{source_name}: {message}")]
-    Parse { source_name: String, message: String },
+    Parse {
+        source_name: String,
+        message: String,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -212,13 +215,22 @@ mod tests {
         let error = Config::from_yaml("colect_interval: 15s\n", "typo.yml")
             .unwrap_err()
             .to_string();
-        assert!(error.starts_with("typo.yml: unknown field `colect_interval`"), "{error}");
+        assert!(
+            error.starts_with("typo.yml: unknown field `colect_interval`"),
+            "{error}"
+        );
         assert!(error.contains("line 1"), "{error}");
     }
 
     #[test]
     fn invalid_values_say_what_to_fix() {
-        let bad = |yaml: &str| Config::from_yaml(yaml, "t").unwrap().validate().unwrap_err().to_string();
+        let bad = |yaml: &str| {
+            Config::from_yaml(yaml, "t")
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string()
+        };
         assert!(bad("collect_interval: 0s").contains("collect_interval"));
         assert!(bad("web: {listen_address: nowhere}").contains("listen_address"));
         assert!(bad("web: {telemetry_path: metrics}").contains("telemetry_path"));

@@ -128,10 +128,9 @@ pub fn encode(families: &[Family], format: Format) -> Vec<u8> {
     for family in families {
         let exposed_name = match (format, family.kind) {
             // OpenMetrics names the counter family without its `_total`.
-            (Format::OpenMetrics, MetricType::Counter) => family
-                .name
-                .strip_suffix("_total")
-                .unwrap_or(&family.name),
+            (Format::OpenMetrics, MetricType::Counter) => {
+                family.name.strip_suffix("_total").unwrap_or(&family.name)
+            }
             _ => &family.name,
         };
         let type_name = match (family.kind, format) {
@@ -276,6 +275,9 @@ mod tests {
         let mut decoded = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&a[..]), &mut decoded)
             .unwrap();
-        assert_eq!(decoded.as_bytes(), &exposition.body(Format::Text, false)[..]);
+        assert_eq!(
+            decoded.as_bytes(),
+            &exposition.body(Format::Text, false)[..]
+        );
     }
 }

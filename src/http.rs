@@ -62,7 +62,10 @@ impl Endpoints {
             "/-/healthy" => plain(StatusCode::OK, "outrider is healthy.\n"),
             "/-/ready" => match self.published.get() {
                 Some(_) => plain(StatusCode::OK, "outrider is ready.\n"),
-                None => plain(StatusCode::SERVICE_UNAVAILABLE, "outrider is not ready yet.\n"),
+                None => plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "outrider is not ready yet.\n",
+                ),
             },
             path if path == self.telemetry_path => self.metrics(request),
             _ => plain(StatusCode::NOT_FOUND, "not found\n"),
@@ -76,7 +79,12 @@ impl Endpoints {
                 "the first collection has not finished yet\n",
             );
         };
-        let header_str = |name| request.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+        let header_str = |name| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+        };
         let format = Format::negotiate(header_str(header::ACCEPT));
         let gzip = accepts_gzip(header_str(header::ACCEPT_ENCODING));
         let mut response = Response::new(Full::new(exposition.body(format, gzip)));
@@ -88,7 +96,10 @@ impl Endpoints {
         if gzip {
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
-        headers.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+        headers.insert(
+            header::VARY,
+            HeaderValue::from_static("Accept, Accept-Encoding"),
+        );
         response
     }
 
@@ -190,8 +201,14 @@ mod tests {
     fn routes_and_readiness() {
         let not_ready = endpoints(false);
         assert_eq!(get(&not_ready, "/-/healthy").status(), StatusCode::OK);
-        assert_eq!(get(&not_ready, "/-/ready").status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(get(&not_ready, "/metrics").status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            get(&not_ready, "/-/ready").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            get(&not_ready, "/metrics").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         let ready = endpoints(true);
         assert_eq!(get(&ready, "/-/ready").status(), StatusCode::OK);
         assert_eq!(get(&ready, "/metrics").status(), StatusCode::OK);

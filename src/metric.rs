@@ -44,10 +44,7 @@ impl Family {
         }
     }
 
-    pub fn counter(
-        name: impl Into<Cow<'static, str>>,
-        help: impl Into<Cow<'static, str>>,
-    ) -> Self {
+    pub fn counter(name: impl Into<Cow<'static, str>>, help: impl Into<Cow<'static, str>>) -> Self {
         Self::new(name, help, MetricType::Counter)
     }
 

@@ -122,7 +122,10 @@ impl Collector for CpuCollector {
                 seconds.push([("cpu", cpu.cpu.as_str()), ("mode", mode)], value);
             }
             guest.push([("cpu", cpu.cpu.as_str()), ("mode", "user")], cpu.guest);
-            guest.push([("cpu", cpu.cpu.as_str()), ("mode", "nice")], cpu.guest_nice);
+            guest.push(
+                [("cpu", cpu.cpu.as_str()), ("mode", "nice")],
+                cpu.guest_nice,
+            );
         }
         out.push(seconds);
         out.push(guest);

@@ -56,28 +56,92 @@ const fn counter(name: &'static str, help: &'static str, scale: f64) -> Column {
 /// The columns after major, minor and device name, in kernel order
 /// (Documentation/admin-guide/iostats.rst). Older kernels have fewer.
 const COLUMNS: [Column; 17] = [
-    counter("node_disk_reads_completed_total", "The total number of reads completed successfully.", 1.0),
-    counter("node_disk_reads_merged_total", "The total number of reads merged.", 1.0),
-    counter("node_disk_read_bytes_total", "The total number of bytes read successfully.", SECTOR_BYTES),
-    counter("node_disk_read_time_seconds_total", "The total number of seconds spent by all reads.", 0.001),
-    counter("node_disk_writes_completed_total", "The total number of writes completed successfully.", 1.0),
-    counter("node_disk_writes_merged_total", "The number of writes merged.", 1.0),
-    counter("node_disk_written_bytes_total", "The total number of bytes written successfully.", SECTOR_BYTES),
-    counter("node_disk_write_time_seconds_total", "This is the total number of seconds spent by all writes.", 0.001),
+    counter(
+        "node_disk_reads_completed_total",
+        "The total number of reads completed successfully.",
+        1.0,
+    ),
+    counter(
+        "node_disk_reads_merged_total",
+        "The total number of reads merged.",
+        1.0,
+    ),
+    counter(
+        "node_disk_read_bytes_total",
+        "The total number of bytes read successfully.",
+        SECTOR_BYTES,
+    ),
+    counter(
+        "node_disk_read_time_seconds_total",
+        "The total number of seconds spent by all reads.",
+        0.001,
+    ),
+    counter(
+        "node_disk_writes_completed_total",
+        "The total number of writes completed successfully.",
+        1.0,
+    ),
+    counter(
+        "node_disk_writes_merged_total",
+        "The number of writes merged.",
+        1.0,
+    ),
+    counter(
+        "node_disk_written_bytes_total",
+        "The total number of bytes written successfully.",
+        SECTOR_BYTES,
+    ),
+    counter(
+        "node_disk_write_time_seconds_total",
+        "This is the total number of seconds spent by all writes.",
+        0.001,
+    ),
     Column {
         name: "node_disk_io_now",
         help: "The number of I/Os currently in progress.",
         kind: MetricType::Gauge,
         scale: 1.0,
     },
-    counter("node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", 0.001),
-    counter("node_disk_io_time_weighted_seconds_total", "The weighted # of seconds spent doing I/Os.", 0.001),
-    counter("node_disk_discards_completed_total", "The total number of discards completed successfully.", 1.0),
-    counter("node_disk_discards_merged_total", "The total number of discards merged.", 1.0),
-    counter("node_disk_discarded_sectors_total", "The total number of sectors discarded successfully.", 1.0),
-    counter("node_disk_discard_time_seconds_total", "This is the total number of seconds spent by all discards.", 0.001),
-    counter("node_disk_flush_requests_total", "The total number of flush requests completed successfully", 1.0),
-    counter("node_disk_flush_requests_time_seconds_total", "This is the total number of seconds spent by all flush requests.", 0.001),
+    counter(
+        "node_disk_io_time_seconds_total",
+        "Total seconds spent doing I/Os.",
+        0.001,
+    ),
+    counter(
+        "node_disk_io_time_weighted_seconds_total",
+        "The weighted # of seconds spent doing I/Os.",
+        0.001,
+    ),
+    counter(
+        "node_disk_discards_completed_total",
+        "The total number of discards completed successfully.",
+        1.0,
+    ),
+    counter(
+        "node_disk_discards_merged_total",
+        "The total number of discards merged.",
+        1.0,
+    ),
+    counter(
+        "node_disk_discarded_sectors_total",
+        "The total number of sectors discarded successfully.",
+        1.0,
+    ),
+    counter(
+        "node_disk_discard_time_seconds_total",
+        "This is the total number of seconds spent by all discards.",
+        0.001,
+    ),
+    counter(
+        "node_disk_flush_requests_total",
+        "The total number of flush requests completed successfully",
+        1.0,
+    ),
+    counter(
+        "node_disk_flush_requests_time_seconds_total",
+        "This is the total number of seconds spent by all flush requests.",
+        0.001,
+    ),
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -98,7 +162,10 @@ pub fn parse_diskstats(text: &str) -> Result<Vec<DiskStats>, String> {
         if fields.len() < 3 + 11 {
             return Err(format!("expected at least 14 fields in {line:?}"));
         }
-        let number = |s: &str| s.parse::<u64>().map_err(|_| format!("invalid number {s:?} in {line:?}"));
+        let number = |s: &str| {
+            s.parse::<u64>()
+                .map_err(|_| format!("invalid number {s:?} in {line:?}"))
+        };
         let values = fields[3..]
             .iter()
             .take(COLUMNS.len())
@@ -177,7 +244,10 @@ impl Collector for DiskstatsCollector {
         let mut info = Family::gauge("node_disk_info", "Info of /sys/block/<block_device>.");
         for disk in disks.iter().filter(|d| !self.filter.ignored(&d.device)) {
             for ((family, column), value) in families.iter_mut().zip(&COLUMNS).zip(&disk.values) {
-                family.push([("device", disk.device.as_str())], *value as f64 * column.scale);
+                family.push(
+                    [("device", disk.device.as_str())],
+                    *value as f64 * column.scale,
+                );
             }
             // Without udev's database (containers, minimal hosts) the identity
             // labels are empty, as node_exporter has them.
@@ -190,11 +260,11 @@ impl Collector for DiskstatsCollector {
                     ("device", disk.device.clone()),
                     ("major", disk.major.to_string()),
                     ("minor", disk.minor.to_string()),
-                    ("path", id.path),
-                    ("wwn", id.wwn),
                     ("model", id.model),
-                    ("serial", id.serial),
+                    ("path", id.path),
                     ("revision", id.revision),
+                    ("serial", id.serial),
+                    ("wwn", id.wwn),
                 ],
                 1.0,
             );
@@ -234,7 +304,9 @@ mod tests {
 
     #[test]
     fn reads_udev_identity() {
-        let id = parse_udev("S:disk/by-id/x\nE:ID_MODEL=Disk_A\nE:ID_SERIAL_SHORT=S1\nE:ID_PATH=pci-0000:00:1f.2\n");
+        let id = parse_udev(
+            "S:disk/by-id/x\nE:ID_MODEL=Disk_A\nE:ID_SERIAL_SHORT=S1\nE:ID_PATH=pci-0000:00:1f.2\n",
+        );
         assert_eq!(id.model, "Disk_A");
         assert_eq!(id.serial, "S1");
         assert_eq!(id.path, "pci-0000:00:1f.2");

@@ -68,7 +68,9 @@ fn unescape_mount_field(field: &str) -> String {
         if bytes[i] == b'\\' && i + 4 <= bytes.len() {
             let octal = &bytes[i + 1..i + 4];
             if octal.iter().all(|b| (b'0'..=b'7').contains(b)) {
-                let value = octal.iter().fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
+                let value = octal
+                    .iter()
+                    .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
                 if let Ok(byte) = u8::try_from(value) {
                     out.push(byte);
                     i += 4;
@@ -250,7 +252,10 @@ impl Collector for FilesystemCollector {
     fn collect(&mut self, out: &mut Vec<Family>) -> Result<(), CollectError> {
         let mounts = self.read_mounts()?;
         let mut size = Family::gauge("node_filesystem_size_bytes", "Filesystem size in bytes.");
-        let mut free = Family::gauge("node_filesystem_free_bytes", "Filesystem free space in bytes.");
+        let mut free = Family::gauge(
+            "node_filesystem_free_bytes",
+            "Filesystem free space in bytes.",
+        );
         let mut avail = Family::gauge(
             "node_filesystem_avail_bytes",
             "Filesystem space available to non-root users in bytes.",
@@ -260,7 +265,8 @@ impl Collector for FilesystemCollector {
             "node_filesystem_files_free",
             "Filesystem total free file nodes.",
         );
-        let mut readonly = Family::gauge("node_filesystem_readonly", "Filesystem read-only status.");
+        let mut readonly =
+            Family::gauge("node_filesystem_readonly", "Filesystem read-only status.");
         let mut device_error = Family::gauge(
             "node_filesystem_device_error",
             "Whether an error occurred while getting statistics for the given device.",
@@ -275,7 +281,11 @@ impl Collector for FilesystemCollector {
             }
             // A mount point can be listed twice (bind mounts, stacked mounts);
             // one series per label set, as the first mount listed.
-            if !seen.insert((mount.device.clone(), mount.fs_type.clone(), mount_point.clone())) {
+            if !seen.insert((
+                mount.device.clone(),
+                mount.fs_type.clone(),
+                mount_point.clone(),
+            )) {
                 continue;
             }
             let labels = [
@@ -338,7 +348,12 @@ mod tests {
     #[test]
     fn default_excludes_are_node_exporters() {
         let c = FilesystemCollector::new(&Config::default(), &HostPaths::default()).unwrap();
-        for excluded in ["/proc", "/sys/fs/cgroup", "/run", "/var/lib/docker/overlay2/x"] {
+        for excluded in [
+            "/proc",
+            "/sys/fs/cgroup",
+            "/run",
+            "/var/lib/docker/overlay2/x",
+        ] {
             assert!(c.mount_points_exclude.is_match(excluded), "{excluded}");
         }
         for kept in ["/", "/home", "/var/lib/docker", "/srv/runner"] {

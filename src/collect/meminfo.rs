@@ -22,7 +22,8 @@ pub fn parse_meminfo(text: &str) -> Result<Vec<(String, f64)>, String> {
             .ok_or_else(|| format!("invalid line {line:?}: no value"))?;
         let value: f64 = value
             .parse::<u64>()
-            .map_err(|_| format!("{key}: invalid value {value:?}"))? as f64;
+            .map_err(|_| format!("{key}: invalid value {value:?}"))?
+            as f64;
         let mut name = key.replace('(', "_").replace(')', "");
         let value = match (fields.next(), fields.next()) {
             (None, _) => value,

@@ -108,12 +108,22 @@ const COLLECTORS: &[Entry] = &[
     Entry {
         name: "diskstats",
         enabled: |c| c.diskstats.enabled,
-        build: |c, p| Ok(Box::new(diskstats::DiskstatsCollector::new(&c.diskstats, p)?)),
+        build: |c, p| {
+            Ok(Box::new(diskstats::DiskstatsCollector::new(
+                &c.diskstats,
+                p,
+            )?))
+        },
     },
     Entry {
         name: "filesystem",
         enabled: |c| c.filesystem.enabled,
-        build: |c, p| Ok(Box::new(filesystem::FilesystemCollector::new(&c.filesystem, p)?)),
+        build: |c, p| {
+            Ok(Box::new(filesystem::FilesystemCollector::new(
+                &c.filesystem,
+                p,
+            )?))
+        },
     },
     Entry {
         name: "loadavg",
@@ -320,8 +330,10 @@ mod tests {
 
     #[test]
     fn a_failing_collector_reports_zero_and_the_others_carry_on() {
-        let mut registry =
-            Registry::from_collectors(vec![("broken", Box::new(Failing)), ("fine", Box::new(Fine))]);
+        let mut registry = Registry::from_collectors(vec![
+            ("broken", Box::new(Failing)),
+            ("fine", Box::new(Fine)),
+        ]);
         let families = registry.collect_all();
         assert!(families.iter().any(|f| f.name == "fine"));
         let success = families

@@ -52,7 +52,11 @@ pub fn parse_net_dev(text: &str) -> Result<Vec<DeviceCounters>, String> {
     let names: Vec<String> = receive
         .split_ascii_whitespace()
         .map(|n| format!("receive_{n}"))
-        .chain(transmit.split_ascii_whitespace().map(|n| format!("transmit_{n}")))
+        .chain(
+            transmit
+                .split_ascii_whitespace()
+                .map(|n| format!("transmit_{n}")),
+        )
         .collect();
     let mut devices = Vec::new();
     for line in lines {

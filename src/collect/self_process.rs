@@ -94,13 +94,13 @@ impl SelfCollector {
 
 impl Collector for SelfCollector {
     fn collect(&mut self, out: &mut Vec<Family>) -> Result<(), CollectError> {
-        let stat = parse_proc_stat(&paths::read(&self.stat)?)
-            .map_err(Self::parse_error(&self.stat))?;
+        let stat =
+            parse_proc_stat(&paths::read(&self.stat)?).map_err(Self::parse_error(&self.stat))?;
         let boot_time = parse_stat(&paths::read(&self.kernel_stat)?)
             .map_err(Self::parse_error(&self.kernel_stat))?
             .boot_time;
-        let max_fds = parse_max_fds(&paths::read(&self.limits)?)
-            .map_err(Self::parse_error(&self.limits))?;
+        let max_fds =
+            parse_max_fds(&paths::read(&self.limits)?).map_err(Self::parse_error(&self.limits))?;
         let open_fds = std::fs::read_dir(&self.fd_dir)
             .map_err(|source| CollectError::Read {
                 path: self.fd_dir.clone(),
@@ -116,12 +116,18 @@ impl Collector for SelfCollector {
             .single((stat.utime_ticks + stat.stime_ticks) as f64 / tps),
         );
         out.push(
-            Family::gauge("process_resident_memory_bytes", "Resident memory size in bytes.")
-                .single(stat.rss_pages as f64 * self.page_size),
+            Family::gauge(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+            )
+            .single(stat.rss_pages as f64 * self.page_size),
         );
         out.push(
-            Family::gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.")
-                .single(stat.virtual_bytes as f64),
+            Family::gauge(
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+            )
+            .single(stat.virtual_bytes as f64),
         );
         out.push(
             Family::gauge(
@@ -130,12 +136,20 @@ impl Collector for SelfCollector {
             )
             .single(boot_time + stat.start_ticks as f64 / tps),
         );
-        out.push(Family::gauge("process_open_fds", "Number of open file descriptors.").single(open_fds));
         out.push(
-            Family::gauge("process_max_fds", "Maximum number of open file descriptors.")
-                .single(max_fds),
+            Family::gauge("process_open_fds", "Number of open file descriptors.").single(open_fds),
         );
-        out.push(Family::gauge("process_threads", "Number of OS threads in the process.").single(stat.threads as f64));
+        out.push(
+            Family::gauge(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+            )
+            .single(max_fds),
+        );
+        out.push(
+            Family::gauge("process_threads", "Number of OS threads in the process.")
+                .single(stat.threads as f64),
+        );
         let mut build = Family::gauge(
             "outrider_build_info",
             "A metric with a constant '1' value labeled by version, revision and rustversion from which outrider was built.",

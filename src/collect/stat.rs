@@ -71,8 +71,11 @@ impl Collector for StatCollector {
                 .single(s.boot_time),
         );
         out.push(
-            Family::counter("node_context_switches_total", "Total number of context switches.")
-                .single(s.context_switches),
+            Family::counter(
+                "node_context_switches_total",
+                "Total number of context switches.",
+            )
+            .single(s.context_switches),
         );
         out.push(Family::counter("node_forks_total", "Total number of forks.").single(s.forks));
         out.push(
@@ -80,12 +83,18 @@ impl Collector for StatCollector {
                 .single(s.interrupts),
         );
         out.push(
-            Family::gauge("node_procs_running", "Number of processes in runnable state.")
-                .single(s.procs_running),
+            Family::gauge(
+                "node_procs_running",
+                "Number of processes in runnable state.",
+            )
+            .single(s.procs_running),
         );
         out.push(
-            Family::gauge("node_procs_blocked", "Number of processes blocked waiting for I/O.")
-                .single(s.procs_blocked),
+            Family::gauge(
+                "node_procs_blocked",
+                "Number of processes blocked waiting for I/O.",
+            )
+            .single(s.procs_blocked),
         );
         Ok(())
     }

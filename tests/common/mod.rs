@@ -1,0 +1,319 @@
+//! Helpers for the end-to-end tests: start real processes on 127.0.0.1, stop
+//! them by PID, scrape them, and read the exposition they return.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process that is killed (by its PID) when the test lets go of it.
+pub struct Process {
+    pub child: Child,
+    pub log: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Process {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends a signal by PID and waits (bounded) for the exit status.
+    pub fn signal_and_wait(&mut self, signal: &str, within: Duration) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for child") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit within {within:?}\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fails with a clear message when a Debian package the tests need is missing.
+pub fn require(binary: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(binary))
+            .find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("{binary} is not installed: run the test command from the README, which installs the Debian packages the tests use")
+    })
+}
+
+/// A port that was free a moment ago, for peers that cannot bind to port 0
+/// and report it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// Spawns a program with its stdout and stderr in a log file.
+pub fn spawn(program: &Path, args: &[String], envs: &[(&str, &str)]) -> Process {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("output.log");
+    let file = std::fs::File::create(&log).expect("log file");
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("clone log handle"))
+        .stderr(file);
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+    Process {
+        child,
+        log,
+        _dir: Some(dir),
+    }
+}
+
+pub struct Outrider {
+    pub process: Process,
+    pub address: String,
+    pub storage: tempfile::TempDir,
+}
+
+impl Outrider {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
+pub fn outrider_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_outrider"))
+}
+
+/// Starts outrider on 127.0.0.1 with an ephemeral port and waits until it
+/// listens and its first tick is published.
+pub fn start_outrider(args: &[&str]) -> Outrider {
+    start_outrider_with_env(args, &[])
+}
+
+pub fn start_outrider_with_env(args: &[&str], envs: &[(&str, &str)]) -> Outrider {
+    let storage = tempfile::tempdir().expect("storage dir");
+    let mut all: Vec<String> = vec![
+        "--web.listen-address".into(),
+        "127.0.0.1:0".into(),
+        "--storage.path".into(),
+        storage.path().display().to_string(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let mut process = spawn(&outrider_binary(), &all, envs);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let address = loop {
+        let log = process.log_text();
+        if let Some(address) = log.lines().find_map(listening_address) {
+            break address;
+        }
+        if let Some(status) = process.child.try_wait().expect("wait") {
+            panic!("outrider exited with {status} before listening:\n{log}");
+        }
+        assert!(Instant::now() < deadline, "outrider did not listen:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let outrider = Outrider {
+        process,
+        address,
+        storage,
+    };
+    wait_until(Duration::from_secs(10), "outrider ready", || {
+        get(&outrider.url("/-/ready"), &[]).status == 200
+    });
+    outrider
+}
+
+/// The address in outrider's "listening" log line, in logfmt or JSON.
+fn listening_address(line: &str) -> Option<String> {
+    if line.contains("message=listening") {
+        return line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("address="))
+            .map(str::to_owned);
+    }
+    if line.contains("\"message\":\"listening\"") {
+        let start = line.find("\"address\":\"")? + "\"address\":\"".len();
+        let end = line[start..].find('"')?;
+        return Some(line[start..start + end].to_owned());
+    }
+    None
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("utf-8 body")
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build()
+}
+
+fn reply(response: ureq::Response) -> Reply {
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter_map(|name| {
+            let value = response.header(&name)?.to_owned();
+            Some((name.to_ascii_lowercase(), value))
+        })
+        .collect();
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .take(64 << 20)
+        .read_to_end(&mut body)
+        .expect("read body");
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = agent().request(method, url);
+    for (name, value) in headers {
+        req = req.set(name, value);
+    }
+    match req.call() {
+        Ok(response) => reply(response),
+        Err(ureq::Error::Status(_, response)) => reply(response),
+        Err(e) => panic!("{method} {url}: {e}"),
+    }
+}
+
+pub fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
+    request("GET", url, headers)
+}
+
+/// Polls `condition` every 50 ms until it holds, failing after `within`.
+pub fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One series of a scrape.
+#[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord)]
+pub struct SeriesKey {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Parses the sample lines of the text format into series → value.
+pub fn parse_samples(text: &str) -> BTreeMap<SeriesKey, f64> {
+    let mut samples = BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("sample line has a value");
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => (
+                name,
+                parse_labels(rest.strip_suffix('}').expect("closing brace")),
+            ),
+            None => (series, BTreeMap::new()),
+        };
+        let value = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("value {v:?} in {line:?}")),
+        };
+        samples.insert(
+            SeriesKey {
+                name: name.to_owned(),
+                labels,
+            },
+            value,
+        );
+    }
+    samples
+}
+
+fn parse_labels(text: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once("=\"").expect("label name");
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            let (i, c) = chars.next().expect("closing quote");
+            match c {
+                '\\' => match chars.next().expect("escape").1 {
+                    'n' => value.push('\n'),
+                    other => value.push(other),
+                },
+                '"' => break i,
+                c => value.push(c),
+            }
+        };
+        labels.insert(name.trim_start_matches(',').to_owned(), value);
+        rest = after[end + 1..].trim_start_matches(',');
+    }
+    labels
+}
+
+/// The samples of one metric name.
+pub fn family<'a>(
+    samples: &'a BTreeMap<SeriesKey, f64>,
+    name: &str,
+) -> BTreeMap<&'a BTreeMap<String, String>, f64> {
+    samples
+        .iter()
+        .filter(|(k, _)| k.name == name)
+        .map(|(k, v)| (&k.labels, *v))
+        .collect()
+}
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}

@@ -1,0 +1,118 @@
+//! The HTTP surface of a running outrider, over real sockets.
+
+mod common;
+
+use std::io::Read;
+use std::time::Duration;
+
+use common::{get, request, start_outrider};
+
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+#[test]
+fn metrics_in_text_openmetrics_and_gzip() {
+    // A long interval: every scrape in this test reads the same tick.
+    let outrider = start_outrider(&["--collect.interval", "1h"]);
+    let url = outrider.url("/metrics");
+
+    let text = get(&url, &[]);
+    assert_eq!(text.status, 200);
+    assert_eq!(
+        text.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let body = text.text();
+    assert!(body.contains("# TYPE node_cpu_seconds_total counter\n"));
+    assert!(body.contains("outrider_build_info{version=\""));
+
+    let openmetrics = get(&url, &[("Accept", PROMETHEUS_ACCEPT)]);
+    assert_eq!(
+        openmetrics.headers["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let om = openmetrics.text();
+    assert!(om.contains("# TYPE node_cpu_seconds counter\n"));
+    assert!(om.ends_with("# EOF\n"));
+
+    let gzipped = get(&url, &[("Accept-Encoding", "gzip")]);
+    assert_eq!(gzipped.headers["content-encoding"], "gzip");
+    let mut decoded = String::new();
+    flate2::read::GzDecoder::new(&gzipped.body[..])
+        .read_to_string(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, body, "gzip carries the same tick's bytes");
+    assert!(gzipped.body.len() * 3 < body.len(), "gzip pays off");
+
+    // Scrapes hand out the tick's bytes: no collection per scrape, so even
+    // node_time_seconds is unchanged between two scrapes.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(get(&url, &[]).text(), body);
+}
+
+#[test]
+fn the_tick_refreshes_the_exposition() {
+    let outrider = start_outrider(&["--collect.interval", "300ms"]);
+    let time = || {
+        let samples = common::parse_samples(&get(&outrider.url("/metrics"), &[]).text());
+        *common::family(&samples, "node_time_seconds")
+            .values()
+            .next()
+            .unwrap()
+    };
+    let first = time();
+    common::wait_until(Duration::from_secs(5), "a newer tick", || time() > first);
+}
+
+#[test]
+fn landing_health_readiness_and_methods() {
+    let outrider = start_outrider(&["--web.telemetry-path", "/prom"]);
+    let landing = get(&outrider.url("/"), &[]);
+    assert_eq!(landing.status, 200);
+    assert!(landing.text().contains("href=\"/prom\""));
+    assert_eq!(get(&outrider.url("/-/healthy"), &[]).status, 200);
+    assert_eq!(get(&outrider.url("/-/ready"), &[]).status, 200);
+    assert_eq!(get(&outrider.url("/prom"), &[]).status, 200);
+    assert_eq!(get(&outrider.url("/metrics"), &[]).status, 404);
+    let post = request("POST", &outrider.url("/prom"), &[]);
+    assert_eq!(post.status, 405);
+    assert_eq!(post.headers["allow"], "GET, HEAD");
+    let head = request("HEAD", &outrider.url("/prom"), &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+}
+
+#[test]
+fn sigterm_and_sigint_stop_it_cleanly() {
+    for signal in ["TERM", "INT"] {
+        let mut outrider = start_outrider(&[]);
+        let status = outrider
+            .process
+            .signal_and_wait(signal, Duration::from_secs(10));
+        assert!(status.success(), "SIG{signal}: exit {status}");
+        assert!(outrider.process.log_text().contains("message=stopped"));
+    }
+}
+
+#[test]
+fn environment_sets_options_and_flags_win() {
+    let outrider = common::start_outrider_with_env(
+        &["--web.telemetry-path", "/flag"],
+        &[
+            ("OUTRIDER_WEB_TELEMETRY_PATH", "/env"),
+            ("OUTRIDER_LOG_FORMAT", "json"),
+        ],
+    );
+    assert_eq!(get(&outrider.url("/flag"), &[]).status, 200);
+    assert_eq!(get(&outrider.url("/env"), &[]).status, 404);
+    let env_only = common::spawn(
+        &common::outrider_binary(),
+        &["--web.listen-address".into(), "127.0.0.1:0".into()],
+        &[
+            ("OUTRIDER_WEB_TELEMETRY_PATH", "/env"),
+            ("OUTRIDER_LOG_FORMAT", "json"),
+        ],
+    );
+    common::wait_until(Duration::from_secs(10), "json log line", || {
+        env_only.log_text().contains("\"telemetry_path\":\"/env\"")
+    });
+}

@@ -1,0 +1,183 @@
+//! Side by side with the real node_exporter (Debian's 1.5) on this host: the
+//! same series for every shared family, and values that agree.
+//!
+//! Moving counters are checked by order: outrider's tick before node_exporter's
+//! scrape ≤ node_exporter ≤ outrider's next tick. Sizes and totals are equal.
+//!
+//! Deliberate differences, named:
+//! - `node_network_receive_nohandler_total` comes from netlink stats, which
+//!   node_exporter 1.5 reads by default; outrider reads /proc/net/dev (one read,
+//!   no netlink socket), which has no such column.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{SeriesKey, family, get, parse_samples};
+
+type Samples = BTreeMap<SeriesKey, f64>;
+
+const ONLY_IN_NODE_EXPORTER: &[&str] = &["node_network_receive_nohandler_total"];
+
+fn names_matching(samples: &Samples, prefix: &str) -> BTreeSet<String> {
+    samples
+        .keys()
+        .filter(|k| k.name.starts_with(prefix))
+        .map(|k| k.name.clone())
+        .filter(|n| !ONLY_IN_NODE_EXPORTER.contains(&n.as_str()))
+        .collect()
+}
+
+fn series_of(samples: &Samples, name: &str) -> BTreeSet<BTreeMap<String, String>> {
+    family(samples, name).keys().map(|l| (*l).clone()).collect()
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// How a family's values must relate.
+enum Agreement {
+    /// The same number (sizes, totals, boot time).
+    Equal,
+    /// A counter: outrider before ≤ node_exporter ≤ outrider after.
+    Ordered,
+    /// A gauge that moves: inside outrider's before/after range, widened by
+    /// the slack.
+    Within(fn(f64) -> f64),
+}
+
+fn agreement(name: &str) -> Agreement {
+    let bytes_slack: fn(f64) -> f64 = |v| (v.abs() * 0.01).max(16.0 * 1024.0 * 1024.0);
+    match name {
+        n if n.ends_with("_total") && !n.starts_with("node_memory_") => Agreement::Ordered,
+        "node_memory_MemTotal_bytes"
+        | "node_memory_SwapTotal_bytes"
+        | "node_memory_VmallocTotal_bytes"
+        | "node_memory_HugePages_Total"
+        | "node_memory_Hugepagesize_bytes"
+        | "node_filesystem_size_bytes"
+        | "node_filesystem_files"
+        | "node_filesystem_readonly"
+        | "node_filesystem_device_error"
+        | "node_boot_time_seconds"
+        | "node_uname_info"
+        | "node_disk_info" => Agreement::Equal,
+        // Interface properties (mtu, flags, carrier, info labels).
+        n if n.starts_with("node_network_") => Agreement::Equal,
+        n if n.starts_with("node_memory_") || n.starts_with("node_filesystem_") => {
+            Agreement::Within(bytes_slack)
+        }
+        n if n.starts_with("node_load") => Agreement::Within(|_| 0.5),
+        "node_disk_io_now" => Agreement::Within(|_| 2.0),
+        "node_time_seconds" => Agreement::Within(|_| 1.0),
+        other => panic!("no agreement rule for {other}"),
+    }
+}
+
+#[test]
+fn host_families_match_node_exporter() {
+    let node_exporter = common::require("prometheus-node-exporter");
+    let port = common::free_port();
+    let collectors = [
+        "cpu",
+        "meminfo",
+        "loadavg",
+        "filesystem",
+        "diskstats",
+        "netdev",
+        "netclass",
+        "stat",
+        "time",
+        "uname",
+    ];
+    let mut args = vec![
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--collector.disable-defaults".to_owned(),
+    ];
+    args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
+    let _node_exporter = common::spawn(&node_exporter, &args, &[]);
+    let ne_url = format!("http://127.0.0.1:{port}/metrics");
+    common::wait_until(Duration::from_secs(10), "node_exporter", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+
+    let outrider = common::start_outrider(&["--collect.interval", "500ms"]);
+    let scrape_outrider = || parse_samples(&get(&outrider.url("/metrics"), &[]).text());
+    let tick_time = |s: &Samples| *family(s, "node_time_seconds").values().next().unwrap();
+
+    // Bracket node_exporter's scrape between two outrider ticks: a tick
+    // already published is older than the scrape that follows.
+    let before = scrape_outrider();
+    let theirs = parse_samples(&get(&ne_url, &[]).text());
+    let ne_answered = now();
+    let mut after = scrape_outrider();
+    common::wait_until(Duration::from_secs(5), "the next outrider tick", || {
+        after = scrape_outrider();
+        tick_time(&after) > ne_answered
+    });
+
+    let mut names = BTreeSet::new();
+    for prefix in [
+        "node_memory_",
+        "node_filesystem_",
+        "node_disk_",
+        "node_network_",
+    ] {
+        let ours = names_matching(&before, prefix);
+        assert_eq!(
+            ours,
+            names_matching(&theirs, prefix),
+            "families under {prefix}"
+        );
+        names.extend(ours);
+    }
+    names.extend(
+        [
+            "node_cpu_seconds_total",
+            "node_cpu_guest_seconds_total",
+            "node_load1",
+            "node_load5",
+            "node_load15",
+            "node_boot_time_seconds",
+            "node_time_seconds",
+            "node_uname_info",
+        ]
+        .map(str::to_owned),
+    );
+    let mut checked = 0;
+    for name in &names {
+        assert_eq!(
+            series_of(&before, name),
+            series_of(&theirs, name),
+            "series of {name}"
+        );
+        assert!(
+            !series_of(&before, name).is_empty() || name.starts_with("node_disk_"),
+            "{name} is empty"
+        );
+        let rule = agreement(name);
+        for (labels, ne) in family(&theirs, name) {
+            let b = family(&before, name)[labels];
+            let a = family(&after, name)[labels];
+            let ok = match rule {
+                Agreement::Equal => b == ne,
+                Agreement::Ordered => b <= ne + 1e-9 && ne <= a + 1e-9,
+                Agreement::Within(slack) => {
+                    let s = slack(ne);
+                    b.min(a) - s <= ne && ne <= b.max(a) + s
+                }
+            };
+            assert!(
+                ok,
+                "{name}{labels:?}: outrider {b} then {a}, node_exporter {ne}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "compared only {checked} series");
+}

@@ -1,0 +1,88 @@
+//! Property tests for every parser of outside input: whatever the bytes, a
+//! parser returns a value or an error, never panics; and well-formed input
+//! round-trips.
+
+use outrider::collect::{cpu, diskstats, filesystem, loadavg, meminfo, netdev, self_process, stat};
+use outrider::config::Config;
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn proc_parsers_never_panic(text in "\\PC{0,400}") {
+        let _ = cpu::parse_cpu_times(&text, 100.0);
+        let _ = stat::parse_stat(&text);
+        let _ = meminfo::parse_meminfo(&text);
+        let _ = loadavg::parse_loadavg(&text);
+        let _ = diskstats::parse_diskstats(&text);
+        let _ = diskstats::parse_udev(&text);
+        let _ = netdev::parse_net_dev(&text);
+        let _ = filesystem::parse_mounts(&text);
+        let _ = self_process::parse_proc_stat(&text);
+        let _ = self_process::parse_max_fds(&text);
+    }
+
+    #[test]
+    fn proc_parsers_never_panic_on_proc_like_lines(
+        lines in prop::collection::vec("[a-z0-9()_:|]{0,12}( +[-0-9a-zA-Z\\\\]{0,22}){0,20}", 0..12)
+    ) {
+        let text = lines.join("\n");
+        let _ = cpu::parse_cpu_times(&text, 100.0);
+        let _ = stat::parse_stat(&text);
+        let _ = meminfo::parse_meminfo(&text);
+        let _ = diskstats::parse_diskstats(&text);
+        let _ = netdev::parse_net_dev(&text);
+        let _ = filesystem::parse_mounts(&text);
+        let _ = self_process::parse_proc_stat(&text);
+    }
+
+    #[test]
+    fn meminfo_round_trips(entries in prop::collection::btree_map("[A-Z][a-zA-Z]{0,10}", (0u64..1 << 40, any::<bool>()), 1..20)) {
+        let text: String = entries
+            .iter()
+            .map(|(key, (value, kb))| format!("{key}: {value}{}\n", if *kb { " kB" } else { "" }))
+            .collect();
+        let parsed = meminfo::parse_meminfo(&text).unwrap();
+        prop_assert_eq!(parsed.len(), entries.len());
+        for ((key, (value, kb)), (name, parsed_value)) in entries.iter().zip(&parsed) {
+            if *kb {
+                prop_assert_eq!(name.clone(), format!("{key}_bytes"));
+                prop_assert_eq!(*parsed_value, *value as f64 * 1024.0);
+            } else {
+                prop_assert_eq!(name, key);
+                prop_assert_eq!(*parsed_value, *value as f64);
+            }
+        }
+    }
+
+    #[test]
+    fn mount_points_with_escaped_whitespace_round_trip(point in "/[a-z \\t]{1,20}") {
+        let escaped = point.replace(' ', "\\040").replace('\t', "\\011");
+        let mounts = filesystem::parse_mounts(&format!("/dev/x {escaped} ext4 rw 0 0\n")).unwrap();
+        prop_assert_eq!(&mounts[0].mount_point, &point);
+    }
+
+    #[test]
+    fn config_parser_never_panics(text in "\\PC{0,300}") {
+        if let Ok(config) = Config::from_yaml(&text, "fuzz.yml") {
+            let _ = config.validate();
+        }
+    }
+
+    #[test]
+    fn config_parser_never_panics_on_yaml_shaped_input(
+        key in "(collect_interval|web|log|collectors|paths|storage|cpu|filesystem|mount_timeout|enabled)",
+        value in "(15s|0s|-1|true|null|\\[\\]|\\{\\}|'\\('|[a-z0-9 ]{0,10})",
+        nested in any::<bool>(),
+    ) {
+        let text = if nested {
+            format!("collectors:\n  {key}:\n    {key}: {value}\n")
+        } else {
+            format!("{key}: {value}\n")
+        };
+        if let Ok(config) = Config::from_yaml(&text, "fuzz.yml") {
+            let _ = config.validate();
+        }
+    }
+}

@@ -11,10 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use crate::baseline::Tracker;
 use crate::collect::Registry;
 use crate::config::{self, Config, ConfigError, LogFormat, LogLevel};
 use crate::http::{self, Endpoints};
-use crate::pipeline::{self, Published};
+use crate::pipeline::{self, Core, Published};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -185,10 +186,17 @@ async fn serve(config: Config) -> Result<(), RunError> {
     let bound = listener.local_addr().map_or(address, |a| a);
     info!(address = %bound, telemetry_path = %config.web.telemetry_path, collect_interval = ?config.collect_interval, version = crate::build::VERSION, "listening");
 
+    let tracker = Tracker::new(config.baselines.clone());
+    let storage = config.storage.path.clone();
+    let core = tokio::task::spawn_blocking(move || {
+        Core::new(registry, tracker, storage, pipeline::unix_now())
+    })
+    .await
+    .expect("restoring baselines does not panic");
     let published = Arc::new(Published::default());
     let (stop_ticks, ticks_stopped) = watch::channel(false);
     let ticker = tokio::spawn(pipeline::run(
-        registry,
+        core,
         config.collect_interval,
         Arc::clone(&published),
         ticks_stopped,
@@ -199,8 +207,9 @@ async fn serve(config: Config) -> Result<(), RunError> {
     });
     http::serve(listener, endpoints, shutdown_signal()).await;
     let _ = stop_ticks.send(true);
-    // A tick stuck in a collector must not hold the exit up.
-    let _ = tokio::time::timeout(Duration::from_secs(2), ticker).await;
+    // A tick stuck in a collector must not hold the exit up for long; the
+    // last snapshot is written once the tick in flight is done.
+    let _ = tokio::time::timeout(Duration::from_secs(10), ticker).await;
     info!("stopped");
     Ok(())
 }

@@ -31,6 +31,8 @@ pub struct Config {
     pub paths: HostPaths,
     /// Collectors, by name.
     pub collectors: CollectorsConfig,
+    /// Which series get baselines, and how they are kept.
+    pub baselines: crate::baseline::Config,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             paths: HostPaths::default(),
             collectors: CollectorsConfig::default(),
+            baselines: crate::baseline::Config::default(),
         }
     }
 }
@@ -161,6 +164,7 @@ impl Config {
             )));
         }
         Registry::from_config(&self.collectors, &self.paths)?;
+        self.baselines.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }
@@ -219,7 +223,12 @@ mod tests {
             error.starts_with("typo.yml: unknown field `colect_interval`"),
             "{error}"
         );
-        assert!(error.contains("line 1"), "{error}");
+        // Nested keys carry their line.
+        let error = Config::from_yaml("web:\n  telemetry_pth: /m\n", "typo.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown field `telemetry_pth`"), "{error}");
+        assert!(error.contains("line 2"), "{error}");
     }
 
     #[test]

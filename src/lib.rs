@@ -6,6 +6,7 @@
 //! `pipeline` drives the tick; `config` and `cli` set everything up.
 #![forbid(unsafe_code)]
 
+pub mod baseline;
 pub mod cli;
 pub mod collect;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod logging;
 pub mod metric;
 pub mod paths;
 pub mod pipeline;
+pub mod selector;
 
 /// The version, revision and compiler this binary was built from.
 pub mod build {

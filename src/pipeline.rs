@@ -1,15 +1,19 @@
-//! The tick: run the collectors, encode the exposition, publish it. Scrapes
-//! read the last published exposition and never run a collector.
+//! The tick: run the collectors, update the baselines, encode the exposition,
+//! publish it. Scrapes read the last published exposition and never run a
+//! collector. The clock is read here, once per tick, and handed down.
 
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
-use tracing::{debug, error};
+use tracing::{debug, error, info, warn};
 
+use crate::baseline::{Tracker, snapshot};
 use crate::collect::Registry;
 use crate::exposition::Exposition;
+use crate::metric::Family;
 
 /// The last exposition, shared between the tick and the HTTP handlers.
 #[derive(Default)]
@@ -33,15 +37,96 @@ impl Published {
     }
 }
 
-/// Runs one tick on the calling thread: collect everything and encode it.
-pub fn tick(registry: &mut Registry) -> Exposition {
-    Exposition::new(registry.collect_all())
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Ticks every `interval` until `shutdown` turns true. Collection runs on a
-/// blocking thread, so a slow collector never stalls the HTTP workers.
+/// Everything a tick touches: the collectors, the baselines and where their
+/// snapshots go.
+pub struct Core {
+    registry: Registry,
+    tracker: Tracker,
+    storage: PathBuf,
+    last_snapshot: f64,
+    snapshot_errors: u64,
+    last_snapshot_success: Option<f64>,
+}
+
+impl Core {
+    /// Restores baselines from the storage directory. A missing snapshot is
+    /// normal on a first start; a damaged one is reported and set aside.
+    pub fn new(registry: Registry, mut tracker: Tracker, storage: PathBuf, now: f64) -> Self {
+        match snapshot::read(&storage) {
+            Ok(Some(series)) => {
+                let total = series.len();
+                let kept = tracker.restore(series);
+                info!(kept, total, "baselines restored from snapshot");
+            }
+            Ok(None) => debug!("no baseline snapshot yet"),
+            Err(e) => warn!(error = %e, "baseline snapshot ignored; baselines start afresh"),
+        }
+        Core {
+            registry,
+            tracker,
+            storage,
+            last_snapshot: now,
+            snapshot_errors: 0,
+            last_snapshot_success: None,
+        }
+    }
+
+    /// One tick at `now`: collect, update baselines, snapshot when due, and
+    /// encode.
+    pub fn tick(&mut self, now: f64) -> Exposition {
+        let mut families = self.registry.collect_all();
+        let baselines = self.tracker.observe(&families, now);
+        families.extend(baselines);
+        if now - self.last_snapshot >= self.tracker.config().snapshot_interval.as_secs_f64() {
+            self.snapshot(now);
+        }
+        families.push(
+            Family::counter(
+                "outrider_baseline_snapshot_errors_total",
+                "Baseline snapshots that could not be written.",
+            )
+            .single(self.snapshot_errors as f64),
+        );
+        if let Some(at) = self.last_snapshot_success {
+            families.push(
+                Family::gauge(
+                    "outrider_baseline_snapshot_last_success_timestamp_seconds",
+                    "When baselines were last written to disk.",
+                )
+                .single(at),
+            );
+        }
+        Exposition::new(families)
+    }
+
+    /// Writes the baselines to disk; failures are counted and logged.
+    pub fn snapshot(&mut self, now: f64) {
+        self.last_snapshot = now;
+        let series: Vec<_> = self.tracker.series().collect();
+        match snapshot::write(&self.storage, &series) {
+            Ok(()) => {
+                self.last_snapshot_success = Some(now);
+                debug!(series = series.len(), "baselines written");
+            }
+            Err(e) => {
+                self.snapshot_errors += 1;
+                warn!(error = %e, "baseline snapshot failed");
+            }
+        }
+    }
+}
+
+/// Ticks every `interval` until `shutdown` turns true, then writes a last
+/// snapshot. Ticks run on a blocking thread, so a slow collector never
+/// stalls the HTTP workers.
 pub async fn run(
-    mut registry: Registry,
+    mut core: Core,
     interval: Duration,
     published: Arc<Published>,
     mut shutdown: watch::Receiver<bool>,
@@ -51,24 +136,25 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         }
         let started = std::time::Instant::now();
         let handle = tokio::task::spawn_blocking(move || {
-            let exposition = tick(&mut registry);
-            (registry, exposition)
+            let exposition = core.tick(unix_now());
+            (core, exposition)
         });
         match handle.await {
             Ok((back, exposition)) => {
-                registry = back;
+                core = back;
                 published.publish(exposition);
                 debug!(elapsed = ?started.elapsed(), "tick done");
             }
             Err(e) => {
-                // A panic in a collector is a bug; the registry went with it.
+                // A panic in a collector is a bug; the state went with it.
                 error!(error = %e, "tick failed; collection stops");
                 return;
             }
         }
     }
+    let _ = tokio::task::spawn_blocking(move || core.snapshot(unix_now())).await;
 }

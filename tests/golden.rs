@@ -122,31 +122,6 @@ fn fixture_tree_renders_the_golden_exposition() {
 
 #[test]
 fn golden_exposition_passes_promtool() {
-    let promtool = common::require("promtool");
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(render().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let problems = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
-    for line in problems.lines().filter(|l| !l.trim().is_empty()) {
-        // node_exporter's meminfo names keep the kernel's CamelCase keys; the
-        // drop-in promise outranks the lint, so that one lint is expected.
-        assert!(
-            line.starts_with("node_memory_")
-                && line.ends_with("metric names should be written in 'snake_case' not 'camelCase'"),
-            "promtool: {line}"
-        );
-    }
+    let problems = common::promtool_problems(render().as_bytes());
+    assert!(problems.is_empty(), "promtool: {problems:?}");
 }

@@ -90,6 +90,8 @@ fn sigterm_and_sigint_stop_it_cleanly() {
             .signal_and_wait(signal, Duration::from_secs(10));
         assert!(status.success(), "SIG{signal}: exit {status}");
         assert!(outrider.process.log_text().contains("message=stopped"));
+        // The snapshot interval (5m) has not passed: only the shutdown wrote it.
+        assert!(outrider.storage.path().join("baselines.snapshot").exists());
     }
 }
 

@@ -3,39 +3,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{get, require, start_outrider};
 
 #[test]
 fn promtool_check_metrics_accepts_a_live_scrape() {
-    let promtool = require("promtool");
     let outrider = start_outrider(&[]);
     let body = get(&outrider.url("/metrics"), &[]).body;
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&body).unwrap();
-    let output = child.wait_with_output().unwrap();
-    let report = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
-    let problems: Vec<&str> = report
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        // node_exporter's meminfo names keep the kernel's CamelCase keys
-        // (node_memory_MemTotal_bytes); dashboards depend on them, so this one
-        // lint is expected, and it is the same on node_exporter's own output.
-        .filter(|l| {
-            !(l.starts_with("node_memory_")
-                && l.ends_with("metric names should be written in 'snake_case' not 'camelCase'"))
-        })
-        .collect();
+    let problems = common::promtool_problems(&body);
     assert!(
         problems.is_empty(),
         "promtool found problems:\n{}",

@@ -122,11 +122,26 @@ pub fn start_outrider(args: &[&str]) -> Outrider {
 
 pub fn start_outrider_with_env(args: &[&str], envs: &[(&str, &str)]) -> Outrider {
     let storage = tempfile::tempdir().expect("storage dir");
+    let process = start_outrider_in(storage.path(), args, envs);
+    Outrider {
+        address: process.1,
+        process: process.0,
+        storage,
+    }
+}
+
+/// Starts outrider with the given storage directory (restart tests reuse
+/// one) and returns the process and its address once it is ready.
+pub fn start_outrider_in(
+    storage: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Process, String) {
     let mut all: Vec<String> = vec![
         "--web.listen-address".into(),
         "127.0.0.1:0".into(),
         "--storage.path".into(),
-        storage.path().display().to_string(),
+        storage.display().to_string(),
     ];
     all.extend(args.iter().map(|a| a.to_string()));
     let mut process = spawn(&outrider_binary(), &all, envs);
@@ -142,15 +157,11 @@ pub fn start_outrider_with_env(args: &[&str], envs: &[(&str, &str)]) -> Outrider
         assert!(Instant::now() < deadline, "outrider did not listen:\n{log}");
         std::thread::sleep(Duration::from_millis(20));
     };
-    let outrider = Outrider {
-        process,
-        address,
-        storage,
-    };
+    let ready = format!("http://{address}/-/ready");
     wait_until(Duration::from_secs(10), "outrider ready", || {
-        get(&outrider.url("/-/ready"), &[]).status == 200
+        get(&ready, &[]).status == 200
     });
-    outrider
+    (process, address)
 }
 
 /// The address in outrider's "listening" log line, in logfmt or JSON.
@@ -316,4 +327,37 @@ pub fn family<'a>(
 
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Runs `promtool check metrics` on an exposition and returns its problems,
+/// less the one lint outrider inherits on purpose: node_exporter's meminfo
+/// names keep the kernel's CamelCase keys (node_memory_MemTotal_bytes), and
+/// dashboards depend on them.
+pub fn promtool_problems(exposition: &[u8]) -> Vec<String> {
+    use std::io::Write;
+    let mut child = Command::new(require("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .expect("promtool stdin")
+        .write_all(exposition)
+        .expect("write to promtool");
+    let output = child.wait_with_output().expect("wait for promtool");
+    let report = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    report
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| {
+            !(l.starts_with("node_memory_")
+                && l.ends_with("metric names should be written in 'snake_case' not 'camelCase'"))
+        })
+        .map(str::to_owned)
+        .collect()
 }

@@ -1,0 +1,587 @@
+//! The fixed-size state of one tracked series and its update. No clock is read
+//! here: every call takes `now` (seconds since the epoch), so tests and the
+//! backtest step time themselves.
+//!
+//! - An EWMA mean and variance whose weight decays with a half-life in time,
+//!   not in samples, so an irregular tick does not change what "1h" means.
+//! - Winsorising: once warm, a sample is clipped to mean ± clip_sigma·σ before
+//!   it updates the mean and variance, so one outlier cannot widen the band
+//!   for hours. A level shift that persists still moves the mean, a clipped
+//!   step at a time, and the band follows.
+//! - Rolling windows: a ring of buckets per window (min, max, sum, count); a
+//!   bucket older than the window is reset when its slot comes round again.
+//! - An optional hour-of-week profile: 168 small EWMAs, one per hour of the
+//!   week, so a Monday-morning peak is compared with past Monday mornings.
+
+use serde::{Deserialize, Serialize};
+
+/// Buckets per rolling window: the window's resolution is window/10.
+pub const BUCKETS_PER_WINDOW: usize = 10;
+pub const HOURS_PER_WEEK: usize = 168;
+
+/// How a tracked series is modelled; shared by every series of a selector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub half_life_seconds: f64,
+    pub windows_seconds: Vec<f64>,
+    pub seasonal: bool,
+    /// Samples before the baseline is trusted (and before an hour-of-week
+    /// bucket is used).
+    pub min_samples: u32,
+    pub clip_sigma: f64,
+    pub band_sigma: f64,
+    /// Below this baseline and value, no ratio or z-score is claimed.
+    pub volume_floor: f64,
+    /// Samples an hour-of-week bucket remembers (its EWMA's horizon).
+    pub seasonal_memory_samples: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            half_life_seconds: 3600.0,
+            windows_seconds: vec![300.0, 3600.0, 86400.0],
+            seasonal: false,
+            min_samples: 20,
+            clip_sigma: 3.0,
+            band_sigma: 3.0,
+            volume_floor: 0.0,
+            seasonal_memory_samples: 720,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ewma {
+    pub mean: f64,
+    pub variance: f64,
+    pub count: u32,
+}
+
+impl Ewma {
+    /// Folds in `value` with weight `alpha`, clipping it first once warm.
+    fn update(&mut self, value: f64, alpha: f64, clip_sigma: f64, warm: bool) {
+        if self.count == 0 {
+            *self = Ewma {
+                mean: value,
+                variance: 0.0,
+                count: 1,
+            };
+            return;
+        }
+        let sigma = self.variance.sqrt();
+        let value = if warm && sigma > 0.0 {
+            value.clamp(
+                self.mean - clip_sigma * sigma,
+                self.mean + clip_sigma * sigma,
+            )
+        } else {
+            value
+        };
+        // Until warm, weigh samples equally so the first ones do not dominate.
+        let alpha = alpha.max(1.0 / f64::from(self.count + 1));
+        let diff = value - self.mean;
+        let increment = alpha * diff;
+        let mean = self.mean + increment;
+        let variance = (1.0 - alpha) * (self.variance + diff * increment);
+        if mean.is_finite() && variance.is_finite() {
+            self.mean = mean;
+            self.variance = variance.max(0.0);
+        } else {
+            // Values near f64::MAX overflow the arithmetic: start over from
+            // this sample rather than carry an infinity.
+            self.mean = value;
+            self.variance = 0.0;
+        }
+        self.count = self.count.saturating_add(1);
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Which bucket-width slot since the epoch this bucket holds.
+    pub slot: u32,
+    pub count: u32,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+}
+
+/// Hour-of-week bucket: f32 keeps the profile at 12 bytes an hour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeasonalBucket {
+    pub mean: f32,
+    pub variance: f32,
+    pub count: u32,
+}
+
+/// The state of one series: a few fixed-size numbers, never a history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesState {
+    pub ewma: Ewma,
+    pub last_time: f64,
+    pub windows: Box<[Bucket]>,
+    pub seasonal: Option<Box<[SeasonalBucket]>>,
+}
+
+/// What the state expects now, and how the current value compares.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Score {
+    pub baseline: f64,
+    pub stddev: f64,
+    pub upper: f64,
+    pub lower: f64,
+    /// current / baseline; None when the baseline is ~0 or under the floor.
+    pub ratio: Option<f64>,
+    pub zscore: Option<f64>,
+}
+
+/// Aggregates of one rolling window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindowStats {
+    pub min: f64,
+    pub max: f64,
+    pub avg: f64,
+    pub count: u32,
+}
+
+/// Monday 00:00 UTC is hour 0 (the epoch was a Thursday, hour 72).
+pub fn hour_of_week(now: f64) -> usize {
+    let hours = (now / 3600.0).floor() as i64;
+    (hours + 72).rem_euclid(HOURS_PER_WEEK as i64) as usize
+}
+
+impl SeriesState {
+    pub fn new(settings: &Settings) -> Self {
+        SeriesState {
+            ewma: Ewma::default(),
+            last_time: 0.0,
+            windows: vec![Bucket::default(); settings.windows_seconds.len() * BUCKETS_PER_WINDOW]
+                .into_boxed_slice(),
+            seasonal: settings
+                .seasonal
+                .then(|| vec![SeasonalBucket::default(); HOURS_PER_WEEK].into_boxed_slice()),
+        }
+    }
+
+    /// Whether a restored state has the shape the settings ask for.
+    pub fn fits(&self, settings: &Settings) -> bool {
+        self.windows.len() == settings.windows_seconds.len() * BUCKETS_PER_WINDOW
+            && self.seasonal.as_ref().map(|s| s.len())
+                == settings.seasonal.then_some(HOURS_PER_WEEK)
+    }
+
+    /// Bytes this state holds, heap included.
+    pub fn size_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + std::mem::size_of_val(&*self.windows)
+            + self
+                .seasonal
+                .as_ref()
+                .map_or(0, |s| std::mem::size_of_val(&**s))
+    }
+
+    pub fn is_warm(&self, settings: &Settings) -> bool {
+        self.ewma.count >= settings.min_samples
+    }
+
+    /// The expected value and deviation at `now`: the hour-of-week profile
+    /// where it has learned this hour, the EWMA otherwise.
+    fn expected(&self, now: f64, settings: &Settings) -> (f64, f64) {
+        if let Some(profile) = &self.seasonal {
+            let bucket = profile[hour_of_week(now)];
+            if bucket.count >= settings.min_samples {
+                let sigma = f64::from(bucket.variance).sqrt();
+                return (
+                    f64::from(bucket.mean),
+                    sigma.max(self.ewma.variance.sqrt() * 0.25),
+                );
+            }
+        }
+        (self.ewma.mean, self.ewma.variance.sqrt())
+    }
+
+    /// Scores `value` against the state as it was before `value`; None until
+    /// warm. Every number returned is finite.
+    pub fn score(&self, value: f64, now: f64, settings: &Settings) -> Option<Score> {
+        if !self.is_warm(settings) || !value.is_finite() {
+            return None;
+        }
+        let (baseline, stddev) = self.expected(now, settings);
+        let upper = baseline + settings.band_sigma * stddev;
+        let lower = baseline - settings.band_sigma * stddev;
+        let under_floor = settings.volume_floor > 0.0
+            && baseline.abs() < settings.volume_floor
+            && value.abs() < settings.volume_floor;
+        // A flat series has σ = 0; a floor of 1% of the level keeps a tiny
+        // wobble from scoring as infinitely unusual.
+        let sigma_floor = (baseline.abs() * 0.01).max(1e-9);
+        let finite = |x: f64| x.is_finite().then_some(x);
+        let (ratio, zscore) = if under_floor {
+            (None, None)
+        } else {
+            let ratio = (baseline.abs() > 1e-12)
+                .then(|| value / baseline)
+                .and_then(finite);
+            let zscore = finite((value - baseline) / stddev.max(sigma_floor));
+            (ratio, zscore)
+        };
+        [baseline, stddev, upper, lower]
+            .iter()
+            .all(|x| x.is_finite())
+            .then_some(Score {
+                baseline,
+                stddev,
+                upper,
+                lower,
+                ratio,
+                zscore,
+            })
+    }
+
+    /// Folds in one sample taken at `now`. Non-finite values are ignored.
+    pub fn update(&mut self, value: f64, now: f64, settings: &Settings) {
+        if !value.is_finite() || !now.is_finite() {
+            return;
+        }
+        let elapsed = if self.ewma.count == 0 {
+            0.0
+        } else {
+            (now - self.last_time).max(0.0)
+        };
+        let alpha = 1.0 - (-std::f64::consts::LN_2 * elapsed / settings.half_life_seconds).exp();
+        let warm = self.is_warm(settings);
+        self.ewma.update(value, alpha, settings.clip_sigma, warm);
+        self.update_windows(value, now, settings);
+        if let Some(profile) = &mut self.seasonal {
+            let bucket = &mut profile[hour_of_week(now)];
+            let mut ewma = Ewma {
+                mean: f64::from(bucket.mean),
+                variance: f64::from(bucket.variance),
+                count: bucket.count,
+            };
+            let alpha = 1.0 / f64::from(settings.seasonal_memory_samples.max(1));
+            ewma.update(
+                value,
+                alpha,
+                settings.clip_sigma,
+                ewma.count >= settings.min_samples,
+            );
+            let (mean, variance) = (ewma.mean as f32, ewma.variance as f32);
+            if mean.is_finite() && variance.is_finite() {
+                *bucket = SeasonalBucket {
+                    mean,
+                    variance,
+                    count: ewma.count,
+                };
+            }
+        }
+        self.last_time = now;
+    }
+
+    fn update_windows(&mut self, value: f64, now: f64, settings: &Settings) {
+        for (window, width) in settings.windows_seconds.iter().enumerate() {
+            let bucket_width = width / BUCKETS_PER_WINDOW as f64;
+            let slot = (now / bucket_width).floor().clamp(0.0, f64::from(u32::MAX)) as u32;
+            let bucket =
+                &mut self.windows[window * BUCKETS_PER_WINDOW + slot as usize % BUCKETS_PER_WINDOW];
+            if bucket.slot != slot || bucket.count == 0 {
+                *bucket = Bucket {
+                    slot,
+                    count: 0,
+                    min: value,
+                    max: value,
+                    sum: 0.0,
+                };
+            }
+            bucket.count = bucket.count.saturating_add(1);
+            bucket.min = bucket.min.min(value);
+            bucket.max = bucket.max.max(value);
+            bucket.sum += value;
+        }
+    }
+
+    /// Min, max, avg and count of each window over the buckets still inside
+    /// it at `now`; None for a window with no samples.
+    pub fn window_stats(&self, now: f64, settings: &Settings) -> Vec<Option<WindowStats>> {
+        settings
+            .windows_seconds
+            .iter()
+            .enumerate()
+            .map(|(window, width)| {
+                let bucket_width = width / BUCKETS_PER_WINDOW as f64;
+                let current = (now / bucket_width).floor().clamp(0.0, f64::from(u32::MAX)) as u32;
+                let oldest = current.saturating_sub(BUCKETS_PER_WINDOW as u32 - 1);
+                let mut stats: Option<WindowStats> = None;
+                let mut sum = 0.0;
+                let buckets = &self.windows[window * BUCKETS_PER_WINDOW..][..BUCKETS_PER_WINDOW];
+                for b in buckets
+                    .iter()
+                    .filter(|b| b.count > 0 && (oldest..=current).contains(&b.slot))
+                {
+                    sum += b.sum;
+                    stats = Some(match stats {
+                        None => WindowStats {
+                            min: b.min,
+                            max: b.max,
+                            avg: 0.0,
+                            count: b.count,
+                        },
+                        Some(s) => WindowStats {
+                            min: s.min.min(b.min),
+                            max: s.max.max(b.max),
+                            avg: 0.0,
+                            count: s.count.saturating_add(b.count),
+                        },
+                    });
+                }
+                stats
+                    .map(|s| WindowStats {
+                        avg: sum / f64::from(s.count),
+                        ..s
+                    })
+                    .filter(|s| s.avg.is_finite())
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic normal generator (xorshift + Box-Muller).
+    struct Noise(u64);
+    impl Noise {
+        fn uniform(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn normal(&mut self, mean: f64, sd: f64) -> f64 {
+            let (u1, u2) = (self.uniform().max(1e-12), self.uniform());
+            mean + sd * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        }
+    }
+
+    const TICK: f64 = 15.0;
+    const START: f64 = 1_700_000_000.0;
+
+    fn feed(
+        state: &mut SeriesState,
+        settings: &Settings,
+        values: impl IntoIterator<Item = f64>,
+        t: &mut f64,
+    ) {
+        for v in values {
+            state.update(v, *t, settings);
+            *t += TICK;
+        }
+    }
+
+    #[test]
+    fn stationary_series_converges_to_its_mean_and_deviation() {
+        let settings = Settings::default();
+        let mut state = SeriesState::new(&settings);
+        let mut noise = Noise(42);
+        let mut t = START;
+        feed(
+            &mut state,
+            &settings,
+            (0..5000).map(|_| noise.normal(100.0, 10.0)),
+            &mut t,
+        );
+        let score = state.score(100.0, t, &settings).unwrap();
+        assert!(
+            (score.baseline - 100.0).abs() < 2.0,
+            "mean {}",
+            score.baseline
+        );
+        // Winsorising at 3σ trims a little of a normal's spread.
+        assert!((score.stddev - 10.0).abs() < 1.5, "stddev {}", score.stddev);
+    }
+
+    #[test]
+    fn a_step_pushes_the_ratio_past_1_5_at_once() {
+        let settings = Settings::default();
+        let mut state = SeriesState::new(&settings);
+        let mut noise = Noise(7);
+        let mut t = START;
+        feed(
+            &mut state,
+            &settings,
+            (0..500).map(|_| noise.normal(100.0, 5.0)),
+            &mut t,
+        );
+        let score = state.score(200.0, t, &settings).unwrap();
+        assert!(score.ratio.unwrap() > 1.5, "{score:?}");
+        assert!(score.zscore.unwrap() > 10.0, "{score:?}");
+    }
+
+    #[test]
+    fn a_persistent_level_shift_is_adopted() {
+        let settings = Settings {
+            half_life_seconds: 900.0,
+            ..Settings::default()
+        };
+        let mut state = SeriesState::new(&settings);
+        let mut noise = Noise(9);
+        let mut t = START;
+        feed(
+            &mut state,
+            &settings,
+            (0..500).map(|_| noise.normal(100.0, 5.0)),
+            &mut t,
+        );
+        // Four hours at the new level.
+        feed(
+            &mut state,
+            &settings,
+            (0..960).map(|_| noise.normal(200.0, 5.0)),
+            &mut t,
+        );
+        let score = state.score(200.0, t, &settings).unwrap();
+        assert!(score.ratio.unwrap() < 1.1, "{score:?}");
+    }
+
+    #[test]
+    fn one_spike_does_not_keep_the_band_wide() {
+        let settings = Settings::default();
+        let mut state = SeriesState::new(&settings);
+        let mut noise = Noise(3);
+        let mut t = START;
+        feed(
+            &mut state,
+            &settings,
+            (0..1000).map(|_| noise.normal(100.0, 5.0)),
+            &mut t,
+        );
+        let before = state.score(100.0, t, &settings).unwrap().stddev;
+        feed(&mut state, &settings, [10_000.0], &mut t);
+        feed(
+            &mut state,
+            &settings,
+            (0..4).map(|_| noise.normal(100.0, 5.0)),
+            &mut t,
+        );
+        let after = state.score(100.0, t, &settings).unwrap().stddev;
+        assert!(
+            after < before * 1.2,
+            "stddev {before} → {after} after one spike"
+        );
+        // Without clipping the same spike would blow the band up.
+        let unclipped = Settings {
+            clip_sigma: f64::INFINITY,
+            ..Settings::default()
+        };
+        let mut naive = SeriesState::new(&unclipped);
+        let mut t2 = START;
+        let mut noise = Noise(3);
+        feed(
+            &mut naive,
+            &unclipped,
+            (0..1000).map(|_| noise.normal(100.0, 5.0)),
+            &mut t2,
+        );
+        feed(&mut naive, &unclipped, [10_000.0], &mut t2);
+        assert!(naive.score(100.0, t2, &unclipped).unwrap().stddev > before * 5.0);
+    }
+
+    #[test]
+    fn a_daily_peak_is_expected_with_the_seasonal_profile_only() {
+        // 100 all day, 300 from 09:00 to 10:00 UTC, for three weeks.
+        let value_at = |t: f64| {
+            if ((t / 3600.0).floor() as i64).rem_euclid(24) == 9 {
+                300.0
+            } else {
+                100.0
+            }
+        };
+        let flat = Settings::default();
+        let seasonal = Settings {
+            seasonal: true,
+            ..Settings::default()
+        };
+        let mut flat_state = SeriesState::new(&flat);
+        let mut seasonal_state = SeriesState::new(&seasonal);
+        // Start on a Monday 00:00 UTC.
+        let monday = 1_699_833_600.0;
+        assert_eq!(hour_of_week(monday), 0);
+        let mut t = monday;
+        while t < monday + 21.0 * 86400.0 {
+            flat_state.update(value_at(t), t, &flat);
+            seasonal_state.update(value_at(t), t, &seasonal);
+            t += TICK;
+        }
+        // The next Monday's 09:00 peak.
+        let peak = monday + 21.0 * 86400.0 + 9.0 * 3600.0 + 60.0;
+        let mut tf = t;
+        while tf < peak {
+            flat_state.update(value_at(tf), tf, &flat);
+            seasonal_state.update(value_at(tf), tf, &seasonal);
+            tf += TICK;
+        }
+        let flat_score = flat_state.score(300.0, peak, &flat).unwrap();
+        let seasonal_score = seasonal_state.score(300.0, peak, &seasonal).unwrap();
+        assert!(flat_score.ratio.unwrap() > 1.5, "flat: {flat_score:?}");
+        assert!(
+            seasonal_score.ratio.unwrap() < 1.2,
+            "seasonal: {seasonal_score:?}"
+        );
+        assert!(
+            seasonal_score.zscore.unwrap().abs() < 3.0,
+            "seasonal: {seasonal_score:?}"
+        );
+    }
+
+    #[test]
+    fn warm_up_and_volume_floor_withhold_scores() {
+        let settings = Settings {
+            min_samples: 5,
+            volume_floor: 10.0,
+            ..Settings::default()
+        };
+        let mut state = SeriesState::new(&settings);
+        let mut t = START;
+        feed(&mut state, &settings, [1.0; 4], &mut t);
+        assert_eq!(state.score(1.0, t, &settings), None);
+        feed(&mut state, &settings, [1.0], &mut t);
+        let score = state.score(3.0, t, &settings).unwrap();
+        assert_eq!((score.ratio, score.zscore), (None, None));
+        assert_eq!(score.baseline, 1.0);
+    }
+
+    #[test]
+    fn windows_roll_over() {
+        let settings = Settings {
+            windows_seconds: vec![100.0],
+            ..Settings::default()
+        };
+        let mut state = SeriesState::new(&settings);
+        for (i, v) in [5.0, 1.0, 9.0].into_iter().enumerate() {
+            state.update(v, 1000.0 + i as f64 * 10.0, &settings);
+        }
+        let w = state.window_stats(1020.0, &settings)[0].unwrap();
+        assert_eq!((w.min, w.max, w.avg, w.count), (1.0, 9.0, 5.0, 3));
+        // 105 s after it, the first sample's bucket has left the window.
+        let w = state.window_stats(1105.0, &settings)[0].unwrap();
+        assert_eq!((w.min, w.max, w.count), (1.0, 9.0, 2));
+        assert_eq!(state.window_stats(1200.0, &settings)[0], None);
+    }
+
+    #[test]
+    fn state_is_small() {
+        let plain = SeriesState::new(&Settings::default());
+        assert!(plain.size_bytes() <= 1024, "{} bytes", plain.size_bytes());
+        let seasonal = SeriesState::new(&Settings {
+            seasonal: true,
+            ..Settings::default()
+        });
+        assert!(
+            seasonal.size_bytes() <= 4096,
+            "{} bytes",
+            seasonal.size_bytes()
+        );
+    }
+}

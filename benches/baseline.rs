@@ -112,6 +112,7 @@ fn tracker(series: usize) -> Tracker {
             seasonal: false,
             volume_floor: 0.0,
             half_life: None,
+            histogram: None,
         }],
         ..Config::default()
     })

@@ -64,6 +64,7 @@ proptest! {
                 seasonal: true,
                 volume_floor: 0.0,
                 half_life: None,
+                histogram: None,
             }],
             ..Config::default()
         };

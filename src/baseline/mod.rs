@@ -65,6 +65,41 @@ pub struct TrackConfig {
     /// Overrides the section's half-life for these series.
     #[serde(default, with = "humantime_serde")]
     pub half_life: Option<Duration>,
+    /// For a histogram (the selector names it without `_bucket`): follow
+    /// its per-tick `mean` or `{quantile: 0.99}`.
+    #[serde(default)]
+    pub histogram: Option<HistogramStat>,
+}
+
+/// Which number of a histogram a track follows, computed from the tick's
+/// increases as `rate(x_sum)/rate(x_count)` and `histogram_quantile` would.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(try_from = "HistogramStatText")]
+pub enum HistogramStat {
+    Mean,
+    Quantile(f64),
+}
+
+/// `mean` or `{quantile: 0.99}` as written in YAML.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum HistogramStatText {
+    Name(String),
+    Quantile { quantile: f64 },
+}
+
+impl TryFrom<HistogramStatText> for HistogramStat {
+    type Error = String;
+
+    fn try_from(text: HistogramStatText) -> Result<Self, String> {
+        match text {
+            HistogramStatText::Name(name) if name == "mean" => Ok(HistogramStat::Mean),
+            HistogramStatText::Name(other) => Err(format!(
+                "histogram: expected `mean` or `{{quantile: 0.99}}`, got {other:?}"
+            )),
+            HistogramStatText::Quantile { quantile } => Ok(HistogramStat::Quantile(quantile)),
+        }
+    }
 }
 
 fn track(selector: &str, volume_floor: f64) -> TrackConfig {
@@ -73,6 +108,7 @@ fn track(selector: &str, volume_floor: f64) -> TrackConfig {
         seasonal: false,
         volume_floor,
         half_life: None,
+        histogram: None,
     }
 }
 
@@ -126,6 +162,22 @@ impl Config {
         if !positive(self.clip_sigma) || !positive(self.band_sigma) {
             return Err("baselines: clip_sigma and band_sigma must be more than 0".into());
         }
+        for t in &self.track {
+            if t.histogram.is_some() && t.selector.metric.is_none() {
+                return Err(format!(
+                    "baselines: histogram selector {} must name the histogram",
+                    t.selector
+                ));
+            }
+            if let Some(HistogramStat::Quantile(q)) = t.histogram {
+                if !(0.0..=1.0).contains(&q) {
+                    return Err(format!(
+                        "baselines: quantile {q} of {} must be between 0 and 1",
+                        t.selector
+                    ));
+                }
+            }
+        }
         if self.snapshot_interval.is_zero() {
             return Err("baselines: snapshot_interval must be more than 0s".into());
         }
@@ -161,6 +213,193 @@ pub struct CounterReading {
     pub time: f64,
 }
 
+/// A histogram's cumulative reading.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistogramReading {
+    pub sum: f64,
+    pub count: f64,
+    /// Cumulative counts by upper bound, sorted by bound, `+Inf` last.
+    pub buckets: Vec<(f64, f64)>,
+}
+
+/// The last raw reading of a cumulative series, to turn it into a per-tick
+/// value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Previous {
+    Counter(CounterReading),
+    Histogram(HistogramReading),
+}
+
+/// One tick's raw input for a tracked series.
+enum Input {
+    Gauge(f64),
+    Counter(f64),
+    Histogram(HistogramReading, HistogramStat),
+}
+
+impl Input {
+    /// The value to track, given the last reading; None while there is no
+    /// previous reading to take a difference from.
+    fn value(self, previous: &mut Option<Previous>, now: f64) -> Option<f64> {
+        match self {
+            Input::Gauge(value) => Some(value),
+            Input::Counter(value) => {
+                let reading = CounterReading { value, time: now };
+                match previous.replace(Previous::Counter(reading)) {
+                    Some(Previous::Counter(before)) => counter_rate(before, value, now),
+                    _ => None,
+                }
+            }
+            Input::Histogram(reading, stat) => {
+                match previous.replace(Previous::Histogram(reading.clone())) {
+                    Some(Previous::Histogram(before)) => histogram_value(&before, &reading, stat),
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
+/// The histogram's mean or quantile over the increase since `before`; a drop
+/// in count is a reset, so the new reading is the increase.
+pub fn histogram_value(
+    before: &HistogramReading,
+    now: &HistogramReading,
+    stat: HistogramStat,
+) -> Option<f64> {
+    let reset = now.count < before.count
+        || before.buckets.len() != now.buckets.len()
+        || before
+            .buckets
+            .iter()
+            .zip(&now.buckets)
+            .any(|(b, n)| b.0 != n.0 || n.1 < b.1);
+    let increase = |now: f64, before: f64| if reset { now } else { now - before };
+    let value = match stat {
+        HistogramStat::Mean => {
+            let count = increase(now.count, before.count);
+            (count > 0.0).then(|| increase(now.sum, before.sum) / count)?
+        }
+        HistogramStat::Quantile(q) => {
+            let buckets: Vec<(f64, f64)> = now
+                .buckets
+                .iter()
+                .enumerate()
+                .map(|(i, &(bound, count))| {
+                    (
+                        bound,
+                        increase(count, before.buckets.get(i).map_or(0.0, |b| b.1)),
+                    )
+                })
+                .collect();
+            histogram_quantile(q, &buckets)?
+        }
+    };
+    value.is_finite().then_some(value)
+}
+
+/// Prometheus' histogram_quantile over cumulative buckets sorted by bound:
+/// linear interpolation inside the bucket where the rank falls.
+pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    let &(last_bound, total) = buckets.last()?;
+    if last_bound != f64::INFINITY || total.is_nan() || total <= 0.0 || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let rank = q * total;
+    let (mut lower_bound, mut lower_count) = (0.0, 0.0);
+    for (i, &(bound, count)) in buckets.iter().enumerate() {
+        if count >= rank {
+            if bound == f64::INFINITY {
+                // The rank is beyond the last finite bucket: its bound is
+                // the best estimate there is.
+                return (i > 0).then_some(lower_bound);
+            }
+            if i == 0 && bound <= 0.0 {
+                return Some(bound);
+            }
+            let in_bucket = count - lower_count;
+            if in_bucket <= 0.0 {
+                return Some(bound);
+            }
+            return Some(lower_bound + (bound - lower_bound) * (rank - lower_count) / in_bucket);
+        }
+        lower_bound = bound;
+        lower_count = count;
+    }
+    None
+}
+
+/// The histograms named `base` (its `_bucket`, `_sum` and `_count`
+/// families), one reading per label set.
+fn histogram_readings(families: &[Family], base: &str) -> Vec<(Labels, HistogramReading)> {
+    let find = |suffix: &str| {
+        let name = format!("{base}{suffix}");
+        families.iter().find(move |f| f.name == name)
+    };
+    let Some(buckets) = find("_bucket") else {
+        return Vec::new();
+    };
+    let mut readings: Vec<(Labels, HistogramReading)> = Vec::new();
+    for sample in &buckets.samples {
+        let Some(bound) = crate::metric::label_value(&sample.labels, "le").and_then(parse_bound)
+        else {
+            continue;
+        };
+        let labels: Labels = sample
+            .labels
+            .iter()
+            .filter(|(n, _)| n != "le")
+            .cloned()
+            .collect();
+        let reading = match readings.iter_mut().find(|(l, _)| *l == labels) {
+            Some((_, reading)) => reading,
+            None => {
+                readings.push((
+                    labels,
+                    HistogramReading {
+                        sum: f64::NAN,
+                        count: f64::NAN,
+                        buckets: Vec::new(),
+                    },
+                ));
+                &mut readings.last_mut().expect("just pushed").1
+            }
+        };
+        reading.buckets.push((bound, sample.value));
+    }
+    for (suffix, is_sum) in [("_sum", true), ("_count", false)] {
+        for sample in find(suffix)
+            .map(|f| f.samples.as_slice())
+            .unwrap_or_default()
+        {
+            if let Some((_, reading)) = readings.iter_mut().find(|(l, _)| *l == sample.labels) {
+                if is_sum {
+                    reading.sum = sample.value;
+                } else {
+                    reading.count = sample.value;
+                }
+            }
+        }
+    }
+    for (_, reading) in &mut readings {
+        reading.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if reading.count.is_nan() {
+            reading.count = reading.buckets.last().map_or(0.0, |b| b.1);
+        }
+        if reading.sum.is_nan() {
+            reading.sum = 0.0;
+        }
+    }
+    readings
+}
+
+fn parse_bound(text: &str) -> Option<f64> {
+    match text {
+        "+Inf" | "Inf" | "inf" => Some(f64::INFINITY),
+        other => other.parse().ok(),
+    }
+}
+
 /// One tracked series.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tracked {
@@ -168,7 +407,7 @@ pub struct Tracked {
     pub labels: Vec<(String, String)>,
     /// Which `track` entry picked it.
     pub track: usize,
-    pub counter: Option<CounterReading>,
+    pub previous: Option<Previous>,
     pub state: SeriesState,
     pub last_seen: f64,
 }
@@ -352,85 +591,44 @@ impl Tracker {
     /// epoch.
     pub fn observe(&mut self, families: &[Family], now: f64) -> Vec<Family> {
         let mut out = Output::new();
-        for family in families {
-            for (index, track) in self.config.track.iter().enumerate() {
-                if !track.selector.matches_name(&family.name) {
-                    continue;
+        for (index, track) in self.config.track.iter().enumerate() {
+            let mut recorder = Recorder {
+                series: &mut self.series,
+                refused_total: &mut self.refused_total,
+                max_series: self.config.max_series,
+                settings: &self.settings[index],
+                window_labels: &self.window_labels,
+                track: index,
+                now,
+                out: &mut out,
+            };
+            if let (Some(stat), Some(base)) = (track.histogram, &track.selector.metric) {
+                for (mut labels, reading) in histogram_readings(families, base) {
+                    if track.selector.matches_labels(&labels) {
+                        // A quantile is told apart from the mean (and from
+                        // other quantiles) as summaries do it.
+                        if let HistogramStat::Quantile(q) = stat {
+                            labels.push((Cow::Borrowed("quantile"), q.to_string()));
+                        }
+                        recorder.record(base, &labels, Input::Histogram(reading, stat));
+                    }
                 }
-                let is_counter = family.kind == MetricType::Counter;
+                continue;
+            }
+            for family in families
+                .iter()
+                .filter(|f| track.selector.matches_name(&f.name))
+            {
                 for sample in family
                     .samples
                     .iter()
                     .filter(|s| track.selector.matches_labels(&s.labels))
                 {
-                    let key = series_key(&family.name, &sample.labels);
-                    let settings = &self.settings[index];
-                    let tracked = match self.series.get_mut(&key) {
-                        Some(tracked) => tracked,
-                        None => {
-                            if self.series.len() >= self.config.max_series {
-                                self.refused_total += 1;
-                                continue;
-                            }
-                            self.series.entry(key).or_insert_with(|| Tracked {
-                                name: family.name.to_string(),
-                                labels: sample
-                                    .labels
-                                    .iter()
-                                    .map(|(n, v)| (n.to_string(), v.clone()))
-                                    .collect(),
-                                track: index,
-                                counter: None,
-                                state: SeriesState::new(settings),
-                                last_seen: now,
-                            })
-                        }
+                    let input = match family.kind {
+                        MetricType::Counter => Input::Counter(sample.value),
+                        _ => Input::Gauge(sample.value),
                     };
-                    tracked.last_seen = now;
-                    let value = if is_counter {
-                        let previous = tracked.counter.replace(CounterReading {
-                            value: sample.value,
-                            time: now,
-                        });
-                        match previous.and_then(|p| counter_rate(p, sample.value, now)) {
-                            Some(rate) => rate,
-                            None => continue,
-                        }
-                    } else {
-                        sample.value
-                    };
-                    if !value.is_finite() {
-                        continue;
-                    }
-                    let score = tracked.state.score(value, now, settings);
-                    tracked.state.update(value, now, settings);
-                    let mut labels = export_labels(&sample.labels, &family.name);
-                    if let Some(score) = score {
-                        push(&mut out.baseline, &labels, score.baseline);
-                        push(&mut out.stddev, &labels, score.stddev);
-                        push(&mut out.upper, &labels, score.upper);
-                        push(&mut out.lower, &labels, score.lower);
-                        if let Some(ratio) = score.ratio {
-                            push(&mut out.ratio, &labels, ratio);
-                        }
-                        if let Some(z) = score.zscore {
-                            push(&mut out.zscore, &labels, z);
-                        }
-                    }
-                    labels.push((Cow::Borrowed("window"), String::new()));
-                    let stats = tracked.state.window_stats(now, settings);
-                    for (window, stats) in self.window_labels.iter().zip(stats) {
-                        let Some(stats) = stats else { continue };
-                        labels
-                            .last_mut()
-                            .expect("window label")
-                            .1
-                            .clone_from(window);
-                        push(&mut out.window_min, &labels, stats.min);
-                        push(&mut out.window_max, &labels, stats.max);
-                        push(&mut out.window_avg, &labels, stats.avg);
-                        push(&mut out.window_samples, &labels, f64::from(stats.count));
-                    }
+                    recorder.record(&family.name, &sample.labels, input);
                 }
             }
         }
@@ -452,6 +650,88 @@ impl Tracker {
             .single(self.refused_total as f64),
         );
         families
+    }
+}
+
+/// What recording one series needs, borrowed apart from the config so the
+/// selectors can be read while the series table is written.
+struct Recorder<'a> {
+    series: &'a mut HashMap<String, Tracked>,
+    refused_total: &'a mut u64,
+    max_series: usize,
+    settings: &'a Settings,
+    window_labels: &'a [String],
+    track: usize,
+    now: f64,
+    out: &'a mut Output,
+}
+
+impl Recorder<'_> {
+    /// Scores the series' value against its baseline, updates the baseline
+    /// and adds the series' gauges to the output.
+    fn record(&mut self, name: &str, labels: &Labels, input: Input) {
+        let key = series_key(name, labels);
+        let now = self.now;
+        let tracked = match self.series.get_mut(&key) {
+            // Selectors may overlap: a series belongs to the track that
+            // first picked it, so it is updated once per tick.
+            Some(tracked) if tracked.track != self.track => return,
+            Some(tracked) => tracked,
+            None => {
+                if self.series.len() >= self.max_series {
+                    *self.refused_total += 1;
+                    return;
+                }
+                self.series.entry(key).or_insert_with(|| Tracked {
+                    name: name.to_owned(),
+                    labels: labels
+                        .iter()
+                        .map(|(n, v)| (n.to_string(), v.clone()))
+                        .collect(),
+                    track: self.track,
+                    previous: None,
+                    state: SeriesState::new(self.settings),
+                    last_seen: now,
+                })
+            }
+        };
+        tracked.last_seen = now;
+        let Some(value) = input
+            .value(&mut tracked.previous, now)
+            .filter(|v| v.is_finite())
+        else {
+            return;
+        };
+        let score = tracked.state.score(value, now, self.settings);
+        tracked.state.update(value, now, self.settings);
+        let out = &mut *self.out;
+        let mut labels = export_labels(labels, name);
+        if let Some(score) = score {
+            push(&mut out.baseline, &labels, score.baseline);
+            push(&mut out.stddev, &labels, score.stddev);
+            push(&mut out.upper, &labels, score.upper);
+            push(&mut out.lower, &labels, score.lower);
+            if let Some(ratio) = score.ratio {
+                push(&mut out.ratio, &labels, ratio);
+            }
+            if let Some(z) = score.zscore {
+                push(&mut out.zscore, &labels, z);
+            }
+        }
+        labels.push((Cow::Borrowed("window"), String::new()));
+        let stats = tracked.state.window_stats(now, self.settings);
+        for (window, stats) in self.window_labels.iter().zip(stats) {
+            let Some(stats) = stats else { continue };
+            labels
+                .last_mut()
+                .expect("window label")
+                .1
+                .clone_from(window);
+            push(&mut out.window_min, &labels, stats.min);
+            push(&mut out.window_max, &labels, stats.max);
+            push(&mut out.window_avg, &labels, stats.avg);
+            push(&mut out.window_samples, &labels, f64::from(stats.count));
+        }
     }
 }
 
@@ -590,6 +870,87 @@ mod tests {
         assert!(bad.unwrap_err().to_string().contains("selector"));
         let zero = crate::config::Config::from_yaml("baselines: {half_life: 0s}", "t").unwrap();
         assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn histogram_quantile_interpolates_like_prometheus() {
+        let inf = f64::INFINITY;
+        let buckets = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (inf, 100.0)];
+        assert_eq!(histogram_quantile(0.5, &buckets), Some(0.1));
+        assert!((histogram_quantile(0.7, &buckets).unwrap() - 0.3).abs() < 1e-12);
+        assert!((histogram_quantile(0.95, &buckets).unwrap() - 0.75).abs() < 1e-12);
+        // Beyond the last finite bucket: its bound.
+        assert_eq!(
+            histogram_quantile(0.99, &[(1.0, 10.0), (inf, 20.0)]),
+            Some(1.0)
+        );
+        assert_eq!(histogram_quantile(0.5, &[(1.0, 0.0), (inf, 0.0)]), None);
+        assert_eq!(histogram_quantile(0.5, &[(1.0, 5.0)]), None);
+        assert_eq!(histogram_quantile(1.5, &buckets), None);
+    }
+
+    fn histogram(sum: f64, buckets: &[(&'static str, f64)]) -> Vec<Family> {
+        let mut bucket = Family::counter("latency_seconds_bucket", "L.");
+        for (le, count) in buckets {
+            bucket.push([("path", "/"), ("le", *le)], *count);
+        }
+        let count = buckets.last().unwrap().1;
+        let mut s = Family::counter("latency_seconds_sum", "L.");
+        s.push([("path", "/")], sum);
+        let mut c = Family::counter("latency_seconds_count", "L.");
+        c.push([("path", "/")], count);
+        vec![bucket, s, c]
+    }
+
+    #[test]
+    fn histograms_are_tracked_by_their_mean_or_quantile_per_tick() {
+        let yaml = "baselines:\n  min_samples: 2\n  track:\n    - selector: latency_seconds\n      histogram: mean\n    - selector: latency_seconds{path=\"/\"}\n      histogram: {quantile: 0.9}\n";
+        let config = crate::config::Config::from_yaml(yaml, "t").unwrap();
+        config.validate().unwrap();
+        let mut tracker = Tracker::new(config.baselines);
+        // Each tick adds 10 requests: 9 fast (≤0.1 s), 1 slow (≤1 s), 1.8 s in all.
+        let mut out = Vec::new();
+        for tick in 0..4 {
+            let n = f64::from(tick);
+            let families = histogram(
+                1.8 * n,
+                &[("0.1", 9.0 * n), ("1", 10.0 * n), ("+Inf", 10.0 * n)],
+            );
+            out = tracker.observe(&families, 1000.0 + 15.0 * n);
+        }
+        let baselines = &find(&out, "outrider_baseline").samples;
+        assert_eq!(baselines.len(), 2, "{baselines:?}");
+        let values: Vec<f64> = baselines.iter().map(|s| s.value).collect();
+        assert!(
+            values.iter().any(|v| (v - 0.18).abs() < 1e-9),
+            "mean: {values:?}"
+        );
+        assert!(
+            values.iter().any(|v| (v - 0.1).abs() < 1e-9),
+            "p90: {values:?}"
+        );
+        let labels = &baselines[0].labels;
+        assert!(labels.contains(&(Cow::Borrowed("metric"), "latency_seconds".to_owned())));
+        assert!(!labels.iter().any(|(n, _)| n == "le"));
+    }
+
+    #[test]
+    fn a_histogram_reset_counts_from_zero() {
+        let before = HistogramReading {
+            sum: 100.0,
+            count: 50.0,
+            buckets: vec![(1.0, 50.0), (f64::INFINITY, 50.0)],
+        };
+        let after = HistogramReading {
+            sum: 4.0,
+            count: 2.0,
+            buckets: vec![(1.0, 2.0), (f64::INFINITY, 2.0)],
+        };
+        assert_eq!(
+            histogram_value(&before, &after, HistogramStat::Mean),
+            Some(2.0)
+        );
+        assert_eq!(histogram_value(&after, &after, HistogramStat::Mean), None);
     }
 
     #[test]

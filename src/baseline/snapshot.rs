@@ -131,7 +131,7 @@ pub fn read(dir: &Path) -> Result<Option<Vec<Tracked>>, SnapshotError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::{CounterReading, SeriesState, Settings};
+    use crate::baseline::{CounterReading, Previous, SeriesState, Settings};
 
     fn tracked(name: &str) -> Tracked {
         let settings = Settings {
@@ -146,10 +146,10 @@ mod tests {
             name: name.into(),
             labels: vec![("device".into(), "eth0".into())],
             track: 0,
-            counter: Some(CounterReading {
+            previous: Some(Previous::Counter(CounterReading {
                 value: 5.0,
                 time: 1.0,
-            }),
+            })),
             state,
             last_seen: 1450.0,
         }

@@ -10,6 +10,7 @@ sudo=()
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
+command -v prometheus-process-exporter >/dev/null || missing+=(prometheus-process-exporter)
 command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -21,6 +21,7 @@ pub mod loadavg;
 pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
+pub mod processes;
 pub mod self_process;
 pub mod stat;
 pub mod time;
@@ -82,6 +83,7 @@ pub struct CollectorsConfig {
     pub meminfo: Toggle,
     pub netclass: netclass::Config,
     pub netdev: netdev::Config,
+    pub processes: processes::Config,
     #[serde(rename = "self")]
     pub self_process: Toggle,
     pub stat: Toggle,
@@ -144,6 +146,16 @@ const COLLECTORS: &[Entry] = &[
         name: "netdev",
         enabled: |c| c.netdev.enabled,
         build: |c, p| Ok(Box::new(netdev::NetdevCollector::new(&c.netdev, p)?)),
+    },
+    Entry {
+        name: "processes",
+        enabled: |c| c.processes.enabled,
+        build: |c, p| {
+            Ok(Box::new(processes::ProcessesCollector::new(
+                &c.processes,
+                p,
+            )?))
+        },
     },
     Entry {
         name: "self",

@@ -263,7 +263,7 @@ fn counters_stay_monotonic_as_processes_come_and_go() {
             "round {round}: cpu went from {last} to {total}"
         );
         assert!(
-            total > last + 0.3,
+            total > last + 0.05,
             "round {round}: the worker's CPU was not counted ({last} → {total})"
         );
         last = total;

@@ -12,6 +12,10 @@ command -v promtool >/dev/null || missing+=(prometheus)
 command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
 command -v prometheus-process-exporter >/dev/null || missing+=(prometheus-process-exporter)
 command -v curl >/dev/null || missing+=(curl)
+# The container engine of tests/containers.rs (see scripts/container-engine).
+command -v podman >/dev/null || missing+=(podman)
+command -v runc >/dev/null || missing+=(runc)
+[ -x /bin/busybox ] || missing+=(busybox-static)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   "${sudo[@]}" apt-get update -qq

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use crate::metric::Family;
 use crate::paths::HostPaths;
 
+pub mod containers;
 pub mod cpu;
 pub mod diskstats;
 pub mod filesystem;
@@ -37,6 +38,9 @@ pub enum CollectError {
     },
     #[error("parsing {path}: {reason}")]
     Parse { path: PathBuf, reason: String },
+    /// A peer the collector asks (a container engine) did not answer.
+    #[error("{peer}: {reason}")]
+    Peer { peer: String, reason: String },
 }
 
 /// A collector's options that make it refuse to start.
@@ -76,6 +80,7 @@ fn enabled_by_default() -> bool {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CollectorsConfig {
+    pub containers: containers::Config,
     pub cpu: Toggle,
     pub diskstats: diskstats::Config,
     pub filesystem: filesystem::Config,
@@ -102,6 +107,16 @@ struct Entry {
 /// Every collector: its name (config key and `collector` label), whether the
 /// config enables it, and how to build it.
 const COLLECTORS: &[Entry] = &[
+    Entry {
+        name: "containers",
+        enabled: |c| c.containers.enabled,
+        build: |c, p| {
+            Ok(Box::new(containers::ContainersCollector::new(
+                &c.containers,
+                p,
+            )?))
+        },
+    },
     Entry {
         name: "cpu",
         enabled: |c| c.cpu.enabled,

@@ -1,6 +1,7 @@
 //! The samples of one tick: metric families with their type, help and series.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// A label name; host collectors use static names, so they cost no allocation.
 pub type LabelName = Cow<'static, str>;
@@ -15,9 +16,11 @@ pub enum MetricType {
     Untyped,
 }
 
+/// One series' value. The label set is shared, so a producer that exports
+/// several values for one series (the baselines export 18) builds it once.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
-    pub labels: Labels,
+    pub labels: Arc<Labels>,
     pub value: f64,
 }
 
@@ -62,13 +65,16 @@ impl Family {
             .into_iter()
             .map(|(name, value)| (Cow::Borrowed(name), value.into()))
             .collect();
-        self.samples.push(Sample { labels, value });
+        self.samples.push(Sample {
+            labels: Arc::new(labels),
+            value,
+        });
     }
 
     /// A family with a single series without labels.
     pub fn single(mut self, value: f64) -> Self {
         self.samples.push(Sample {
-            labels: Vec::new(),
+            labels: Arc::default(),
             value,
         });
         self

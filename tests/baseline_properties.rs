@@ -46,7 +46,7 @@ proptest! {
                 prop_assert!(score.zscore.is_none_or(f64::is_finite));
             }
             state.update(value, now, &settings);
-            for stats in state.window_stats(now, &settings).into_iter().flatten() {
+            for stats in state.window_stats(now, &settings).flatten() {
                 prop_assert!(stats.min.is_finite() && stats.max.is_finite() && stats.avg.is_finite());
             }
         }

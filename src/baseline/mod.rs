@@ -13,6 +13,7 @@ pub mod state;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -372,7 +373,7 @@ fn histogram_readings(families: &[Family], base: &str) -> Vec<(Labels, Histogram
             .map(|f| f.samples.as_slice())
             .unwrap_or_default()
         {
-            if let Some((_, reading)) = readings.iter_mut().find(|(l, _)| *l == sample.labels) {
+            if let Some((_, reading)) = readings.iter_mut().find(|(l, _)| *l == *sample.labels) {
                 if is_sum {
                     reading.sum = sample.value;
                 } else {
@@ -410,6 +411,36 @@ pub struct Tracked {
     pub previous: Option<Previous>,
     pub state: SeriesState,
     pub last_seen: f64,
+    /// The label sets this series is exported with, built on first export
+    /// and shared by all its samples; rebuilt after a restore.
+    #[serde(skip)]
+    pub exported: Option<ExportedLabels>,
+}
+
+/// A tracked series' exported label sets: its own labels plus `metric`, and
+/// the same plus `window` for each window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportedLabels {
+    base: Arc<Labels>,
+    windows: Vec<Arc<Labels>>,
+}
+
+impl ExportedLabels {
+    fn new(labels: &Labels, name: &str, window_labels: &[String]) -> Self {
+        let base = export_labels(labels, name);
+        let windows = window_labels
+            .iter()
+            .map(|window| {
+                let mut with_window = base.clone();
+                with_window.push((Cow::Borrowed("window"), window.clone()));
+                Arc::new(with_window)
+            })
+            .collect();
+        ExportedLabels {
+            base: Arc::new(base),
+            windows,
+        }
+    }
 }
 
 /// The per-second rate between two counter readings; a drop is a reset, so
@@ -436,8 +467,10 @@ pub struct Tracker {
     refused_total: u64,
 }
 
-fn series_key(name: &str, labels: &Labels) -> String {
-    let mut key = String::with_capacity(64);
+/// Writes the series' identity into `key` (a buffer reused from series to
+/// series, so a lookup allocates nothing).
+fn series_key(key: &mut String, name: &str, labels: &Labels) {
+    key.clear();
     key.push_str(name);
     for (label, value) in labels {
         key.push('\u{0}');
@@ -445,7 +478,6 @@ fn series_key(name: &str, labels: &Labels) -> String {
         key.push('=');
         key.push_str(value);
     }
-    key
 }
 
 struct Output {
@@ -523,9 +555,9 @@ impl Output {
     }
 }
 
-fn push(family: &mut Family, labels: &Labels, value: f64) {
+fn push(family: &mut Family, labels: &Arc<Labels>, value: f64) {
     family.samples.push(crate::metric::Sample {
-        labels: labels.clone(),
+        labels: Arc::clone(labels),
         value,
     });
 }
@@ -578,8 +610,9 @@ impl Tracker {
                     .iter()
                     .map(|(n, v)| (Cow::Owned(n.clone()), v.clone()))
                     .collect();
-                self.series
-                    .insert(series_key(&tracked.name, &labels), tracked);
+                let mut key = String::new();
+                series_key(&mut key, &tracked.name, &labels);
+                self.series.insert(key, tracked);
                 kept += 1;
             }
         }
@@ -591,9 +624,11 @@ impl Tracker {
     /// epoch.
     pub fn observe(&mut self, families: &[Family], now: f64) -> Vec<Family> {
         let mut out = Output::new();
+        let mut key = String::with_capacity(128);
         for (index, track) in self.config.track.iter().enumerate() {
             let mut recorder = Recorder {
                 series: &mut self.series,
+                key: &mut key,
                 refused_total: &mut self.refused_total,
                 max_series: self.config.max_series,
                 settings: &self.settings[index],
@@ -657,6 +692,7 @@ impl Tracker {
 /// selectors can be read while the series table is written.
 struct Recorder<'a> {
     series: &'a mut HashMap<String, Tracked>,
+    key: &'a mut String,
     refused_total: &'a mut u64,
     max_series: usize,
     settings: &'a Settings,
@@ -670,9 +706,9 @@ impl Recorder<'_> {
     /// Scores the series' value against its baseline, updates the baseline
     /// and adds the series' gauges to the output.
     fn record(&mut self, name: &str, labels: &Labels, input: Input) {
-        let key = series_key(name, labels);
+        series_key(self.key, name, labels);
         let now = self.now;
-        let tracked = match self.series.get_mut(&key) {
+        let tracked = match self.series.get_mut(self.key.as_str()) {
             // Selectors may overlap: a series belongs to the track that
             // first picked it, so it is updated once per tick.
             Some(tracked) if tracked.track != self.track => return,
@@ -682,17 +718,20 @@ impl Recorder<'_> {
                     *self.refused_total += 1;
                     return;
                 }
-                self.series.entry(key).or_insert_with(|| Tracked {
-                    name: name.to_owned(),
-                    labels: labels
-                        .iter()
-                        .map(|(n, v)| (n.to_string(), v.clone()))
-                        .collect(),
-                    track: self.track,
-                    previous: None,
-                    state: SeriesState::new(self.settings),
-                    last_seen: now,
-                })
+                self.series
+                    .entry(self.key.clone())
+                    .or_insert_with(|| Tracked {
+                        name: name.to_owned(),
+                        labels: labels
+                            .iter()
+                            .map(|(n, v)| (n.to_string(), v.clone()))
+                            .collect(),
+                        track: self.track,
+                        previous: None,
+                        state: SeriesState::new(self.settings),
+                        last_seen: now,
+                        exported: None,
+                    })
             }
         };
         tracked.last_seen = now;
@@ -704,33 +743,29 @@ impl Recorder<'_> {
         };
         let score = tracked.state.score(value, now, self.settings);
         tracked.state.update(value, now, self.settings);
+        let exported = tracked
+            .exported
+            .get_or_insert_with(|| ExportedLabels::new(labels, name, self.window_labels));
         let out = &mut *self.out;
-        let mut labels = export_labels(labels, name);
         if let Some(score) = score {
-            push(&mut out.baseline, &labels, score.baseline);
-            push(&mut out.stddev, &labels, score.stddev);
-            push(&mut out.upper, &labels, score.upper);
-            push(&mut out.lower, &labels, score.lower);
+            push(&mut out.baseline, &exported.base, score.baseline);
+            push(&mut out.stddev, &exported.base, score.stddev);
+            push(&mut out.upper, &exported.base, score.upper);
+            push(&mut out.lower, &exported.base, score.lower);
             if let Some(ratio) = score.ratio {
-                push(&mut out.ratio, &labels, ratio);
+                push(&mut out.ratio, &exported.base, ratio);
             }
             if let Some(z) = score.zscore {
-                push(&mut out.zscore, &labels, z);
+                push(&mut out.zscore, &exported.base, z);
             }
         }
-        labels.push((Cow::Borrowed("window"), String::new()));
         let stats = tracked.state.window_stats(now, self.settings);
-        for (window, stats) in self.window_labels.iter().zip(stats) {
+        for (labels, stats) in exported.windows.iter().zip(stats) {
             let Some(stats) = stats else { continue };
-            labels
-                .last_mut()
-                .expect("window label")
-                .1
-                .clone_from(window);
-            push(&mut out.window_min, &labels, stats.min);
-            push(&mut out.window_max, &labels, stats.max);
-            push(&mut out.window_avg, &labels, stats.avg);
-            push(&mut out.window_samples, &labels, f64::from(stats.count));
+            push(&mut out.window_min, labels, stats.min);
+            push(&mut out.window_max, labels, stats.max);
+            push(&mut out.window_avg, labels, stats.avg);
+            push(&mut out.window_samples, labels, f64::from(stats.count));
         }
     }
 }

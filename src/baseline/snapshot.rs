@@ -152,6 +152,7 @@ mod tests {
             })),
             state,
             last_seen: 1450.0,
+            exported: None,
         }
     }
 

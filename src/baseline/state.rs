@@ -303,12 +303,16 @@ impl SeriesState {
 
     /// Min, max, avg and count of each window over the buckets still inside
     /// it at `now`; None for a window with no samples.
-    pub fn window_stats(&self, now: f64, settings: &Settings) -> Vec<Option<WindowStats>> {
+    pub fn window_stats<'a>(
+        &'a self,
+        now: f64,
+        settings: &'a Settings,
+    ) -> impl Iterator<Item = Option<WindowStats>> + 'a {
         settings
             .windows_seconds
             .iter()
             .enumerate()
-            .map(|(window, width)| {
+            .map(move |(window, width)| {
                 let bucket_width = width / BUCKETS_PER_WINDOW as f64;
                 let current = (now / bucket_width).floor().clamp(0.0, f64::from(u32::MAX)) as u32;
                 let oldest = current.saturating_sub(BUCKETS_PER_WINDOW as u32 - 1);
@@ -342,7 +346,6 @@ impl SeriesState {
                     })
                     .filter(|s| s.avg.is_finite())
             })
-            .collect()
     }
 }
 
@@ -562,12 +565,20 @@ mod tests {
         for (i, v) in [5.0, 1.0, 9.0].into_iter().enumerate() {
             state.update(v, 1000.0 + i as f64 * 10.0, &settings);
         }
-        let w = state.window_stats(1020.0, &settings)[0].unwrap();
+        let w = state
+            .window_stats(1020.0, &settings)
+            .next()
+            .unwrap()
+            .unwrap();
         assert_eq!((w.min, w.max, w.avg, w.count), (1.0, 9.0, 5.0, 3));
         // 105 s after it, the first sample's bucket has left the window.
-        let w = state.window_stats(1105.0, &settings)[0].unwrap();
+        let w = state
+            .window_stats(1105.0, &settings)
+            .next()
+            .unwrap()
+            .unwrap();
         assert_eq!((w.min, w.max, w.count), (1.0, 9.0, 2));
-        assert_eq!(state.window_stats(1200.0, &settings)[0], None);
+        assert_eq!(state.window_stats(1200.0, &settings).next().unwrap(), None);
     }
 
     #[test]

@@ -455,7 +455,10 @@ pub fn families<'a>(
                 labels.push((name.into(), v.to_owned()));
             }
             labels.sort_by(|a, b| a.0.cmp(&b.0));
-            families[family].samples.push(Sample { labels, value });
+            families[family].samples.push(Sample {
+                labels: labels.into(),
+                value,
+            });
         };
         put(CPU_USAGE, Some(("cpu", "total")), c.cpu_usage_seconds);
         put(CPU_USER, None, c.cpu_user_seconds);

@@ -2,8 +2,10 @@
 //!
 //! Data flows one way, one module per stage:
 //! `collect` (sources, on a tick) → `metric` (the samples of one tick) →
-//! `exposition` (encoded once per tick) → `http` (hands out the prepared bytes).
-//! `pipeline` drives the tick; `config` and `cli` set everything up.
+//! `baseline` (per-series state and anomaly gauges) → `exposition` (encoded
+//! once per tick) → `http` (hands out the prepared bytes).
+//! `pipeline` drives the tick; `config` and `cli` set everything up;
+//! `selector` is the PromQL series selector the later stages share.
 #![forbid(unsafe_code)]
 
 pub mod baseline;

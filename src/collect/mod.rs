@@ -1,5 +1,6 @@
-//! Sources of host metrics. One file per collector, one table of them below: the
-//! table gives each collector its config key and its `collector` label.
+//! Sources: the host, its processes and its containers. One file per
+//! collector, one table of them below: the table gives each collector its
+//! config key and its `collector` label.
 //!
 //! Collectors run on the tick, one after the other, on a blocking thread. A
 //! collector that fails sets its `outrider_collector_success` to 0 and logs once

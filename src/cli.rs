@@ -15,7 +15,9 @@ use crate::baseline::Tracker;
 use crate::collect::Registry;
 use crate::config::{self, Config, ConfigError, LogFormat, LogLevel};
 use crate::http::{self, Endpoints};
+use crate::notify::Notifier;
 use crate::pipeline::{self, Core, Published};
+use crate::rules::{self, eval::Evaluator};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,9 +37,9 @@ struct Cli {
 enum Command {
     /// Collect and serve metrics (the default).
     Run(RunArgs),
-    /// Validate config files; exit 1 when one is invalid.
+    /// Validate config and rule files; exit 1 when one is invalid.
     Check {
-        /// Config files to check.
+        /// Config or rule files to check.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -113,12 +115,30 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Checks one file: a rule file (it has `groups:`) or a config file.
+fn check_file(file: &PathBuf) -> Result<String, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let is_rule_file = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
+        .ok()
+        .is_some_and(|v| v.get("groups").is_some());
+    if is_rule_file {
+        let groups = rules::parse(&text, &file.display().to_string()).map_err(|e| e.to_string())?;
+        let count: usize = groups.iter().map(|g| g.rules.len()).sum();
+        rules::RuleSet::from_groups(groups).map_err(|e| e.to_string())?;
+        return Ok(format!("{count} rules found"));
+    }
+    Config::from_yaml(&text, &file.display().to_string())
+        .and_then(|c| c.validate())
+        .map(|()| "config is valid".to_owned())
+        .map_err(|e| e.to_string())
+}
+
 fn check(files: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for file in files {
         println!("Checking {}", file.display());
-        match Config::load(file).and_then(|c| c.validate()) {
-            Ok(()) => println!("  SUCCESS"),
+        match check_file(file) {
+            Ok(what) => println!("  SUCCESS: {what}"),
             Err(e) => {
                 failed = true;
                 eprintln!("  FAILED: {e}");
@@ -186,10 +206,22 @@ async fn serve(config: Config) -> Result<(), RunError> {
     let bound = listener.local_addr().map_or(address, |a| a);
     info!(address = %bound, telemetry_path = %config.web.telemetry_path, collect_interval = ?config.collect_interval, version = crate::build::VERSION, "listening");
 
-    let tracker = Tracker::new(config.baselines.clone());
+    let rules = config.load_rules()?;
+    let tracker = Tracker::new(config.baseline_config(&rules));
+    let evaluator = Evaluator::new(rules, config.alerting.resend_interval);
+    let notifier = Notifier::start(&config.alerting);
     let storage = config.storage.path.clone();
+    let interval = config.collect_interval;
     let core = tokio::task::spawn_blocking(move || {
-        Core::new(registry, tracker, storage, pipeline::unix_now())
+        Core::new(
+            registry,
+            tracker,
+            evaluator,
+            notifier,
+            interval,
+            storage,
+            pipeline::unix_now(),
+        )
     })
     .await
     .expect("restoring baselines does not panic");

@@ -33,6 +33,10 @@ pub struct Config {
     pub collectors: CollectorsConfig,
     /// Which series get baselines, and how they are kept.
     pub baselines: crate::baseline::Config,
+    /// Rule files and folders; when unset, the embedded default rules.
+    pub rules: Option<Vec<PathBuf>>,
+    /// Where firing alerts are sent.
+    pub alerting: crate::notify::AlertingConfig,
 }
 
 impl Default for Config {
@@ -45,6 +49,8 @@ impl Default for Config {
             paths: HostPaths::default(),
             collectors: CollectorsConfig::default(),
             baselines: crate::baseline::Config::default(),
+            rules: None,
+            alerting: crate::notify::AlertingConfig::default(),
         }
     }
 }
@@ -125,6 +131,8 @@ pub enum ConfigError {
     Invalid(String),
     #[error(transparent)]
     Collector(#[from] BuildError),
+    #[error(transparent)]
+    Rules(crate::rules::RuleError),
 }
 
 impl Config {
@@ -165,7 +173,35 @@ impl Config {
         }
         Registry::from_config(&self.collectors, &self.paths)?;
         self.baselines.validate().map_err(ConfigError::Invalid)?;
+        self.alerting.validate().map_err(ConfigError::Invalid)?;
+        self.load_rules()?;
         Ok(())
+    }
+
+    /// The rules this config asks for: its files, or the embedded ones.
+    pub fn load_rules(&self) -> Result<crate::rules::RuleSet, ConfigError> {
+        match &self.rules {
+            Some(sources) => crate::rules::RuleSet::load(sources).map_err(ConfigError::Rules),
+            None => Ok(crate::rules::RuleSet::embedded()),
+        }
+    }
+
+    /// The baselines to keep: the `baselines.track` list plus one entry per
+    /// anomaly rule, with the rule's baseline settings.
+    pub fn baseline_config(&self, rules: &crate::rules::RuleSet) -> crate::baseline::Config {
+        let mut config = self.baselines.clone();
+        for (rule, anomaly) in rules.anomaly_rules() {
+            if let Some(selector) = &rule.selector {
+                config.track.push(crate::baseline::TrackConfig {
+                    selector: selector.clone(),
+                    seasonal: anomaly.seasonal,
+                    volume_floor: anomaly.volume_floor,
+                    half_life: anomaly.half_life,
+                    histogram: None,
+                });
+            }
+        }
+        config
     }
 }
 

@@ -5,6 +5,8 @@
 //!   the text format or OpenMetrics (Accept), gzipped when Accept-Encoding allows
 //! - `GET /-/healthy`   200 while the process serves
 //! - `GET /-/ready`     200 once the first tick is published, 503 before
+//! - `GET /api/v1/rules`, `GET /api/v1/alerts`  the rules and their alerts, in
+//!   the JSON shape of Prometheus' endpoints of those names
 //!
 //! HEAD is answered like GET without a body; other methods get 405.
 
@@ -24,7 +26,7 @@ use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
 use crate::exposition::{Format, accepts_gzip};
-use crate::pipeline::Published;
+use crate::pipeline::{Published, Tick};
 
 /// A client gets this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,13 +69,30 @@ impl Endpoints {
                     "outrider is not ready yet.\n",
                 ),
             },
+            "/api/v1/rules" => self.api(|tick| tick.rules_json.clone()),
+            "/api/v1/alerts" => self.api(|tick| tick.alerts_json.clone()),
             path if path == self.telemetry_path => self.metrics(request),
             _ => plain(StatusCode::NOT_FOUND, "not found\n"),
         }
     }
 
+    fn api(&self, document: impl Fn(&Tick) -> Bytes) -> Response<Body> {
+        let Some(tick) = self.published.get() else {
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the first evaluation has not finished yet\n",
+            );
+        };
+        let mut response = Response::new(Full::new(document(&tick)));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+
     fn metrics<B>(&self, request: &Request<B>) -> Response<Body> {
-        let Some(exposition) = self.published.get() else {
+        let Some(tick) = self.published.get() else {
             return plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the first collection has not finished yet\n",
@@ -87,7 +106,7 @@ impl Endpoints {
         };
         let format = Format::negotiate(header_str(header::ACCEPT));
         let gzip = accepts_gzip(header_str(header::ACCEPT_ENCODING));
-        let mut response = Response::new(Full::new(exposition.body(format, gzip)));
+        let mut response = Response::new(Full::new(tick.exposition.body(format, gzip)));
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -185,7 +204,9 @@ mod tests {
     fn endpoints(ready: bool) -> Endpoints {
         let published = Arc::new(Published::default());
         if ready {
-            published.publish(Exposition::new(vec![Family::gauge("g", "G.").single(1.0)]));
+            published.publish(Tick::of(Exposition::new(vec![
+                Family::gauge("g", "G.").single(1.0),
+            ])));
         }
         Endpoints {
             telemetry_path: "/metrics".into(),

@@ -12,12 +12,15 @@ pub mod baseline;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod events;
 pub mod exposition;
 pub mod http;
 pub mod logging;
 pub mod metric;
+pub mod notify;
 pub mod paths;
 pub mod pipeline;
+pub mod rules;
 pub mod selector;
 
 /// The version, revision and compiler this binary was built from.

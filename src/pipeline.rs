@@ -10,30 +10,52 @@ use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, error, info, warn};
 
+use bytes::Bytes;
+
 use crate::baseline::{Tracker, snapshot};
 use crate::collect::Registry;
+use crate::events::EventsLog;
 use crate::exposition::Exposition;
 use crate::metric::Family;
+use crate::notify::Notifier;
+use crate::rules::eval::Evaluator;
 
-/// The last exposition, shared between the tick and the HTTP handlers.
+/// What one tick publishes: the exposition and the rules API documents,
+/// all encoded once.
+pub struct Tick {
+    pub exposition: Exposition,
+    pub rules_json: Bytes,
+    pub alerts_json: Bytes,
+}
+
+impl Tick {
+    /// A tick with only an exposition (no rules evaluated).
+    pub fn of(exposition: Exposition) -> Tick {
+        let empty = |doc: &str| Bytes::from(format!("{{\"status\":\"success\",\"data\":{doc}}}"));
+        Tick {
+            exposition,
+            rules_json: empty("{\"groups\":[]}"),
+            alerts_json: empty("{\"alerts\":[]}"),
+        }
+    }
+}
+
+/// The last tick, shared between the tick loop and the HTTP handlers.
 #[derive(Default)]
 pub struct Published {
-    current: RwLock<Option<Arc<Exposition>>>,
+    current: RwLock<Option<Arc<Tick>>>,
 }
 
 impl Published {
-    pub fn get(&self) -> Option<Arc<Exposition>> {
+    pub fn get(&self) -> Option<Arc<Tick>> {
         self.current
             .read()
-            .expect("published exposition lock poisoned")
+            .expect("published tick lock poisoned")
             .clone()
     }
 
-    pub fn publish(&self, exposition: Exposition) {
-        *self
-            .current
-            .write()
-            .expect("published exposition lock poisoned") = Some(Arc::new(exposition));
+    pub fn publish(&self, tick: Tick) {
+        *self.current.write().expect("published tick lock poisoned") = Some(Arc::new(tick));
     }
 }
 
@@ -48,6 +70,11 @@ pub fn unix_now() -> f64 {
 pub struct Core {
     registry: Registry,
     tracker: Tracker,
+    evaluator: Evaluator,
+    events: EventsLog,
+    event_errors: u64,
+    notifier: Option<Notifier>,
+    interval_seconds: f64,
     storage: PathBuf,
     last_snapshot: f64,
     snapshot_errors: u64,
@@ -57,7 +84,15 @@ pub struct Core {
 impl Core {
     /// Restores baselines from the storage directory. A missing snapshot is
     /// normal on a first start; a damaged one is reported and set aside.
-    pub fn new(registry: Registry, mut tracker: Tracker, storage: PathBuf, now: f64) -> Self {
+    pub fn new(
+        registry: Registry,
+        mut tracker: Tracker,
+        evaluator: Evaluator,
+        notifier: Option<Notifier>,
+        interval: Duration,
+        storage: PathBuf,
+        now: f64,
+    ) -> Self {
         match snapshot::read(&storage) {
             Ok(Some(series)) => {
                 let total = series.len();
@@ -70,6 +105,11 @@ impl Core {
         Core {
             registry,
             tracker,
+            evaluator,
+            events: EventsLog::new(&storage, crate::events::DEFAULT_MAX_BYTES),
+            event_errors: 0,
+            notifier,
+            interval_seconds: interval.as_secs_f64(),
             storage,
             last_snapshot: now,
             snapshot_errors: 0,
@@ -77,12 +117,29 @@ impl Core {
         }
     }
 
-    /// One tick at `now`: collect, update baselines, snapshot when due, and
-    /// encode.
-    pub fn tick(&mut self, now: f64) -> Exposition {
+    /// One tick at `now`: collect, update baselines, evaluate the rules,
+    /// log and notify their transitions, snapshot when due, and encode.
+    pub fn tick(&mut self, now: f64) -> Tick {
         let mut families = self.registry.collect_all();
         let baselines = self.tracker.observe(&families, now);
         families.extend(baselines);
+        let outcome = self.evaluator.evaluate(&families, now);
+        families.extend(outcome.families);
+        if let Err(e) = self.events.append(&outcome.transitions) {
+            self.event_errors += 1;
+            warn!(error = %e, "events log write failed");
+        }
+        families.push(
+            Family::counter(
+                "outrider_events_log_errors_total",
+                "Alert transitions that could not be written to the events log.",
+            )
+            .single(self.event_errors as f64),
+        );
+        if let Some(notifier) = &self.notifier {
+            notifier.send(outcome.notifications);
+            families.extend(notifier.families());
+        }
         if now - self.last_snapshot >= self.tracker.config().snapshot_interval.as_secs_f64() {
             self.snapshot(now);
         }
@@ -102,7 +159,14 @@ impl Core {
                 .single(at),
             );
         }
-        Exposition::new(families)
+        Tick {
+            exposition: Exposition::new(families),
+            rules_json: Bytes::from(crate::rules::api::rules(
+                &self.evaluator,
+                self.interval_seconds,
+            )),
+            alerts_json: Bytes::from(crate::rules::api::alerts(&self.evaluator)),
+        }
     }
 
     /// Writes the baselines to disk; failures are counted and logged.
@@ -140,13 +204,13 @@ pub async fn run(
         }
         let started = std::time::Instant::now();
         let handle = tokio::task::spawn_blocking(move || {
-            let exposition = core.tick(unix_now());
-            (core, exposition)
+            let tick = core.tick(unix_now());
+            (core, tick)
         });
         match handle.await {
-            Ok((back, exposition)) => {
+            Ok((back, tick)) => {
                 core = back;
-                published.publish(exposition);
+                published.publish(tick);
                 debug!(elapsed = ?started.elapsed(), "tick done");
             }
             Err(e) => {
@@ -156,5 +220,9 @@ pub async fn run(
             }
         }
     }
+    let notifier = core.notifier.clone();
     let _ = tokio::task::spawn_blocking(move || core.snapshot(unix_now())).await;
+    if let Some(notifier) = notifier {
+        notifier.flush(Duration::from_secs(5)).await;
+    }
 }

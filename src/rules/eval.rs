@@ -1,0 +1,963 @@
+//! Rule evaluation: on every tick, per rule and watched series, a state
+//! machine inactive → pending (`for`) → firing → resolved, with the severity
+//! that currently holds. It reads no clock: `now` comes in, so tests step
+//! time. Evaluating returns gauges, transitions and the alerts to notify;
+//! sending them is someone else's job.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::format::{Direction, Levels};
+use super::{Group, Kind, Rule, RuleSet};
+use crate::baseline::{CounterReading, counter_rate};
+use crate::metric::{Family, Labels, label_value};
+use crate::notify::Alert;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Inactive,
+    Pending,
+    Firing,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Inactive => "inactive",
+            State::Pending => "pending",
+            State::Firing => "firing",
+        }
+    }
+}
+
+/// One alert of one rule: a watched series whose condition holds (or held
+/// recently enough to keep firing).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertState {
+    pub state: State,
+    pub severity: Severity,
+    /// The series' labels.
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+    /// When the condition started to hold.
+    pub active_since: f64,
+    /// When the condition last held.
+    pub last_true: f64,
+    pub last_sent: Option<f64>,
+}
+
+/// A change of an alert's state, for the events log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Transition {
+    /// Seconds since the epoch; the events log writes it as RFC 3339.
+    #[serde(skip)]
+    pub time: f64,
+    pub rule: String,
+    pub labels: BTreeMap<String, String>,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub severity: Severity,
+    pub value: f64,
+    pub baseline: Option<f64>,
+}
+
+/// The level a value reaches, given its direction.
+fn level(value: f64, levels: &Levels, above: bool) -> Option<Severity> {
+    let reached =
+        |limit: Option<f64>| limit.is_some_and(|l| if above { value >= l } else { value <= l });
+    if reached(levels.critical) {
+        Some(Severity::Critical)
+    } else if reached(levels.warning) {
+        Some(Severity::Warning)
+    } else {
+        None
+    }
+}
+
+/// A burn-rate budget kept in one-minute buckets over the longest window
+/// evaluated in process (6 h): fixed size whatever the traffic.
+#[derive(Clone, Debug)]
+struct Budget {
+    minutes: Vec<(i64, f64, f64)>,
+    readings: HashMap<String, CounterReading>,
+}
+
+const BUDGET_MINUTES: usize = 360;
+
+impl Budget {
+    fn new() -> Self {
+        Budget {
+            minutes: vec![(i64::MIN, 0.0, 0.0); BUDGET_MINUTES],
+            readings: HashMap::new(),
+        }
+    }
+
+    fn add(&mut self, now: f64, errors: f64, total: f64) {
+        let minute = (now / 60.0).floor() as i64;
+        let slot = &mut self.minutes[minute.rem_euclid(BUDGET_MINUTES as i64) as usize];
+        if slot.0 != minute {
+            *slot = (minute, 0.0, 0.0);
+        }
+        slot.1 += errors;
+        slot.2 += total;
+    }
+
+    /// Errors and events over the last `window`.
+    fn over(&self, now: f64, window: Duration) -> (f64, f64) {
+        let minute = (now / 60.0).floor() as i64;
+        let oldest = minute - (window.as_secs() / 60).max(1) as i64 + 1;
+        self.minutes
+            .iter()
+            .filter(|(m, _, _)| (oldest..=minute).contains(m))
+            .fold((0.0, 0.0), |(e, t), (_, de, dt)| (e + de, t + dt))
+    }
+
+    /// The increase of a counter family's matching series since the last
+    /// tick, summed; a reset counts from zero.
+    fn increase(
+        &mut self,
+        family: Option<&Family>,
+        select: impl Fn(&Labels) -> bool,
+        prefix: &str,
+        now: f64,
+    ) -> f64 {
+        let Some(family) = family else { return 0.0 };
+        let mut sum = 0.0;
+        for sample in family.samples.iter().filter(|s| select(&s.labels)) {
+            let key = format!("{prefix}{:?}", sample.labels);
+            let reading = CounterReading {
+                value: sample.value,
+                time: now,
+            };
+            if let Some(before) = self.readings.insert(key, reading) {
+                if let Some(rate) = counter_rate(before, sample.value, now) {
+                    sum += rate * (now - before.time);
+                }
+            }
+        }
+        sum
+    }
+}
+
+/// A watched series whose condition holds this tick.
+struct Holding {
+    labels: BTreeMap<String, String>,
+    severity: Severity,
+    value: f64,
+    /// The baseline the value was compared with (anomaly rules).
+    baseline: Option<f64>,
+}
+
+impl Holding {
+    fn new(
+        labels: BTreeMap<String, String>,
+        severity: Severity,
+        value: f64,
+        baseline: Option<f64>,
+    ) -> Self {
+        Holding {
+            labels,
+            severity,
+            value,
+            baseline,
+        }
+    }
+}
+
+/// The per-rule evaluation results the HTTP API shows.
+#[derive(Clone, Debug, Default)]
+pub struct RuleHealth {
+    pub last_error: Option<String>,
+    pub evaluation_seconds: f64,
+}
+
+pub struct Evaluator {
+    rules: RuleSet,
+    /// By rule id, then series key.
+    alerts: HashMap<String, BTreeMap<String, AlertState>>,
+    counters: HashMap<String, CounterReading>,
+    /// Absent rules: when a matching series was last seen.
+    last_seen: HashMap<String, f64>,
+    budgets: HashMap<String, Budget>,
+    health: HashMap<String, RuleHealth>,
+    failures: HashMap<String, u64>,
+    group_seconds: HashMap<String, f64>,
+    started: Option<f64>,
+    last_evaluation: f64,
+    resend_interval: f64,
+}
+
+/// What one evaluation produced.
+#[derive(Default)]
+pub struct Outcome {
+    pub families: Vec<Family>,
+    pub transitions: Vec<Transition>,
+    /// Firing alerts due to be (re)sent, and newly resolved ones.
+    pub notifications: Vec<Alert>,
+}
+
+fn rule_id(group: &Group, rule: &Rule) -> String {
+    format!("{}/{}", group.name, rule.name)
+}
+
+fn series_labels(labels: &Labels) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
+        .collect()
+}
+
+fn key_of(labels: &BTreeMap<String, String>) -> String {
+    let mut key = String::new();
+    for (n, v) in labels {
+        key.push_str(n);
+        key.push('\u{0}');
+        key.push_str(v);
+        key.push('\u{0}');
+    }
+    key
+}
+
+impl Evaluator {
+    pub fn new(rules: RuleSet, resend_interval: Duration) -> Self {
+        Evaluator {
+            rules,
+            alerts: HashMap::new(),
+            counters: HashMap::new(),
+            last_seen: HashMap::new(),
+            budgets: HashMap::new(),
+            health: HashMap::new(),
+            failures: HashMap::new(),
+            group_seconds: HashMap::new(),
+            started: None,
+            last_evaluation: 0.0,
+            resend_interval: resend_interval.as_secs_f64(),
+        }
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Takes new rules; the pending and firing state of rules that did not
+    /// change is kept, that of changed or removed rules is dropped (so their
+    /// series disappear).
+    pub fn replace_rules(&mut self, rules: RuleSet) {
+        let unchanged: Vec<String> = self
+            .rules
+            .groups
+            .iter()
+            .flat_map(|g| g.rules.iter().map(move |r| (g, r)))
+            .filter(|(g, r)| {
+                rules
+                    .groups
+                    .iter()
+                    .find(|ng| ng.name == g.name)
+                    .and_then(|ng| ng.rules.iter().find(|nr| nr.name == r.name))
+                    .is_some_and(|nr| nr.config == r.config)
+            })
+            .map(|(g, r)| rule_id(g, r))
+            .collect();
+        self.alerts.retain(|id, _| unchanged.contains(id));
+        self.last_seen.retain(|id, _| unchanged.contains(id));
+        self.budgets.retain(|id, _| unchanged.contains(id));
+        self.health.retain(|id, _| unchanged.contains(id));
+        self.rules = rules;
+    }
+
+    /// Evaluates every rule against this tick's families (collected series
+    /// and the baseline gauges).
+    pub fn evaluate(&mut self, families: &[Family], now: f64) -> Outcome {
+        let started = *self.started.get_or_insert(now);
+        let by_name: HashMap<&str, &Family> =
+            families.iter().map(|f| (f.name.as_ref(), f)).collect();
+        let mut outcome = Outcome::default();
+        let groups = std::mem::take(&mut self.rules.groups);
+        for group in &groups {
+            let clock = std::time::Instant::now();
+            for rule in &group.rules {
+                let id = rule_id(group, rule);
+                let rule_clock = std::time::Instant::now();
+                let current = self.conditions(&id, rule, &by_name, now, started);
+                self.step(&id, rule, current, now, &mut outcome);
+                self.health.insert(
+                    id,
+                    RuleHealth {
+                        last_error: None,
+                        evaluation_seconds: rule_clock.elapsed().as_secs_f64(),
+                    },
+                );
+            }
+            self.group_seconds
+                .insert(group.name.clone(), clock.elapsed().as_secs_f64());
+        }
+        self.rules.groups = groups;
+        self.last_evaluation = now;
+        outcome.families = self.families(&by_name);
+        outcome
+    }
+
+    /// The series of a rule whose condition holds now: labels, severity,
+    /// value (and the baseline, for anomalies).
+    fn conditions(
+        &mut self,
+        id: &str,
+        rule: &Rule,
+        by_name: &HashMap<&str, &Family>,
+        now: f64,
+        started: f64,
+    ) -> Vec<Holding> {
+        let mut holding = Vec::new();
+        match &rule.kind {
+            Kind::Threshold(threshold) => {
+                let Some(selector) = &rule.selector else {
+                    return holding;
+                };
+                let Some(family) = selector.metric.as_deref().and_then(|m| by_name.get(m)) else {
+                    return holding;
+                };
+                let divisor = threshold.divide_by.as_deref().and_then(|d| by_name.get(d));
+                for sample in family
+                    .samples
+                    .iter()
+                    .filter(|s| selector.matches_labels(&s.labels))
+                {
+                    let mut value = sample.value;
+                    if threshold.rate {
+                        let key = format!("{id}{:?}", sample.labels);
+                        let reading = CounterReading { value, time: now };
+                        match self
+                            .counters
+                            .insert(key, reading)
+                            .and_then(|b| counter_rate(b, value, now))
+                        {
+                            Some(rate) => value = rate,
+                            None => continue,
+                        }
+                    }
+                    if let Some(divisor) = divisor {
+                        let Some(d) = divisor.samples.iter().find(|d| d.labels == sample.labels)
+                        else {
+                            continue;
+                        };
+                        if d.value == 0.0 {
+                            continue;
+                        }
+                        value /= d.value;
+                    }
+                    let severity = [
+                        threshold.above.as_ref().map(|l| (l, true)),
+                        threshold.below.as_ref().map(|l| (l, false)),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(levels, above)| level(value, levels, above))
+                    .max();
+                    if let Some(severity) = severity {
+                        holding.push(Holding::new(
+                            series_labels(&sample.labels),
+                            severity,
+                            value,
+                            None,
+                        ));
+                    }
+                }
+            }
+            Kind::Anomaly(anomaly) => {
+                let Some(selector) = &rule.selector else {
+                    return holding;
+                };
+                let Some(metric) = selector.metric.as_deref() else {
+                    return holding;
+                };
+                let ratios = by_name.get("outrider_anomaly_ratio");
+                let zscores = by_name.get("outrider_anomaly_zscore");
+                let baselines = by_name.get("outrider_baseline");
+                // The baseline gauges carry the source labels plus `metric`.
+                let own = |labels: &Labels| {
+                    label_value(labels, "metric") == Some(metric) && selector.matches_labels(labels)
+                };
+                let find = |family: Option<&&Family>, labels: &Labels| {
+                    family
+                        .and_then(|f| f.samples.iter().find(|s| *s.labels == *labels))
+                        .map(|s| s.value)
+                };
+                let Some(ratios) = ratios else { return holding };
+                for sample in ratios.samples.iter().filter(|s| own(&s.labels)) {
+                    let ratio = sample.value;
+                    let z = find(zscores, &sample.labels);
+                    let mut severity = None;
+                    if let Some(levels) = &anomaly.ratio {
+                        let by_ratio = match anomaly.direction {
+                            Direction::Up => level(ratio, levels, true),
+                            Direction::Down => (ratio > 0.0)
+                                .then(|| level(1.0 / ratio, levels, true))
+                                .flatten(),
+                            Direction::Both => level(
+                                ratio.max(if ratio > 0.0 { 1.0 / ratio } else { 0.0 }),
+                                levels,
+                                true,
+                            ),
+                        };
+                        severity = severity.max(by_ratio);
+                    }
+                    if let (Some(levels), Some(z)) = (&anomaly.zscore, z) {
+                        let size = match anomaly.direction {
+                            Direction::Up => z,
+                            Direction::Down => -z,
+                            Direction::Both => z.abs(),
+                        };
+                        severity = severity.max(level(size, levels, true));
+                    }
+                    if let Some(severity) = severity {
+                        let mut labels = series_labels(&sample.labels);
+                        labels.remove("metric");
+                        holding.push(Holding::new(
+                            labels,
+                            severity,
+                            ratio,
+                            find(baselines, &sample.labels),
+                        ));
+                    }
+                }
+            }
+            Kind::Absent(after) => {
+                let Some(selector) = &rule.selector else {
+                    return holding;
+                };
+                let present = selector
+                    .metric
+                    .as_deref()
+                    .and_then(|m| by_name.get(m))
+                    .is_some_and(|f| f.samples.iter().any(|s| selector.matches_labels(&s.labels)));
+                let seen = self.last_seen.entry(id.to_owned()).or_insert(started);
+                if present {
+                    *seen = now;
+                } else if now - *seen >= after.as_secs_f64() {
+                    holding.push(Holding::new(
+                        rule.absent_labels(),
+                        Severity::Critical,
+                        now - *seen,
+                        None,
+                    ));
+                }
+            }
+            Kind::Slo(slo) => {
+                let budget = self
+                    .budgets
+                    .entry(id.to_owned())
+                    .or_insert_with(Budget::new);
+                let errors_family = slo
+                    .errors
+                    .metric
+                    .as_deref()
+                    .and_then(|m| by_name.get(m).copied());
+                let total_family = slo
+                    .total
+                    .metric
+                    .as_deref()
+                    .and_then(|m| by_name.get(m).copied());
+                let errors =
+                    budget.increase(errors_family, |l| slo.errors.matches_labels(l), "e", now);
+                let total =
+                    budget.increase(total_family, |l| slo.total.matches_labels(l), "t", now);
+                budget.add(now, errors, total);
+                let allowed = 1.0 - slo.objective / 100.0;
+                let burn = |window: Duration| {
+                    let (e, t) = budget.over(now, window);
+                    if t > 0.0 { e / t / allowed } else { 0.0 }
+                };
+                let minutes = |m: u64| Duration::from_secs(m * 60);
+                let (_, hour_total) = budget.over(now, minutes(60));
+                if hour_total / 3600.0 < slo.min_rate {
+                    return holding;
+                }
+                // The multi-window pairs of the SRE workbook that fit in
+                // process (the 1d and 3d pairs are the generated rules').
+                let page = [
+                    (minutes(5), minutes(60), 14.4),
+                    (minutes(30), minutes(360), 6.0),
+                ];
+                let ticket = [(minutes(120), minutes(360), 3.0)];
+                let fires = |pairs: &[(Duration, Duration, f64)]| {
+                    pairs
+                        .iter()
+                        .find(|(short, long, factor)| {
+                            burn(*short) > *factor && burn(*long) > *factor
+                        })
+                        .map(|(_, long, _)| burn(*long))
+                };
+                if let Some(rate) = fires(&page) {
+                    holding.push(Holding::new(
+                        BTreeMap::new(),
+                        Severity::Critical,
+                        rate,
+                        None,
+                    ));
+                } else if let Some(rate) = fires(&ticket) {
+                    holding.push(Holding::new(BTreeMap::new(), Severity::Warning, rate, None));
+                }
+            }
+        }
+        holding
+    }
+
+    /// Moves every alert of the rule one tick forward.
+    fn step(
+        &mut self,
+        id: &str,
+        rule: &Rule,
+        holding: Vec<Holding>,
+        now: f64,
+        outcome: &mut Outcome,
+    ) {
+        let alerts = self.alerts.entry(id.to_owned()).or_default();
+        let for_seconds = rule.for_duration.as_secs_f64();
+        let keep = rule.keep_firing_for.as_secs_f64();
+        let mut seen = Vec::with_capacity(holding.len());
+        for Holding {
+            labels,
+            severity,
+            value,
+            baseline,
+        } in holding
+        {
+            let key = key_of(&labels);
+            seen.push(key.clone());
+            let alert = alerts.entry(key).or_insert_with(|| AlertState {
+                state: State::Inactive,
+                severity,
+                labels: labels.clone(),
+                value,
+                active_since: now,
+                last_true: now,
+                last_sent: None,
+            });
+            let before = (alert.state, alert.severity);
+            alert.value = value;
+            alert.last_true = now;
+            alert.severity = severity;
+            alert.state = if now - alert.active_since >= for_seconds {
+                State::Firing
+            } else {
+                State::Pending
+            };
+            if (alert.state, alert.severity) != before {
+                outcome.transitions.push(Transition {
+                    time: now,
+                    rule: rule.name.clone(),
+                    labels: alert.labels.clone(),
+                    from: before.0.as_str(),
+                    to: alert.state.as_str(),
+                    severity: alert.severity,
+                    value,
+                    baseline,
+                });
+            }
+        }
+        // Alerts whose condition no longer holds: pending ones end, firing
+        // ones end once keep_firing_for has passed.
+        let mut resolved = Vec::new();
+        alerts.retain(|key, alert| {
+            if seen.contains(key) {
+                return true;
+            }
+            if alert.state == State::Firing && now - alert.last_true < keep {
+                return true;
+            }
+            outcome.transitions.push(Transition {
+                time: now,
+                rule: rule.name.clone(),
+                labels: alert.labels.clone(),
+                from: alert.state.as_str(),
+                to: if alert.state == State::Firing {
+                    "resolved"
+                } else {
+                    "inactive"
+                },
+                severity: alert.severity,
+                value: alert.value,
+                baseline: None,
+            });
+            if alert.state == State::Firing && alert.last_sent.is_some() {
+                resolved.push(alert.clone());
+            }
+            false
+        });
+        for alert in alerts.values_mut().filter(|a| a.state == State::Firing) {
+            if alert
+                .last_sent
+                .is_none_or(|sent| now - sent >= self.resend_interval)
+            {
+                alert.last_sent = Some(now);
+                outcome.notifications.push(rule.alert(alert, None));
+            }
+        }
+        for alert in resolved {
+            outcome.notifications.push(rule.alert(&alert, Some(now)));
+        }
+    }
+
+    fn families(&self, _by_name: &HashMap<&str, &Family>) -> Vec<Family> {
+        let mut state = Family::gauge(
+            "outrider_rule_state",
+            "State of each alert of each rule: 0 ok, 1 pending, 2 firing.",
+        );
+        let mut critical: f64 = 0.0;
+        let mut warning: f64 = 0.0;
+        for group in &self.rules.groups {
+            for rule in &group.rules {
+                let Some(alerts) = self.alerts.get(&rule_id(group, rule)) else {
+                    continue;
+                };
+                for alert in alerts.values() {
+                    let value = match alert.state {
+                        State::Inactive => 0.0,
+                        State::Pending => 1.0,
+                        State::Firing => 2.0,
+                    };
+                    if alert.state == State::Firing {
+                        match alert.severity {
+                            Severity::Critical => critical += 1.0,
+                            Severity::Warning => warning += 1.0,
+                        }
+                    }
+                    let mut labels: Labels = vec![
+                        ("rule".into(), rule.name.clone()),
+                        ("severity".into(), alert.severity.as_str().to_owned()),
+                    ];
+                    for (n, v) in &alert.labels {
+                        let name = if n == "rule" || n == "severity" {
+                            format!("exported_{n}")
+                        } else {
+                            n.clone()
+                        };
+                        labels.push((name.into(), v.clone()));
+                    }
+                    state.samples.push(crate::metric::Sample {
+                        labels: labels.into(),
+                        value,
+                    });
+                }
+            }
+        }
+        let mut duration = Family::gauge(
+            "outrider_rule_evaluation_duration_seconds",
+            "Seconds the last evaluation of the rule group took.",
+        );
+        let mut failures = Family::counter(
+            "outrider_rule_evaluation_failures_total",
+            "Evaluations of the rule group that failed.",
+        );
+        for group in &self.rules.groups {
+            duration.push(
+                [("rule_group", group.name.as_str())],
+                self.group_seconds.get(&group.name).copied().unwrap_or(0.0),
+            );
+            failures.push(
+                [("rule_group", group.name.as_str())],
+                self.failures.get(&group.name).copied().unwrap_or(0) as f64,
+            );
+        }
+        let health = (100.0 - 10.0 * critical - 3.0 * warning).max(0.0);
+        vec![
+            state,
+            duration,
+            failures,
+            Family::gauge(
+                "outrider_health_score",
+                "100 minus 10 per firing critical alert and 3 per firing warning, floored at 0.",
+            )
+            .single(health),
+        ]
+    }
+
+    /// Every pending and firing alert, for /api/v1/alerts.
+    pub fn active_alerts(&self) -> Vec<(&Group, &Rule, &AlertState)> {
+        let mut out = Vec::new();
+        for group in &self.rules.groups {
+            for rule in &group.rules {
+                if let Some(alerts) = self.alerts.get(&rule_id(group, rule)) {
+                    out.extend(alerts.values().map(|a| (group, rule, a)));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn health(&self, group: &Group, rule: &Rule) -> RuleHealth {
+        self.health
+            .get(&rule_id(group, rule))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn group_seconds(&self, group: &Group) -> f64 {
+        self.group_seconds.get(&group.name).copied().unwrap_or(0.0)
+    }
+
+    pub fn last_evaluation(&self) -> f64 {
+        self.last_evaluation
+    }
+}
+
+/// Seconds since the epoch as RFC 3339.
+pub fn rfc3339(seconds: f64) -> String {
+    let time = UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0));
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{RuleSet, parse};
+
+    fn evaluator(rules: &str) -> Evaluator {
+        let groups = parse(
+            &format!("groups:\n  - name: g\n    rules:\n{rules}"),
+            "t.yml",
+        )
+        .unwrap();
+        Evaluator::new(
+            RuleSet::from_groups(groups).unwrap(),
+            Duration::from_secs(60),
+        )
+    }
+
+    fn gauge(name: &'static str, device: &str, value: f64) -> Family {
+        let mut f = Family::gauge(name, "x");
+        f.push([("device", device)], value);
+        f
+    }
+
+    fn disk(avail: f64) -> Vec<Family> {
+        vec![gauge("avail", "sda", avail), gauge("size", "sda", 100.0)]
+    }
+
+    const DISK_RULE: &str = "      - alert: DiskFull\n        selector: avail\n        threshold: {divide_by: size, below: {warning: 0.2, critical: 0.1}}\n        for: 30s\n        keep_firing_for: 20s\n        summary: '{{ $labels.device }} at {{ $value | humanizePercentage }}'\n";
+
+    fn states(outcome: &Outcome) -> Vec<(String, f64)> {
+        outcome.families[0]
+            .samples
+            .iter()
+            .map(|s| {
+                (
+                    label_value(&s.labels, "severity").unwrap().to_owned(),
+                    s.value,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pending_then_firing_then_kept_then_resolved() {
+        let mut e = evaluator(DISK_RULE);
+        assert!(states(&e.evaluate(&disk(50.0), 0.0)).is_empty());
+        let o = e.evaluate(&disk(15.0), 15.0);
+        assert_eq!(states(&o), [("warning".to_owned(), 1.0)]);
+        assert_eq!(o.transitions[0].to, "pending");
+        assert!(o.notifications.is_empty());
+        // 30 s after it became true: firing, and sent.
+        let o = e.evaluate(&disk(15.0), 45.0);
+        assert_eq!(states(&o), [("warning".to_owned(), 2.0)]);
+        assert_eq!(o.notifications.len(), 1);
+        let alert = &o.notifications[0];
+        assert_eq!(alert.labels["alertname"], "DiskFull");
+        assert_eq!(alert.labels["severity"], "warning");
+        assert_eq!(alert.annotations["summary"], "sda at 15%");
+        // Worse: the same alert, now critical.
+        let o = e.evaluate(&disk(5.0), 60.0);
+        assert_eq!(states(&o), [("critical".to_owned(), 2.0)]);
+        assert_eq!(o.transitions[0].severity, Severity::Critical);
+        // Clears, but keep_firing_for (20 s) holds it.
+        let o = e.evaluate(&disk(50.0), 75.0);
+        assert_eq!(states(&o), [("critical".to_owned(), 2.0)]);
+        let o = e.evaluate(&disk(50.0), 90.0);
+        assert!(states(&o).is_empty());
+        assert_eq!(o.transitions[0].to, "resolved");
+        assert!(o.notifications[0].ends_at.is_some());
+        assert_eq!(o.families[3].samples[0].value, 100.0);
+    }
+
+    #[test]
+    fn health_score_counts_firing_alerts() {
+        let mut e = evaluator(
+            "      - alert: Hot\n        selector: t\n        threshold: {above: {warning: 1, critical: 2}}\n",
+        );
+        let mut t = Family::gauge("t", "x");
+        for (i, v) in [3.0, 3.0, 1.5].into_iter().enumerate() {
+            t.push([("i", i.to_string())], v);
+        }
+        let o = e.evaluate(&[t], 0.0);
+        assert_eq!(o.families[3].samples[0].value, 100.0 - 20.0 - 3.0);
+    }
+
+    #[test]
+    fn anomaly_rules_read_the_baseline_gauges() {
+        let mut e = evaluator(
+            "      - alert: Busy\n        selector: 'cpu{mode=\"user\"}'\n        anomaly: {ratio: {warning: 1.5, critical: 2}, zscore: {warning: 10}}\n",
+        );
+        let baseline = |ratio: f64, z: f64| {
+            let mut r = Family::gauge("outrider_anomaly_ratio", "r");
+            r.push([("mode", "user"), ("metric", "cpu")], ratio);
+            r.push([("mode", "system"), ("metric", "cpu")], 9.0);
+            let mut zf = Family::gauge("outrider_anomaly_zscore", "z");
+            zf.push([("mode", "user"), ("metric", "cpu")], z);
+            vec![r, zf]
+        };
+        assert!(states(&e.evaluate(&baseline(1.2, 3.0), 0.0)).is_empty());
+        assert_eq!(
+            states(&e.evaluate(&baseline(1.2, 11.0), 15.0)),
+            [("warning".to_owned(), 2.0)]
+        );
+        let o = e.evaluate(&baseline(2.5, 0.0), 30.0);
+        assert_eq!(states(&o), [("critical".to_owned(), 2.0)]);
+        assert!(!o.notifications.is_empty() || e.active_alerts().len() == 1);
+    }
+
+    #[test]
+    fn rate_thresholds_and_absent_rules() {
+        let mut e = evaluator(
+            "      - alert: Errors\n        selector: errors_total\n        threshold: {rate: true, above: {critical: 1}}\n      - alert: Gone\n        selector: 'up{job=\"app\"}'\n        absent: 1m\n",
+        );
+        let tick = |e: &mut Evaluator, errors: f64, up: bool, now: f64| {
+            let mut families = vec![Family::counter("errors_total", "e").single(errors)];
+            if up {
+                let mut u = Family::gauge("up", "u");
+                u.push([("job", "app")], 1.0);
+                families.push(u);
+            }
+            let o = e.evaluate(&families, now);
+            o.families[0]
+                .samples
+                .iter()
+                .map(|s| label_value(&s.labels, "rule").unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert!(tick(&mut e, 0.0, true, 0.0).is_empty());
+        // 30 errors in 15 s: 2/s.
+        assert_eq!(tick(&mut e, 30.0, true, 15.0), ["Errors"]);
+        assert!(tick(&mut e, 31.0, false, 30.0).is_empty());
+        assert!(tick(&mut e, 31.0, false, 60.0).is_empty());
+        let o = e.evaluate(&[], 91.0);
+        let gone: Vec<_> = o.families[0]
+            .samples
+            .iter()
+            .filter(|s| label_value(&s.labels, "rule") == Some("Gone"))
+            .collect();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(label_value(&gone[0].labels, "job"), Some("app"));
+    }
+
+    #[test]
+    fn slo_pages_on_a_fast_burn_and_not_when_idle() {
+        let rule = "      - alert: Burn\n        slo: {objective: 99, errors: 'req_total{code=\"500\"}', total: req_total, period: 28d, min_rate: 1}\n";
+        let requests = |ok: f64, failed: f64| {
+            let mut f = Family::counter("req_total", "r");
+            f.push([("code", "200")], ok);
+            f.push([("code", "500")], failed);
+            vec![f]
+        };
+        // 20% errors at 10 req/s: 20x the 1% budget.
+        let mut e = evaluator(rule);
+        let mut fired = false;
+        for tick in 0..=240 {
+            let t = f64::from(tick) * 15.0;
+            let o = e.evaluate(&requests(t * 8.0, t * 2.0), t);
+            fired |= o.families[0].samples.iter().any(|s| s.value == 2.0);
+        }
+        assert!(fired);
+        // The same ratio at 0.1 req/s is under min_rate: no page.
+        let mut idle = evaluator(rule);
+        for tick in 0..=240 {
+            let t = f64::from(tick) * 15.0;
+            let o = idle.evaluate(&requests(t * 0.08, t * 0.02), t);
+            assert!(o.families[0].samples.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_reload_keeps_state_of_unchanged_rules_only() {
+        let two = format!(
+            "{DISK_RULE}      - alert: Other\n        selector: avail\n        threshold: {{below: {{warning: 90}}}}\n"
+        );
+        let mut e = evaluator(&two);
+        e.evaluate(&disk(15.0), 0.0);
+        assert_eq!(e.active_alerts().len(), 2);
+        let changed = two.replace("warning: 90", "warning: 95");
+        let groups = parse(
+            &format!("groups:\n  - name: g\n    rules:\n{changed}"),
+            "t.yml",
+        )
+        .unwrap();
+        e.replace_rules(RuleSet::from_groups(groups).unwrap());
+        let kept: Vec<&str> = e
+            .active_alerts()
+            .iter()
+            .map(|(_, r, _)| r.name.as_str())
+            .collect();
+        assert_eq!(kept, ["DiskFull"]);
+    }
+}
+
+#[cfg(test)]
+mod quiet_host {
+    use super::*;
+    use crate::collect::{CollectorsConfig, Registry};
+    use crate::paths::HostPaths;
+    use crate::rules::RuleSet;
+
+    /// The default threshold, absent and SLO rules hold nothing on a healthy
+    /// host, even with their `for` durations taken away. (Anomaly rules are
+    /// relative to hours of history and are covered by the baselines' own
+    /// accuracy tests.)
+    #[test]
+    fn default_rules_are_quiet_on_this_host() {
+        let mut rules = RuleSet::embedded();
+        for group in &mut rules.groups {
+            group.rules.retain(|r| !matches!(r.kind, Kind::Anomaly(_)));
+            for rule in &mut group.rules {
+                rule.for_duration = Duration::ZERO;
+            }
+        }
+        let config = CollectorsConfig {
+            containers: crate::collect::containers::Config {
+                enabled: false,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut registry = Registry::from_config(&config, &HostPaths::default()).unwrap();
+        let mut evaluator = Evaluator::new(rules, Duration::from_secs(60));
+        for tick in 0..3 {
+            let families = registry.collect_all();
+            let outcome = evaluator.evaluate(&families, 1_700_000_000.0 + f64::from(tick) * 15.0);
+            let loud: Vec<_> = evaluator
+                .active_alerts()
+                .iter()
+                .map(|(_, r, a)| (r.name.clone(), a.labels.clone()))
+                .collect();
+            assert!(loud.is_empty(), "alerts on a healthy host: {loud:?}");
+            assert_eq!(outcome.families[3].samples[0].value, 100.0);
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! Rules as data: `rules/*.yml` say what to watch. This module loads and
+//! checks rule files (with file and line in every message) and compiles them
+//! for `eval`; the generator reads the same `RuleSet`.
+//!
+//! The default rule files in the repository's `rules/` are embedded, so a
+//! plain `outrider run` watches the host; a `rules:` list in the config
+//! replaces them.
+
+pub mod api;
+pub mod eval;
+pub mod format;
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use format::{GroupConfig, RuleConfig, RuleFile};
+use template::Template;
+
+use crate::notify::Alert;
+use crate::selector::{MatchOp, Selector};
+
+/// The rule files shipped with outrider, compiled in.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("rules/host.yml", include_str!("../../rules/host.yml")),
+    (
+        "rules/processes.yml",
+        include_str!("../../rules/processes.yml"),
+    ),
+    (
+        "rules/containers.yml",
+        include_str!("../../rules/containers.yml"),
+    ),
+    ("rules/app.yml", include_str!("../../rules/app.yml")),
+];
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct RuleError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    Threshold(format::Threshold),
+    Anomaly(format::Anomaly),
+    Absent(Duration),
+    Slo(format::Slo),
+}
+
+/// A checked rule, ready to evaluate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    pub name: String,
+    pub selector: Option<Selector>,
+    pub kind: Kind,
+    pub for_duration: Duration,
+    pub keep_firing_for: Duration,
+    pub labels: BTreeMap<String, String>,
+    pub summary: Option<Template>,
+    pub description: Option<Template>,
+    pub runbook_url: Option<String>,
+    /// The rule as written, to tell whether a reload changed it.
+    pub config: RuleConfig,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub file: String,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RuleSet {
+    pub groups: Vec<Group>,
+}
+
+/// Where in `text` the rule named `alert` starts, 1-based; (1, 1) when it
+/// cannot be found.
+fn position_of(text: &str, alert: &str) -> (usize, usize) {
+    for (index, line) in text.lines().enumerate() {
+        if let Some(column) = line.find("alert:") {
+            if line[column + 6..].trim().trim_matches(['"', '\'']) == alert {
+                return (index + 1, column + 1);
+            }
+        }
+    }
+    (1, 1)
+}
+
+fn is_camel_case(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && name.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn check_levels(levels: &format::Levels, above: bool, what: &str) -> Result<(), String> {
+    if levels.warning.is_none() && levels.critical.is_none() {
+        return Err(format!("{what}: give a warning or a critical level"));
+    }
+    if let (Some(w), Some(c)) = (levels.warning, levels.critical) {
+        if (above && c < w) || (!above && c > w) {
+            return Err(format!(
+                "{what}: critical ({c}) must be {} warning ({w})",
+                if above { "at or above" } else { "at or below" }
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn compile_rule(config: &RuleConfig) -> Result<Rule, String> {
+    if !is_camel_case(&config.alert) {
+        return Err(format!(
+            "alert name {:?} must be CamelCase (HostDiskFull)",
+            config.alert
+        ));
+    }
+    let kinds = [
+        config.threshold.is_some(),
+        config.anomaly.is_some(),
+        config.absent.is_some(),
+        config.slo.is_some(),
+    ];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        return Err("give exactly one of threshold, anomaly, absent or slo".to_owned());
+    }
+    let kind = if let Some(t) = &config.threshold {
+        if t.above.is_none() && t.below.is_none() {
+            return Err("threshold: give above or below".to_owned());
+        }
+        if let Some(levels) = &t.above {
+            check_levels(levels, true, "threshold.above")?;
+        }
+        if let Some(levels) = &t.below {
+            check_levels(levels, false, "threshold.below")?;
+        }
+        Kind::Threshold(t.clone())
+    } else if let Some(a) = &config.anomaly {
+        if a.ratio.is_none() && a.zscore.is_none() {
+            return Err("anomaly: give ratio or zscore levels".to_owned());
+        }
+        if let Some(levels) = &a.ratio {
+            check_levels(levels, true, "anomaly.ratio")?;
+        }
+        if let Some(levels) = &a.zscore {
+            check_levels(levels, true, "anomaly.zscore")?;
+        }
+        Kind::Anomaly(a.clone())
+    } else if let Some(after) = config.absent {
+        if after.is_zero() {
+            return Err("absent: the duration must be more than 0s".to_owned());
+        }
+        Kind::Absent(after)
+    } else {
+        let slo = config.slo.clone().expect("one kind is set");
+        if !(slo.objective > 0.0 && slo.objective < 100.0) {
+            return Err(format!(
+                "slo.objective {} must be a percentage between 0 and 100",
+                slo.objective
+            ));
+        }
+        if slo.period.is_zero() {
+            return Err("slo.period must be more than 0s".to_owned());
+        }
+        if slo.errors.metric.is_none() || slo.total.metric.is_none() {
+            return Err("slo: errors and total selectors must name their metric".to_owned());
+        }
+        Kind::Slo(slo)
+    };
+    let needs_selector = !matches!(kind, Kind::Slo(_));
+    match (&config.selector, needs_selector) {
+        (None, true) => {
+            return Err("selector: required for threshold, anomaly and absent rules".to_owned());
+        }
+        (Some(s), true) if s.metric.is_none() => {
+            return Err(format!("selector {s}: must name its metric"));
+        }
+        (Some(_), false) => {
+            return Err("selector: slo rules take errors and total instead".to_owned());
+        }
+        _ => {}
+    }
+    let template = |text: &Option<String>| text.as_deref().map(Template::parse).transpose();
+    for reserved in ["alertname", "severity"] {
+        if config.labels.contains_key(reserved) {
+            return Err(format!("labels: {reserved} is set by outrider"));
+        }
+    }
+    Ok(Rule {
+        name: config.alert.clone(),
+        selector: config.selector.clone(),
+        kind,
+        for_duration: config.for_duration.unwrap_or_default(),
+        keep_firing_for: config.keep_firing_for.unwrap_or_default(),
+        labels: config.labels.clone(),
+        summary: template(&config.summary)?,
+        description: template(&config.description)?,
+        runbook_url: config.runbook_url.clone(),
+        config: config.clone(),
+    })
+}
+
+/// Parses and checks one rule file.
+pub fn parse(text: &str, file: &str) -> Result<Vec<Group>, RuleError> {
+    let parsed: RuleFile = serde_yaml_ng::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+        RuleError {
+            file: file.to_owned(),
+            line,
+            column,
+            message: e.to_string(),
+        }
+    })?;
+    let mut groups = Vec::new();
+    for GroupConfig { name, rules } in parsed.groups {
+        let mut compiled = Vec::new();
+        for config in &rules {
+            let rule = compile_rule(config).map_err(|message| {
+                let (line, column) = position_of(text, &config.alert);
+                RuleError {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                    message: format!("rule {}: {message}", config.alert),
+                }
+            })?;
+            compiled.push(rule);
+        }
+        groups.push(Group {
+            name,
+            file: file.to_owned(),
+            rules: compiled,
+        });
+    }
+    Ok(groups)
+}
+
+impl RuleSet {
+    /// Builds a set from parsed files; group names must be unique, since
+    /// each becomes a generated file.
+    pub fn from_groups(groups: Vec<Group>) -> Result<RuleSet, RuleError> {
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for group in &groups {
+            if let Some(other) = seen.insert(&group.name, &group.file) {
+                return Err(RuleError {
+                    file: group.file.clone(),
+                    line: 1,
+                    column: 1,
+                    message: format!("group {:?} is also defined in {other}", group.name),
+                });
+            }
+        }
+        Ok(RuleSet { groups })
+    }
+
+    /// The embedded default rules.
+    pub fn embedded() -> RuleSet {
+        let groups = EMBEDDED
+            .iter()
+            .flat_map(|(file, text)| {
+                parse(text, file).expect("embedded rule files are checked by tests")
+            })
+            .collect();
+        RuleSet::from_groups(groups).expect("embedded group names are unique")
+    }
+
+    /// Loads rule files and folders (every *.yml and *.yaml in it, sorted).
+    pub fn load(sources: &[PathBuf]) -> Result<RuleSet, RuleError> {
+        let mut files = Vec::new();
+        for source in sources {
+            if source.is_dir() {
+                let mut found: Vec<PathBuf> = std::fs::read_dir(source)
+                    .map_err(|e| io_error(source, e))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+                    .collect();
+                found.sort();
+                files.extend(found);
+            } else {
+                files.push(source.clone());
+            }
+        }
+        let mut groups = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|e| io_error(&file, e))?;
+            groups.extend(parse(&text, &file.display().to_string())?);
+        }
+        RuleSet::from_groups(groups)
+    }
+
+    /// Every rule with an anomaly condition, for the baselines to track.
+    pub fn anomaly_rules(&self) -> impl Iterator<Item = (&Rule, &format::Anomaly)> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.rules.iter())
+            .filter_map(|r| match &r.kind {
+                Kind::Anomaly(a) => Some((r, a)),
+                _ => None,
+            })
+    }
+}
+
+fn io_error(path: &Path, error: std::io::Error) -> RuleError {
+    RuleError {
+        file: path.display().to_string(),
+        line: 0,
+        column: 0,
+        message: error.to_string(),
+    }
+}
+
+impl Rule {
+    /// The labels of an absent rule's alert: the selector's equality
+    /// matchers, as Prometheus' absent() has them.
+    pub fn absent_labels(&self) -> BTreeMap<String, String> {
+        self.selector
+            .iter()
+            .flat_map(|s| s.matchers.iter())
+            .filter_map(|m| match &m.op {
+                MatchOp::Equal(v) => Some((m.label.clone(), v.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The notification for an alert; `resolved_at` for its resolution.
+    pub fn alert(&self, state: &eval::AlertState, resolved_at: Option<f64>) -> Alert {
+        let mut labels = state.labels.clone();
+        labels.extend(self.labels.clone());
+        labels.insert("alertname".to_owned(), self.name.clone());
+        labels.insert("severity".to_owned(), state.severity.as_str().to_owned());
+        let mut annotations = BTreeMap::new();
+        let render =
+            |t: &Option<Template>| t.as_ref().map(|t| t.render(&state.labels, state.value));
+        if let Some(summary) = render(&self.summary) {
+            annotations.insert("summary".to_owned(), summary);
+        }
+        if let Some(description) = render(&self.description) {
+            annotations.insert("description".to_owned(), description);
+        }
+        if let Some(url) = &self.runbook_url {
+            annotations.insert("runbook_url".to_owned(), url.clone());
+        }
+        let at = |seconds: f64| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0));
+        Alert {
+            labels,
+            annotations,
+            starts_at: at(state.active_since),
+            ends_at: resolved_at.map(at),
+            generator_url: format!("/api/v1/rules#{}", self.name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_rules_parse() {
+        let set = RuleSet::embedded();
+        assert!(set.groups.len() >= 4);
+        assert!(set.anomaly_rules().count() >= 3);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let text = "groups:\n  - name: g\n    rules:\n      - alert: lowercase\n        selector: x\n        threshold: {above: {warning: 1}}\n";
+        let e = parse(text, "bad.yml").unwrap_err();
+        assert_eq!((e.line, e.column), (4, 9), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("bad.yml:4:9: rule lowercase: alert name"),
+            "{e}"
+        );
+
+        let text = "groups:\n  - name: g\n    rules:\n      - alert: A\n        selector: x\n        treshold: {}\n";
+        let e = parse(text, "typo.yml").unwrap_err();
+        assert!(e.message.contains("unknown field `treshold`"), "{e}");
+        assert!(e.line >= 4, "{e}");
+    }
+
+    #[test]
+    fn rule_checks_say_what_is_wrong() {
+        let rule = |body: &str| {
+            let text = format!("groups:\n  - name: g\n    rules:\n      - alert: A\n{body}");
+            parse(&text, "t.yml").map(|_| ()).map_err(|e| e.message)
+        };
+        assert!(rule("        selector: x\n        threshold: {above: {warning: 1}}\n").is_ok());
+        let cases = [
+            ("        selector: x\n", "exactly one"),
+            (
+                "        selector: x\n        threshold: {}\n",
+                "above or below",
+            ),
+            (
+                "        selector: x\n        threshold: {above: {warning: 2, critical: 1}}\n",
+                "critical (1) must be at or above",
+            ),
+            (
+                "        selector: x\n        threshold: {below: {warning: 1, critical: 2}}\n",
+                "at or below",
+            ),
+            (
+                "        threshold: {above: {warning: 1}}\n",
+                "selector: required",
+            ),
+            (
+                "        selector: '{a=\"b\"}'\n        threshold: {above: {warning: 1}}\n",
+                "must name its metric",
+            ),
+            (
+                "        selector: x\n        anomaly: {}\n",
+                "ratio or zscore",
+            ),
+            (
+                "        slo: {objective: 120, errors: e, total: t, period: 28d}\n",
+                "between 0 and 100",
+            ),
+            (
+                "        selector: x\n        absent: 5m\n        labels: {severity: page}\n",
+                "severity is set by outrider",
+            ),
+            (
+                "        selector: x\n        absent: 5m\n        summary: '{{ $nope }}'\n",
+                "unknown",
+            ),
+        ];
+        for (body, expected) in cases {
+            let error = rule(body).unwrap_err();
+            assert!(error.contains(expected), "{body}: {error}");
+        }
+    }
+
+    #[test]
+    fn duplicate_groups_are_refused() {
+        let text = "groups:\n  - name: g\n    rules: []\n";
+        let mut groups = parse(text, "a.yml").unwrap();
+        groups.extend(parse(text, "b.yml").unwrap());
+        let e = RuleSet::from_groups(groups).unwrap_err();
+        assert!(e.to_string().contains("also defined in a.yml"), "{e}");
+    }
+}

@@ -1,0 +1,159 @@
+//! Rules in a running outrider: a rule trips, its alert shows in the gauges,
+//! the Prometheus-shaped API and the events log; broken rule files are
+//! refused with file, line and column; the default rules are quiet here.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{family, get, parse_samples, start_outrider_in};
+
+const RULES: &str = "groups:
+  - name: e2e
+    rules:
+      - alert: LoadIsReported
+        selector: node_load1
+        threshold: {above: {warning: -1}}
+        for: 500ms
+        labels: {team: sre}
+        summary: 'load is {{ $value }}'
+        runbook_url: https://example.org/runbooks/load
+";
+
+fn json(address: &str, path: &str) -> serde_json::Value {
+    let reply = get(&format!("http://{address}{path}"), &[]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    serde_json::from_slice(&reply.body).unwrap()
+}
+
+#[test]
+fn a_rule_fires_into_gauges_the_api_and_the_events_log() {
+    let storage = tempfile::tempdir().unwrap();
+    let rules = storage.path().join("e2e.yml");
+    std::fs::write(&rules, RULES).unwrap();
+    let config = storage.path().join("outrider.yml");
+    std::fs::write(
+        &config,
+        format!("collect_interval: 200ms\nrules: ['{}']\n", rules.display()),
+    )
+    .unwrap();
+    let (_process, address) = start_outrider_in(
+        storage.path(),
+        &["--config.file", config.to_str().unwrap()],
+        &[],
+    );
+
+    common::wait_until(Duration::from_secs(10), "the alert to fire", || {
+        json(&address, "/api/v1/alerts")["data"]["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["state"] == "firing"))
+    });
+    let alerts = json(&address, "/api/v1/alerts");
+    let alert = &alerts["data"]["alerts"][0];
+    assert_eq!(alerts["status"], "success");
+    assert_eq!(alert["labels"]["alertname"], "LoadIsReported");
+    assert_eq!(alert["labels"]["severity"], "warning");
+    assert_eq!(alert["labels"]["team"], "sre");
+    assert!(
+        alert["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("load is ")
+    );
+    assert_eq!(
+        alert["annotations"]["runbook_url"],
+        "https://example.org/runbooks/load"
+    );
+    assert!(alert["activeAt"].as_str().unwrap().ends_with('Z'));
+
+    let rules = json(&address, "/api/v1/rules");
+    let group = &rules["data"]["groups"][0];
+    assert_eq!(group["name"], "e2e");
+    let rule = &group["rules"][0];
+    assert_eq!(rule["name"], "LoadIsReported");
+    assert_eq!(rule["type"], "alerting");
+    assert_eq!(rule["state"], "firing");
+    assert_eq!(rule["health"], "ok");
+    assert_eq!(rule["duration"], 0.5);
+    assert_eq!(rule["query"], "node_load1 >= -1");
+
+    let samples = parse_samples(&get(&format!("http://{address}/metrics"), &[]).text());
+    let states = family(&samples, "outrider_rule_state");
+    let (labels, value) = states.iter().next().unwrap();
+    assert_eq!(
+        (labels["rule"].as_str(), labels["severity"].as_str(), *value),
+        ("LoadIsReported", "warning", 2.0)
+    );
+    assert_eq!(
+        *family(&samples, "outrider_health_score")
+            .values()
+            .next()
+            .unwrap(),
+        97.0
+    );
+
+    let events = std::fs::read_to_string(storage.path().join("events.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["from"].as_str().unwrap(), l["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(steps[..2], [("inactive", "pending"), ("pending", "firing")]);
+    assert_eq!(lines[1]["rule"], "LoadIsReported");
+    assert!(lines[1]["value"].is_number());
+}
+
+#[test]
+fn broken_rule_files_are_refused_with_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(
+        &bad,
+        "groups:\n  - name: g\n    rules:\n      - alert: Fine\n        selector: up\n        absent: 5m\n      - alert: Broken\n        selector: up\n        threshold: {above: {warning: 2, critical: 1}}\n",
+    )
+    .unwrap();
+    let check = std::process::Command::new(common::outrider_binary())
+        .args(["check", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:7:9: rule Broken: threshold.above",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+
+    let config = dir.path().join("outrider.yml");
+    std::fs::write(&config, format!("rules: ['{}']\n", dir.path().display())).unwrap();
+    let run = std::process::Command::new(common::outrider_binary())
+        .args([
+            "--config.file",
+            config.to_str().unwrap(),
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("rule Broken"));
+
+    let good = std::process::Command::new(common::outrider_binary())
+        .arg("check")
+        .args([
+            "rules/host.yml",
+            "rules/processes.yml",
+            "rules/containers.yml",
+            "rules/app.yml",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(good.status.success(), "{good:?}");
+}

@@ -4,6 +4,8 @@
 
 use outrider::collect::{cpu, diskstats, filesystem, loadavg, meminfo, netdev, self_process, stat};
 use outrider::config::Config;
+use outrider::rules;
+use outrider::selector::Selector;
 use proptest::prelude::*;
 
 proptest! {
@@ -84,5 +86,38 @@ proptest! {
         if let Ok(config) = Config::from_yaml(&text, "fuzz.yml") {
             let _ = config.validate();
         }
+    }
+
+    #[test]
+    fn rule_and_selector_parsers_never_panic(text in "\\PC{0,300}") {
+        let _ = rules::parse(&text, "fuzz.yml");
+        let _ = Selector::parse(&text);
+    }
+
+    #[test]
+    fn rule_parser_never_panics_on_rule_shaped_input(
+        kind in "(threshold: \\{above: \\{warning: [-0-9.]{1,4}\\}\\}|anomaly: \\{ratio: \\{critical: [0-9]\\}\\}|absent: [0-9]{1,3}[smh]|slo: \\{objective: [0-9.]{1,5}, errors: e, total: t, period: 1d\\}|threshold: \\{\\})",
+        selector in "(x|x\\{a=\"b\"\\}|\\{a=~\"\\(\"\\}|)",
+        name in "[A-Za-z][a-zA-Z0-9]{0,8}",
+        template in "(\\{\\{ \\$value \\}\\}|\\{\\{ \\$labels\\.[a-z]{0,3} \\}\\}|\\{\\{|plain)",
+    ) {
+        let text = format!(
+            "groups:\n  - name: g\n    rules:\n      - alert: {name}\n        selector: '{selector}'\n        {kind}\n        summary: '{template}'\n"
+        );
+        if let Ok(groups) = rules::parse(&text, "fuzz.yml") {
+            prop_assert!(rules::RuleSet::from_groups(groups).is_ok());
+        }
+    }
+
+    #[test]
+    fn selectors_round_trip_their_matchers(
+        name in "[a-z_][a-z0-9_]{0,10}",
+        labels in prop::collection::btree_map("[a-z_][a-z0-9_]{0,6}", "[a-zA-Z0-9 ._/-]{0,10}", 0..4),
+    ) {
+        let body: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        let selector = Selector::parse(&format!("{name}{{{}}}", body.join(", "))).unwrap();
+        prop_assert_eq!(selector.metric.as_deref(), Some(name.as_str()));
+        let series: outrider::metric::Labels = labels.iter().map(|(k, v)| (k.clone().into(), v.clone())).collect();
+        prop_assert!(selector.matches_labels(&series));
     }
 }

@@ -11,6 +11,7 @@ missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
 command -v prometheus-process-exporter >/dev/null || missing+=(prometheus-process-exporter)
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 command -v curl >/dev/null || missing+=(curl)
 # The container engine of tests/containers.rs (see scripts/container-engine).
 command -v podman >/dev/null || missing+=(podman)

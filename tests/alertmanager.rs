@@ -1,0 +1,372 @@
+//! The notifier against the real Alertmanager (Debian's
+//! `prometheus-alertmanager`): alerts go in through `Notifier`, and come out
+//! of Alertmanager at a webhook receiver this test runs, which records what
+//! Alertmanager posts to it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use outrider::notify::{Alert, AlertingConfig, Notifier};
+use serde_json::Value;
+
+use common::{Process, free_port, require, spawn};
+
+/// An HTTP server on 127.0.0.1 that records the JSON bodies posted to it and
+/// answers 200. It stops when dropped.
+struct Webhook {
+    port: u16,
+    received: Arc<Mutex<Vec<Value>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Webhook {
+    fn start() -> Webhook {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind webhook");
+        let port = listener.local_addr().expect("webhook address").port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (received, stop) = (received.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let body = read_request(stream);
+                    received.lock().unwrap().push(body);
+                }
+            })
+        };
+        Webhook {
+            port,
+            received,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    fn received(&self) -> Vec<Value> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// The alerts of every notification so far, with the notification's status.
+    fn alerts(&self) -> Vec<Value> {
+        self.received()
+            .iter()
+            .filter_map(|n| n["alerts"].as_array())
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Reads one request (with a Content-Length body; Alertmanager sends one),
+/// answers 200 and closes. A body that is not JSON is recorded as a string.
+fn read_request(stream: TcpStream) -> Value {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let mut reader = BufReader::new(stream);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return Value::String(format!("incomplete request: {line:?}")),
+            Ok(_) => {}
+        }
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return Value::String("incomplete body".to_owned());
+    }
+    let _ = reader
+        .into_inner()
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Starts Alertmanager on 127.0.0.1:`port`, routing every alert, each on its
+/// own, to `webhook`; state lives in `dir`. Returns once it is ready.
+fn start_alertmanager(dir: &Path, port: u16, webhook: &str) -> Process {
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:
+  receiver: hook
+  group_by: ['...']
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: {webhook}
+        send_resolved: true
+"
+        ),
+    )
+    .expect("write alertmanager config");
+    let args = [
+        format!("--config.file={}", config.display()),
+        format!("--storage.path={}", dir.join("data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--cluster.listen-address=".to_owned(),
+        "--log.level=debug".to_owned(),
+    ];
+    let mut process = spawn(&require("prometheus-alertmanager"), &args, &[]);
+    let ready = format!("http://127.0.0.1:{port}/-/ready");
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(1))
+        .build();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if agent.get(&ready).call().is_ok() {
+            return process;
+        }
+        if let Some(status) = process.child.try_wait().expect("wait for alertmanager") {
+            panic!("alertmanager exited with {status}:\n{}", process.log_text());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alertmanager not ready within 20s:\n{}",
+            process.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls every 50 ms until `condition` holds; false after `within`.
+fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn alert(name: &str) -> Alert {
+    Alert {
+        labels: map(&[
+            ("alertname", name),
+            ("severity", "critical"),
+            ("instance", "host-1:10777"),
+        ]),
+        annotations: map(&[
+            ("summary", "Disk almost full"),
+            ("description", "/ has 3% left"),
+        ]),
+        starts_at: SystemTime::now(),
+        ends_at: None,
+        generator_url: format!("http://host-1:10777/rules#{name}"),
+    }
+}
+
+/// The value of `name`'s one series.
+fn metric(notifier: &Notifier, name: &str) -> f64 {
+    let families = notifier.families();
+    let family = families
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no family {name}"));
+    assert_eq!(family.samples.len(), 1, "{name}");
+    family.samples[0].value
+}
+
+/// The alert named `name` with `status` among the webhook's notifications.
+fn find(webhook: &Webhook, name: &str, status: &str) -> Option<Value> {
+    webhook
+        .alerts()
+        .into_iter()
+        .find(|a| a["labels"]["alertname"] == name && a["status"] == status)
+}
+
+fn start_notifier(port: u16) -> Notifier {
+    let config = AlertingConfig {
+        alertmanagers: vec![format!("http://127.0.0.1:{port}")],
+        timeout: Duration::from_secs(2),
+        ..AlertingConfig::default()
+    };
+    config.validate().expect("valid alerting config");
+    Notifier::start(&config).expect("a notifier for one alertmanager")
+}
+
+#[test]
+fn firing_and_resolved_alerts_reach_the_receiver() {
+    let webhook = Webhook::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let alertmanager = start_alertmanager(dir.path(), port, &webhook.url());
+    let runtime = runtime();
+    let notifier = runtime.block_on(async { start_notifier(port) });
+
+    let firing = alert("OutriderTestDiskFull");
+    notifier.send(vec![firing.clone()]);
+    let arrived = eventually(Duration::from_secs(20), || {
+        find(&webhook, "OutriderTestDiskFull", "firing").is_some()
+    });
+    assert!(
+        arrived,
+        "no firing notification; webhook got {:?}\nalertmanager:\n{}",
+        webhook.received(),
+        alertmanager.log_text()
+    );
+    let got = find(&webhook, "OutriderTestDiskFull", "firing").unwrap();
+    let labels: BTreeMap<String, String> = serde_json::from_value(got["labels"].clone()).unwrap();
+    let annotations: BTreeMap<String, String> =
+        serde_json::from_value(got["annotations"].clone()).unwrap();
+    assert_eq!(labels, firing.labels);
+    assert_eq!(annotations, firing.annotations);
+    assert_eq!(got["generatorURL"], firing.generator_url.as_str());
+
+    let resolved = Alert {
+        ends_at: Some(SystemTime::now()),
+        ..firing
+    };
+    notifier.send(vec![resolved]);
+    let arrived = eventually(Duration::from_secs(20), || {
+        find(&webhook, "OutriderTestDiskFull", "resolved").is_some()
+    });
+    assert!(
+        arrived,
+        "no resolved notification; webhook got {:?}\nalertmanager:\n{}",
+        webhook.received(),
+        alertmanager.log_text()
+    );
+    assert!(
+        webhook.received().iter().any(|n| n["status"] == "resolved"),
+        "{:?}",
+        webhook.received()
+    );
+
+    runtime.block_on(notifier.flush(Duration::from_secs(5)));
+    assert_eq!(metric(&notifier, "outrider_notifications_sent_total"), 2.0);
+    assert_eq!(
+        metric(&notifier, "outrider_notifications_errors_total"),
+        0.0
+    );
+    assert_eq!(
+        metric(&notifier, "outrider_notifications_dropped_total"),
+        0.0
+    );
+    assert_eq!(
+        metric(&notifier, "outrider_notifications_queue_length"),
+        0.0
+    );
+}
+
+#[test]
+fn an_alert_sent_while_alertmanager_is_down_arrives_after_it_restarts() {
+    let webhook = Webhook::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut alertmanager = start_alertmanager(dir.path(), port, &webhook.url());
+    let runtime = runtime();
+    let notifier = runtime.block_on(async { start_notifier(port) });
+
+    // Delivery works, and the client holds a connection to the first process.
+    notifier.send(vec![alert("OutriderTestBefore")]);
+    assert!(
+        eventually(Duration::from_secs(20), || find(
+            &webhook,
+            "OutriderTestBefore",
+            "firing"
+        )
+        .is_some()),
+        "first alert not delivered; webhook got {:?}\nalertmanager:\n{}",
+        webhook.received(),
+        alertmanager.log_text()
+    );
+
+    alertmanager.signal_and_wait("TERM", Duration::from_secs(10));
+    drop(alertmanager);
+    notifier.send(vec![alert("OutriderTestDuringOutage")]);
+    assert!(
+        eventually(Duration::from_secs(10), || metric(
+            &notifier,
+            "outrider_notifications_errors_total"
+        ) >= 2.0),
+        "no failed attempts counted while alertmanager was down"
+    );
+    assert_eq!(
+        metric(&notifier, "outrider_notifications_queue_length"),
+        1.0
+    );
+
+    let alertmanager = start_alertmanager(dir.path(), port, &webhook.url());
+    assert!(
+        eventually(Duration::from_secs(30), || find(
+            &webhook,
+            "OutriderTestDuringOutage",
+            "firing"
+        )
+        .is_some()),
+        "alert queued during the outage not delivered; webhook got {:?}\nalertmanager:\n{}",
+        webhook.received(),
+        alertmanager.log_text()
+    );
+    runtime.block_on(notifier.flush(Duration::from_secs(5)));
+    assert!(metric(&notifier, "outrider_notifications_errors_total") > 0.0);
+    assert_eq!(metric(&notifier, "outrider_notifications_sent_total"), 2.0);
+    assert_eq!(
+        metric(&notifier, "outrider_notifications_dropped_total"),
+        0.0
+    );
+    assert_eq!(
+        metric(&notifier, "outrider_notifications_queue_length"),
+        0.0
+    );
+}

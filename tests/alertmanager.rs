@@ -370,3 +370,96 @@ fn an_alert_sent_while_alertmanager_is_down_arrives_after_it_restarts() {
         0.0
     );
 }
+
+/// The whole path: a rule in a running outrider trips while Alertmanager is
+/// down, its alert still reaches the receiver once Alertmanager is back, and
+/// the resolution arrives when the condition clears.
+#[test]
+fn a_rule_in_a_running_outrider_pages_through_alertmanager() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A fixture /proc whose load average the test controls.
+    let procfs = dir.path().join("proc");
+    std::fs::create_dir_all(&procfs).expect("procfs dir");
+    for file in ["stat", "meminfo", "loadavg"] {
+        std::fs::copy(
+            common::fixtures().join("proc").join(file),
+            procfs.join(file),
+        )
+        .expect("copy fixture");
+    }
+    let loadavg = |load: &str| {
+        std::fs::write(procfs.join("loadavg"), format!("{load} 0.5 0.5 1/100 1\n"))
+            .expect("write loadavg");
+    };
+    let webhook = Webhook::start();
+    let am_port = common::free_port();
+    let am_dir = dir.path().join("am");
+    std::fs::create_dir_all(&am_dir).expect("am dir");
+    let alertmanager = start_alertmanager(&am_dir, am_port, &webhook.url());
+
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: load\n    rules:\n      - alert: LoadTooHigh\n        selector: node_load1\n        threshold: {above: {critical: 5}}\n        summary: 'load {{ $value }}'\n",
+    )
+    .expect("write rules");
+    let config = dir.path().join("outrider.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "collect_interval: 200ms\nrules: ['{}']\nalerting:\n  alertmanagers: ['http://127.0.0.1:{am_port}']\n  resend_interval: 1s\n  timeout: 2s\ncollectors:\n  containers: {{enabled: false}}\n",
+            rules.display()
+        ),
+    )
+    .expect("write config");
+    let outrider = common::start_outrider(&[
+        "--config.file",
+        config.to_str().expect("utf-8 path"),
+        "--path.procfs",
+        procfs.to_str().expect("utf-8 path"),
+    ]);
+
+    // Alertmanager is down when the rule trips; the alert waits in the
+    // queue and arrives once Alertmanager is back.
+    drop(alertmanager);
+    loadavg("9.5");
+    common::wait_until(Duration::from_secs(10), "a failed delivery", || {
+        let metrics = common::parse_samples(&common::get(&outrider.url("/metrics"), &[]).text());
+        common::family(&metrics, "outrider_notifications_errors_total")
+            .values()
+            .sum::<f64>()
+            > 0.0
+    });
+    let _alertmanager = start_alertmanager(&am_dir, am_port, &webhook.url());
+    let firing = |w: &Webhook| find(w, "LoadTooHigh", "firing");
+    assert!(
+        eventually(Duration::from_secs(30), || firing(&webhook).is_some()),
+        "no firing alert; outrider log:\n{}",
+        outrider.process.log_text()
+    );
+    let alert = firing(&webhook).expect("firing alert");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["annotations"]["summary"], "load 9.5");
+
+    // The condition clears: the resolution arrives.
+    loadavg("0.1");
+    assert!(
+        eventually(Duration::from_secs(30), || find(
+            &webhook,
+            "LoadTooHigh",
+            "resolved"
+        )
+        .is_some()),
+        "no resolution; outrider log:\n{}",
+        outrider.process.log_text()
+    );
+    let metrics = common::parse_samples(&common::get(&outrider.url("/metrics"), &[]).text());
+    let errors: f64 = common::family(&metrics, "outrider_notifications_errors_total")
+        .values()
+        .sum();
+    assert!(errors > 0.0, "the outage was not noticed");
+    let dropped: f64 = common::family(&metrics, "outrider_notifications_dropped_total")
+        .values()
+        .sum();
+    assert_eq!(dropped, 0.0);
+}

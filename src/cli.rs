@@ -17,6 +17,7 @@ use crate::config::{self, Config, ConfigError, LogFormat, LogLevel};
 use crate::http::{self, Endpoints};
 use crate::notify::Notifier;
 use crate::pipeline::{self, Core, Published};
+use crate::reload;
 use crate::rules::{self, eval::Evaluator};
 
 #[derive(Parser, Debug)]
@@ -45,7 +46,7 @@ enum Command {
     },
 }
 
-#[derive(Args, Debug, Default)]
+#[derive(Args, Clone, Debug, Default)]
 struct RunArgs {
     /// YAML config file; without one, the embedded defaults apply.
     #[arg(long = "config.file", env = "OUTRIDER_CONFIG_FILE")]
@@ -173,7 +174,7 @@ fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, args.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!(error = %e, "outrider stopped");
@@ -193,7 +194,7 @@ enum RunError {
     },
 }
 
-async fn serve(config: Config) -> Result<(), RunError> {
+async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
     let registry =
         Registry::from_config(&config.collectors, &config.paths).map_err(ConfigError::from)?;
     let address = config::listen_address(&config.web.listen_address)?;
@@ -212,9 +213,14 @@ async fn serve(config: Config) -> Result<(), RunError> {
     let notifier = Notifier::start(&config.alerting);
     let storage = config.storage.path.clone();
     let interval = config.collect_interval;
+    // A reload reads flags, environment and file again, as a start does.
+    let mut watched: Vec<PathBuf> = args.config_file.iter().cloned().collect();
+    watched.extend(config.rules.iter().flatten().cloned());
+    let load_config: pipeline::LoadConfig = Box::new(move || args.config());
     let core = tokio::task::spawn_blocking(move || {
         Core::new(
             registry,
+            load_config,
             tracker,
             evaluator,
             notifier,
@@ -227,11 +233,15 @@ async fn serve(config: Config) -> Result<(), RunError> {
     .expect("restoring baselines does not panic");
     let published = Arc::new(Published::default());
     let (stop_ticks, ticks_stopped) = watch::channel(false);
+    let (reload_requests, reloads) = tokio::sync::mpsc::channel(1);
+    let _watch = reload::watch_files(&watched, reload_requests.clone());
+    reload::on_sighup(reload_requests);
     let ticker = tokio::spawn(pipeline::run(
         core,
         config.collect_interval,
         Arc::clone(&published),
         ticks_stopped,
+        reloads,
     ));
     let endpoints = Arc::new(Endpoints {
         telemetry_path: config.web.telemetry_path.clone(),

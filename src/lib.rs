@@ -20,6 +20,7 @@ pub mod metric;
 pub mod notify;
 pub mod paths;
 pub mod pipeline;
+pub mod reload;
 pub mod rules;
 pub mod selector;
 

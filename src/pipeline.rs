@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use crate::baseline::{Tracker, snapshot};
 use crate::collect::Registry;
+use crate::config::{Config, ConfigError};
 use crate::events::EventsLog;
 use crate::exposition::Exposition;
 use crate::metric::Family;
@@ -67,8 +68,15 @@ pub fn unix_now() -> f64 {
 
 /// Everything a tick touches: the collectors, the baselines and where their
 /// snapshots go.
+/// Reads the configuration again (flags, environment and file), for a
+/// reload.
+pub type LoadConfig = Box<dyn Fn() -> Result<Config, ConfigError> + Send>;
+
 pub struct Core {
     registry: Registry,
+    load_config: LoadConfig,
+    last_reload_ok: bool,
+    last_reload_success: f64,
     tracker: Tracker,
     evaluator: Evaluator,
     events: EventsLog,
@@ -84,8 +92,10 @@ pub struct Core {
 impl Core {
     /// Restores baselines from the storage directory. A missing snapshot is
     /// normal on a first start; a damaged one is reported and set aside.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         registry: Registry,
+        load_config: LoadConfig,
         mut tracker: Tracker,
         evaluator: Evaluator,
         notifier: Option<Notifier>,
@@ -104,6 +114,9 @@ impl Core {
         }
         Core {
             registry,
+            load_config,
+            last_reload_ok: true,
+            last_reload_success: now,
             tracker,
             evaluator,
             events: EventsLog::new(&storage, crate::events::DEFAULT_MAX_BYTES),
@@ -140,6 +153,20 @@ impl Core {
             notifier.send(outcome.notifications);
             families.extend(notifier.families());
         }
+        families.push(
+            Family::gauge(
+                "outrider_config_last_reload_successful",
+                "Whether the last configuration reload succeeded.",
+            )
+            .single(if self.last_reload_ok { 1.0 } else { 0.0 }),
+        );
+        families.push(
+            Family::gauge(
+                "outrider_config_last_reload_success_timestamp_seconds",
+                "When the configuration was last loaded successfully.",
+            )
+            .single(self.last_reload_success),
+        );
         if now - self.last_snapshot >= self.tracker.config().snapshot_interval.as_secs_f64() {
             self.snapshot(now);
         }
@@ -169,6 +196,33 @@ impl Core {
         }
     }
 
+    /// Reloads the configuration and the rules, all or nothing: a file that
+    /// does not parse or validate is refused and the running rules go on.
+    /// Alert state of unchanged rules and the baselines of series still
+    /// tracked are kept. Collector and listener settings take effect on a
+    /// restart.
+    pub fn reload(&mut self, now: f64) {
+        let loaded = (self.load_config)().and_then(|config| {
+            let rules = config.load_rules()?;
+            Ok((config, rules))
+        });
+        match loaded {
+            Ok((config, rules)) => {
+                let placeholder = Tracker::new(crate::baseline::Config::default());
+                let tracker = std::mem::replace(&mut self.tracker, placeholder);
+                self.tracker = tracker.reconfigure(config.baseline_config(&rules));
+                self.evaluator.replace_rules(rules);
+                self.last_reload_ok = true;
+                self.last_reload_success = now;
+                info!("configuration and rules reloaded");
+            }
+            Err(e) => {
+                self.last_reload_ok = false;
+                error!(error = %e, "reload refused; the previous configuration and rules keep running");
+            }
+        }
+    }
+
     /// Writes the baselines to disk; failures are counted and logged.
     pub fn snapshot(&mut self, now: f64) {
         self.last_snapshot = now;
@@ -194,6 +248,7 @@ pub async fn run(
     interval: Duration,
     published: Arc<Published>,
     mut shutdown: watch::Receiver<bool>,
+    mut reloads: tokio::sync::mpsc::Receiver<()>,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -201,6 +256,25 @@ pub async fn run(
         tokio::select! {
             _ = ticker.tick() => {}
             _ = shutdown.changed() => break,
+            Some(()) = reloads.recv() => {
+                // An editor's save is several events: let them settle and
+                // reload once.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                while reloads.try_recv().is_ok() {}
+                core = match tokio::task::spawn_blocking(move || {
+                    core.reload(unix_now());
+                    core
+                })
+                .await
+                {
+                    Ok(core) => core,
+                    Err(e) => {
+                        error!(error = %e, "reload failed; collection stops");
+                        return;
+                    }
+                };
+                continue;
+            }
         }
         let started = std::time::Instant::now();
         let handle = tokio::task::spawn_blocking(move || {

@@ -595,28 +595,41 @@ impl Tracker {
     /// returns how many were kept.
     pub fn restore(&mut self, restored: Vec<Tracked>) -> usize {
         let mut kept = 0;
-        for tracked in restored {
-            let fits = self
-                .config
-                .track
-                .get(tracked.track)
-                .zip(self.settings.get(tracked.track))
-                .is_some_and(|(track, settings)| {
-                    track.selector.matches_name(&tracked.name) && tracked.state.fits(settings)
-                });
-            if fits && self.series.len() < self.config.max_series {
-                let labels: Labels = tracked
-                    .labels
-                    .iter()
-                    .map(|(n, v)| (Cow::Owned(n.clone()), v.clone()))
-                    .collect();
-                let mut key = String::new();
-                series_key(&mut key, &tracked.name, &labels);
-                self.series.insert(key, tracked);
-                kept += 1;
+        for mut tracked in restored {
+            let labels: Labels = tracked
+                .labels
+                .iter()
+                .map(|(n, v)| (Cow::Owned(n.clone()), v.clone()))
+                .collect();
+            // The track that picks the series now (the list may have changed
+            // since the snapshot or before a reload).
+            let Some(index) = self.config.track.iter().position(|t| {
+                t.selector.matches_name(&tracked.name) && t.selector.matches_labels(&labels)
+            }) else {
+                continue;
+            };
+            if !tracked.state.fits(&self.settings[index])
+                || self.series.len() >= self.config.max_series
+            {
+                continue;
             }
+            tracked.track = index;
+            tracked.exported = None;
+            let mut key = String::new();
+            series_key(&mut key, &tracked.name, &labels);
+            self.series.insert(key, tracked);
+            kept += 1;
         }
         kept
+    }
+
+    /// The same baselines under a new config: series that are still
+    /// tracked, with a state of the same shape, keep it.
+    pub fn reconfigure(self, config: Config) -> Tracker {
+        let mut tracker = Tracker::new(config);
+        tracker.refused_total = self.refused_total;
+        tracker.restore(self.series.into_values().collect());
+        tracker
     }
 
     /// Updates every tracked series from this tick's families and returns
@@ -986,6 +999,31 @@ mod tests {
             Some(2.0)
         );
         assert_eq!(histogram_value(&after, &after, HistogramStat::Mean), None);
+    }
+
+    #[test]
+    fn reconfiguring_keeps_series_still_tracked() {
+        let two = Config {
+            track: vec![track("g", 0.0), track("h", 0.0)],
+            ..config("g")
+        };
+        let mut tracker = Tracker::new(two);
+        let families = [
+            Family::gauge("g", "G.").single(1.0),
+            Family::gauge("h", "H.").single(2.0),
+        ];
+        tracker.observe(&families, 0.0);
+        assert_eq!(tracker.len(), 2);
+        // `h` is no longer tracked; `g` moves to a new index and keeps its state.
+        let tracker = tracker.reconfigure(Config {
+            track: vec![track("x", 0.0), track("g", 0.0)],
+            ..config("g")
+        });
+        let kept: Vec<(&str, usize, u32)> = tracker
+            .series()
+            .map(|t| (t.name.as_str(), t.track, t.state.ewma.count))
+            .collect();
+        assert_eq!(kept, [("g", 1, 1)]);
     }
 
     #[test]

@@ -1,0 +1,114 @@
+//! Reloading without a restart: a rule file that breaks is refused and the
+//! old rules keep firing; when it is fixed, the new rules apply. SIGHUP
+//! reloads too.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{family, get, parse_samples, start_outrider_in};
+
+fn rule(name: &str) -> String {
+    format!(
+        "groups:\n  - name: reload\n    rules:\n      - alert: {name}\n        selector: node_load1\n        threshold: {{above: {{warning: -1}}}}\n"
+    )
+}
+
+fn firing(address: &str) -> Vec<String> {
+    let reply = get(&format!("http://{address}/api/v1/alerts"), &[]);
+    let json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    json["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "firing")
+        .map(|a| a["labels"]["alertname"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn gauge(address: &str, name: &str) -> f64 {
+    let samples = parse_samples(&get(&format!("http://{address}/metrics"), &[]).text());
+    *family(&samples, name).values().next().unwrap()
+}
+
+#[test]
+fn a_broken_rule_file_is_refused_and_a_fixed_one_applies() {
+    let storage = tempfile::tempdir().unwrap();
+    let rules = storage.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("a.yml"), rule("FirstRule")).unwrap();
+    let config = storage.path().join("outrider.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "collect_interval: 200ms\nrules: ['{}']\ncollectors:\n  containers: {{enabled: false}}\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let (mut process, address) = start_outrider_in(
+        storage.path(),
+        &["--config.file", config.to_str().unwrap()],
+        &[],
+    );
+    common::wait_until(Duration::from_secs(10), "FirstRule to fire", || {
+        firing(&address) == ["FirstRule"]
+    });
+    assert_eq!(
+        gauge(&address, "outrider_config_last_reload_successful"),
+        1.0
+    );
+
+    // Break it: critical below warning for an `above` rule.
+    std::fs::write(
+        rules.join("a.yml"),
+        rule("FirstRule").replace("{warning: -1}", "{warning: 2, critical: 1}"),
+    )
+    .unwrap();
+    common::wait_until(Duration::from_secs(10), "the reload to be refused", || {
+        gauge(&address, "outrider_config_last_reload_successful") == 0.0
+    });
+    assert_eq!(
+        firing(&address),
+        ["FirstRule"],
+        "the old rule keeps running"
+    );
+    assert!(process.log_text().contains("reload refused"));
+
+    // Fix it with a different rule.
+    std::fs::write(rules.join("a.yml"), rule("SecondRule")).unwrap();
+    common::wait_until(Duration::from_secs(10), "the new rule to apply", || {
+        gauge(&address, "outrider_config_last_reload_successful") == 1.0
+            && firing(&address) == ["SecondRule"]
+    });
+    let samples = parse_samples(&get(&format!("http://{address}/metrics"), &[]).text());
+    let rules_in_state: Vec<String> = family(&samples, "outrider_rule_state")
+        .keys()
+        .map(|l| l["rule"].clone())
+        .collect();
+    assert_eq!(
+        rules_in_state,
+        ["SecondRule"],
+        "the removed rule's series are gone"
+    );
+
+    // SIGHUP reloads as well.
+    let before = gauge(
+        &address,
+        "outrider_config_last_reload_success_timestamp_seconds",
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &process.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    common::wait_until(Duration::from_secs(10), "a reload on SIGHUP", || {
+        gauge(
+            &address,
+            "outrider_config_last_reload_success_timestamp_seconds",
+        ) > before
+    });
+    let status = process.signal_and_wait("TERM", Duration::from_secs(10));
+    assert!(status.success());
+}

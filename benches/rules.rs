@@ -123,7 +123,8 @@ impl Workload {
     fn new() -> Self {
         let mut families: Vec<Family> = (0..METRICS)
             .map(|m| {
-                let mut family = Family::gauge(metric_name(m), "Synthetic series for the rules bench.");
+                let mut family =
+                    Family::gauge(metric_name(m), "Synthetic series for the rules bench.");
                 family.samples = (0..SERIES_PER_METRIC)
                     .map(|i| Sample {
                         labels: Arc::new(series_labels(i)),
@@ -134,8 +135,14 @@ impl Workload {
             })
             .collect();
         let mut baselines = [
-            Family::gauge("outrider_anomaly_ratio", "Current value divided by the baseline."),
-            Family::gauge("outrider_anomaly_zscore", "Standard deviations from the baseline."),
+            Family::gauge(
+                "outrider_anomaly_ratio",
+                "Current value divided by the baseline.",
+            ),
+            Family::gauge(
+                "outrider_anomaly_zscore",
+                "Standard deviations from the baseline.",
+            ),
             Family::gauge("outrider_baseline", "Expected value of the series."),
         ];
         for m in 0..ANOMALOUS {
@@ -221,12 +228,24 @@ fn rules_of(m: usize) -> Vec<RuleText> {
     if m >= CAPACITY {
         // Capacities: watched for shrinking, whole and per zone.
         let mut rules = vec![
-            t(0, "", "threshold: {below: {warning: 500, critical: 100}}\nfor: 5m"),
+            t(
+                0,
+                "",
+                "threshold: {below: {warning: 500, critical: 100}}\nfor: 5m",
+            ),
             t(1, "", "threshold: {above: {warning: 2000}}"),
             t(2, "shard=~\"[0-4]\"", "threshold: {below: {warning: 900}}"),
             t(3, "shard=~\"[5-9]\"", "threshold: {below: {warning: 900}}"),
-            t(4, "instance!=\"host-000\"", "threshold: {below: {critical: 1}}"),
-            t(5, "shard!=\"0\"", "threshold: {below: {warning: 800}}\nfor: 10m"),
+            t(
+                4,
+                "instance!=\"host-000\"",
+                "threshold: {below: {critical: 1}}",
+            ),
+            t(
+                5,
+                "shard!=\"0\"",
+                "threshold: {below: {warning: 800}}\nfor: 10m",
+            ),
         ];
         for zone in 0..4 {
             rules.push(t(
@@ -239,10 +258,22 @@ fn rules_of(m: usize) -> Vec<RuleText> {
     }
     let capacity = metric_name(CAPACITY + m % (METRICS - CAPACITY));
     let mut rules = vec![
-        t(0, "", "threshold: {above: {warning: 900, critical: 950}}\nfor: 1m"),
+        t(
+            0,
+            "",
+            "threshold: {above: {warning: 900, critical: 950}}\nfor: 1m",
+        ),
         t(1, "", "threshold: {above: {critical: 980}}\nfor: 10m"),
-        t(2, "shard!=\"0\"", "threshold: {above: {warning: 850}}\nkeep_firing_for: 5m"),
-        t(3, "zone=~\"z0|z1|z2\"", "threshold: {above: {warning: 920, critical: 960}}\nfor: 2m"),
+        t(
+            2,
+            "shard!=\"0\"",
+            "threshold: {above: {warning: 850}}\nkeep_firing_for: 5m",
+        ),
+        t(
+            3,
+            "zone=~\"z0|z1|z2\"",
+            "threshold: {above: {warning: 920, critical: 960}}\nfor: 2m",
+        ),
         t(4, "zone=\"z3\"", "threshold: {above: {warning: 800}}"),
         rule(
             "divide_by",
@@ -255,23 +286,52 @@ fn rules_of(m: usize) -> Vec<RuleText> {
     ];
     if m < ANOMALOUS {
         let a = |n: usize, matchers: &str, body: &str| {
-            rule("anomaly", &format!("Usage{m}Anomaly{n}"), &sel(matchers), body)
+            rule(
+                "anomaly",
+                &format!("Usage{m}Anomaly{n}"),
+                &sel(matchers),
+                body,
+            )
         };
         rules.extend([
-            a(0, "", "anomaly: {ratio: {warning: 1.5, critical: 2}}\nfor: 2m"),
-            a(1, "", "anomaly: {zscore: {warning: 4, critical: 6}, direction: both}"),
+            a(
+                0,
+                "",
+                "anomaly: {ratio: {warning: 1.5, critical: 2}}\nfor: 2m",
+            ),
+            a(
+                1,
+                "",
+                "anomaly: {zscore: {warning: 4, critical: 6}, direction: both}",
+            ),
             a(
                 2,
                 "shard!=\"0\"",
                 "anomaly: {ratio: {warning: 1.4, critical: 1.6}, zscore: {warning: 3}}",
             ),
-            a(3, "zone=\"z0\"", "anomaly: {ratio: {warning: 1.3}, direction: down}"),
+            a(
+                3,
+                "zone=\"z0\"",
+                "anomaly: {ratio: {warning: 1.3}, direction: down}",
+            ),
         ]);
     } else {
         rules.extend([
-            t(5, "instance!~\"host-09.\"", "threshold: {below: {warning: 1}}\nfor: 5m"),
-            t(6, "instance!=\"host-000\"", "threshold: {above: {critical: 990}}"),
-            t(7, "shard=~\"[0-7]\"", "threshold: {above: {warning: 940}}\nfor: 10m"),
+            t(
+                5,
+                "instance!~\"host-09.\"",
+                "threshold: {below: {warning: 1}}\nfor: 5m",
+            ),
+            t(
+                6,
+                "instance!=\"host-000\"",
+                "threshold: {above: {critical: 990}}",
+            ),
+            t(
+                7,
+                "shard=~\"[0-7]\"",
+                "threshold: {above: {warning: 940}}\nfor: 10m",
+            ),
         ]);
         if m < ANOMALOUS + ABSENT {
             let k = m - ANOMALOUS;
@@ -280,7 +340,10 @@ fn rules_of(m: usize) -> Vec<RuleText> {
             rules.push(rule(
                 "absent",
                 &format!("Usage{m}Absent"),
-                &sel(&format!("instance=\"host-{host:03}\", shard=\"{}\"", k % SHARDS)),
+                &sel(&format!(
+                    "instance=\"host-{host:03}\", shard=\"{}\"",
+                    k % SHARDS
+                )),
                 "absent: 5m",
             ));
         } else {
@@ -405,7 +468,10 @@ fn evaluate_tick(c: &mut Criterion) {
     let watched: usize = covered.values().map(|c| c.watched).sum();
     let scanned: usize = covered.values().map(|c| c.scanned).sum();
     let active = evaluator.active_alerts();
-    let firing = active.iter().filter(|(_, _, a)| a.state == State::Firing).count();
+    let firing = active
+        .iter()
+        .filter(|(_, _, a)| a.state == State::Firing)
+        .count();
     eprintln!(
         "rules: {series} series ({source_series} source + {} baseline gauges), {rule_count} rules",
         series - source_series
@@ -440,7 +506,11 @@ fn evaluate_tick(c: &mut Criterion) {
         "rules: {:.1} ms/tick (mean of {ticks}) = {:.2}% of one core at a {TICK} s tick; budget {BUDGET_MS} ms: {}",
         tick_seconds * 1e3,
         tick_seconds / TICK * 100.0,
-        if tick_seconds * 1e3 <= BUDGET_MS { "met" } else { "MISSED" },
+        if tick_seconds * 1e3 <= BUDGET_MS {
+            "met"
+        } else {
+            "MISSED"
+        },
     );
     eprintln!(
         "rules: VmRSS (approximate: allocator reuse and the tick's transient output included): start {}, with families {}, evaluator built + 3 ticks {} (+{}), after {ticks} more ticks {}",

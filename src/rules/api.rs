@@ -62,10 +62,17 @@ pub fn query(rule: &Rule) -> String {
             "absent_over_time({selector}[{}])",
             humantime::format_duration(*after)
         ),
-        Kind::Slo(s) => format!(
-            "burn rate of {} / {} against {}%",
-            s.errors, s.total, s.objective
-        ),
+        Kind::Slo(s) => match (&s.errors, &s.good) {
+            (Some(errors), _) => format!(
+                "burn rate of {errors} / {} against {}%",
+                s.total, s.objective
+            ),
+            (None, Some(good)) => format!(
+                "burn rate of 1 - {good} / {} against {}%",
+                s.total, s.objective
+            ),
+            (None, None) => String::new(),
+        },
     }
 }
 

@@ -466,20 +466,26 @@ impl Evaluator {
                     .budgets
                     .entry(id.to_owned())
                     .or_insert_with(Budget::new);
-                let errors_family = slo
-                    .errors
-                    .metric
-                    .as_deref()
-                    .and_then(|m| by_name.get(m).copied());
-                let total_family = slo
-                    .total
-                    .metric
-                    .as_deref()
-                    .and_then(|m| by_name.get(m).copied());
-                let errors =
-                    budget.increase(errors_family, |l| slo.errors.matches_labels(l), "e", now);
-                let total =
-                    budget.increase(total_family, |l| slo.total.matches_labels(l), "t", now);
+                let family_of = |s: &crate::selector::Selector| {
+                    s.metric.as_deref().and_then(|m| by_name.get(m).copied())
+                };
+                let total = budget.increase(
+                    family_of(&slo.total),
+                    |l| slo.total.matches_labels(l),
+                    "t",
+                    now,
+                );
+                let errors = match (&slo.errors, &slo.good) {
+                    (Some(errors), _) => {
+                        budget.increase(family_of(errors), |l| errors.matches_labels(l), "e", now)
+                    }
+                    (None, Some(good)) => {
+                        let good =
+                            budget.increase(family_of(good), |l| good.matches_labels(l), "g", now);
+                        (total - good).max(0.0)
+                    }
+                    (None, None) => 0.0,
+                };
                 budget.add(now, errors, total);
                 let allowed = 1.0 - slo.objective / 100.0;
                 let burn = |window: Duration| {
@@ -893,6 +899,24 @@ mod tests {
             let o = idle.evaluate(&requests(t * 0.08, t * 0.02), t);
             assert!(o.families[0].samples.is_empty());
         }
+    }
+
+    #[test]
+    fn a_latency_slo_counts_slow_requests_from_the_good_bucket() {
+        let rule = "      - alert: Slow\n        slo: {objective: 99, good: 'latency_bucket{le=\"0.5\"}', total: latency_count, period: 28d}\n";
+        let mut e = evaluator(rule);
+        let mut fired = false;
+        for tick in 0..=240 {
+            let t = f64::from(tick) * 15.0;
+            // 10 req/s, of which 8 within 0.5 s: 20% slow, 20x the budget.
+            let mut bucket = Family::counter("latency_bucket", "b");
+            bucket.push([("le", "0.5")], t * 8.0);
+            bucket.push([("le", "+Inf")], t * 10.0);
+            let count = Family::counter("latency_count", "c").single(t * 10.0);
+            let o = e.evaluate(&[bucket, count], t);
+            fired |= o.families[0].samples.iter().any(|s| s.value == 2.0);
+        }
+        assert!(fired);
     }
 
     #[test]

@@ -118,8 +118,11 @@ pub struct Anomaly {
 pub struct Slo {
     /// The objective in percent, such as 99.5.
     pub objective: f64,
-    /// The counter of failed events.
-    pub errors: Selector,
+    /// The counter of failed events (or give `good`).
+    pub errors: Option<Selector>,
+    /// The counter of good events, such as the latency histogram's bucket
+    /// at the objective's bound; errors are total minus good.
+    pub good: Option<Selector>,
     /// The counter of all events.
     pub total: Selector,
     /// The period the budget covers, such as 28d.

@@ -167,8 +167,14 @@ fn compile_rule(config: &RuleConfig) -> Result<Rule, String> {
         if slo.period.is_zero() {
             return Err("slo.period must be more than 0s".to_owned());
         }
-        if slo.errors.metric.is_none() || slo.total.metric.is_none() {
-            return Err("slo: errors and total selectors must name their metric".to_owned());
+        if slo.errors.is_some() == slo.good.is_some() {
+            return Err("slo: give errors or good, not both".to_owned());
+        }
+        let events = slo.errors.iter().chain(&slo.good).chain([&slo.total]);
+        if events.into_iter().any(|s| s.metric.is_none()) {
+            return Err(
+                "slo: the errors, good and total selectors must name their metric".to_owned(),
+            );
         }
         Kind::Slo(slo)
     };

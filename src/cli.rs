@@ -99,6 +99,19 @@ impl RunArgs {
         set(&mut config.paths.procfs, &self.procfs);
         set(&mut config.paths.sysfs, &self.sysfs);
         set(&mut config.paths.rootfs, &self.rootfs);
+        if let Ok(token) = std::env::var("OUTRIDER_RELOAD_TOKEN") {
+            config.web.reload_token = Some(token);
+        }
+        if config
+            .web
+            .reload_token
+            .as_deref()
+            .is_some_and(|t| t.len() < 16)
+        {
+            return Err(ConfigError::Invalid(
+                "web.reload_token must be at least 16 characters (for example: openssl rand -hex 16)".into(),
+            ));
+        }
         if let Some(interval) = self.collect_interval {
             config.collect_interval = interval.into();
         }
@@ -235,6 +248,7 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
     let (stop_ticks, ticks_stopped) = watch::channel(false);
     let (reload_requests, reloads) = tokio::sync::mpsc::channel(1);
     let _watch = reload::watch_files(&watched, reload_requests.clone());
+    let reload_requests_for_http = reload_requests.clone();
     reload::on_sighup(reload_requests);
     let ticker = tokio::spawn(pipeline::run(
         core,
@@ -246,6 +260,14 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
     let endpoints = Arc::new(Endpoints {
         telemetry_path: config.web.telemetry_path.clone(),
         published,
+        reload: config
+            .web
+            .reload_token
+            .clone()
+            .map(|token| http::ReloadEndpoint {
+                token,
+                requests: reload_requests_for_http,
+            }),
     });
     http::serve(listener, endpoints, shutdown_signal()).await;
     let _ = stop_ticks.send(true);

@@ -62,11 +62,15 @@ pub struct WebConfig {
     pub listen_address: String,
     /// Path under which the metrics are exposed.
     pub telemetry_path: String,
+    /// Bearer token that `POST /-/reload` requires; without one, the
+    /// endpoint is off. Also `OUTRIDER_RELOAD_TOKEN`.
+    pub reload_token: Option<String>,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
+            reload_token: None,
             listen_address: format!(":{DEFAULT_PORT}"),
             telemetry_path: "/metrics".to_owned(),
         }

@@ -8,6 +8,9 @@
 //! - `GET /api/v1/rules`, `GET /api/v1/alerts`  the rules and their alerts, in
 //!   the JSON shape of Prometheus' endpoints of those names
 //!
+//! - `POST /-/reload`    asks for a reload of config and rules; needs
+//!   `Authorization: Bearer <web.reload_token>`, and is off without a token
+//!
 //! HEAD is answered like GET without a body; other methods get 405.
 
 use std::convert::Infallible;
@@ -36,6 +39,24 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Endpoints {
     pub telemetry_path: String,
     pub published: Arc<Published>,
+    /// `POST /-/reload`, when a token is configured.
+    pub reload: Option<ReloadEndpoint>,
+}
+
+pub struct ReloadEndpoint {
+    pub token: String,
+    pub requests: tokio::sync::mpsc::Sender<()>,
+}
+
+/// Compares in time that depends on the length only, so a wrong token
+/// does not tell how much of it was right.
+fn same_token(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }
 
 type Body = Full<Bytes>;
@@ -52,6 +73,9 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
 
 impl Endpoints {
     pub fn handle<B>(&self, request: &Request<B>) -> Response<Body> {
+        if request.uri().path() == "/-/reload" {
+            return self.reload(request);
+        }
         if request.method() != Method::GET && request.method() != Method::HEAD {
             let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
             response
@@ -74,6 +98,41 @@ impl Endpoints {
             path if path == self.telemetry_path => self.metrics(request),
             _ => plain(StatusCode::NOT_FOUND, "not found\n"),
         }
+    }
+
+    fn reload<B>(&self, request: &Request<B>) -> Response<Body> {
+        let Some(reload) = &self.reload else {
+            return plain(
+                StatusCode::NOT_FOUND,
+                "reload over HTTP is off; set web.reload_token to turn it on\n",
+            );
+        };
+        if request.method() != Method::POST {
+            let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "use POST\n");
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !same_token(given.as_bytes(), reload.token.as_bytes()) {
+            let mut response = plain(
+                StatusCode::UNAUTHORIZED,
+                "a valid bearer token is required\n",
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+        // A full queue already holds a request.
+        let _ = reload.requests.try_send(());
+        plain(StatusCode::ACCEPTED, "reload requested\n")
     }
 
     fn api(&self, document: impl Fn(&Tick) -> Bytes) -> Response<Body> {
@@ -211,6 +270,7 @@ mod tests {
         Endpoints {
             telemetry_path: "/metrics".into(),
             published,
+            reload: None,
         }
     }
 

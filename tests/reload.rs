@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use common::{family, get, parse_samples, start_outrider_in};
 
+const TOKEN: &str = "a-reload-token-of-some-length";
+
 fn rule(name: &str) -> String {
     format!(
         "groups:\n  - name: reload\n    rules:\n      - alert: {name}\n        selector: node_load1\n        threshold: {{above: {{warning: -1}}}}\n"
@@ -49,7 +51,7 @@ fn a_broken_rule_file_is_refused_and_a_fixed_one_applies() {
     let (mut process, address) = start_outrider_in(
         storage.path(),
         &["--config.file", config.to_str().unwrap()],
-        &[],
+        &[("OUTRIDER_RELOAD_TOKEN", TOKEN)],
     );
     common::wait_until(Duration::from_secs(10), "FirstRule to fire", || {
         firing(&address) == ["FirstRule"]
@@ -109,6 +111,51 @@ fn a_broken_rule_file_is_refused_and_a_fixed_one_applies() {
             "outrider_config_last_reload_success_timestamp_seconds",
         ) > before
     });
+
+    // And POST /-/reload, with the token only.
+    let url = format!("http://{address}/-/reload");
+    assert_eq!(common::request("POST", &url, &[]).status, 401);
+    let wrong = format!("Bearer {}", TOKEN.replace('a', "b"));
+    assert_eq!(
+        common::request("POST", &url, &[("Authorization", &wrong)]).status,
+        401
+    );
+    assert_eq!(common::request("GET", &url, &[]).status, 405);
+    let before = gauge(
+        &address,
+        "outrider_config_last_reload_success_timestamp_seconds",
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    let right = format!("Bearer {TOKEN}");
+    assert_eq!(
+        common::request("POST", &url, &[("Authorization", &right)]).status,
+        202
+    );
+    common::wait_until(Duration::from_secs(10), "a reload over HTTP", || {
+        gauge(
+            &address,
+            "outrider_config_last_reload_success_timestamp_seconds",
+        ) > before
+    });
     let status = process.signal_and_wait("TERM", Duration::from_secs(10));
     assert!(status.success());
+}
+
+#[test]
+fn reload_over_http_is_off_without_a_token() {
+    let outrider = common::start_outrider(&[]);
+    let reply = common::request(
+        "POST",
+        &outrider.url("/-/reload"),
+        &[("Authorization", "Bearer x")],
+    );
+    assert_eq!(reply.status, 404);
+    assert!(reply.text().contains("web.reload_token"));
+    let short = std::process::Command::new(common::outrider_binary())
+        .env("OUTRIDER_RELOAD_TOKEN", "short")
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(short.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 16 characters"));
 }

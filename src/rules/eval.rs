@@ -183,6 +183,56 @@ impl Holding {
     }
 }
 
+/// An exponentially weighted least-squares line through a series' recent
+/// values: five sums, whatever the history.
+#[derive(Clone, Debug)]
+struct Trend {
+    origin: f64,
+    first: f64,
+    last: f64,
+    sums: [f64; 5],
+}
+
+impl Trend {
+    fn new(now: f64) -> Self {
+        Trend {
+            origin: now,
+            first: now,
+            last: now,
+            sums: [0.0; 5],
+        }
+    }
+
+    fn add(&mut self, now: f64, value: f64, half_life: f64) {
+        if !value.is_finite() || now < self.last {
+            return;
+        }
+        let decay = (-(now - self.last) * std::f64::consts::LN_2 / half_life.max(1.0)).exp();
+        let t = now - self.origin;
+        for (sum, term) in self.sums.iter_mut().zip([1.0, t, value, t * t, t * value]) {
+            *sum = *sum * decay + term;
+        }
+        self.last = now;
+    }
+
+    /// The value `ahead` seconds from now, once the fit spans an eighth of
+    /// `ahead`.
+    fn predict(&self, now: f64, ahead: f64) -> Option<f64> {
+        if now - self.first < ahead / 8.0 {
+            return None;
+        }
+        let [n, t, v, tt, tv] = self.sums;
+        let spread = n * tt - t * t;
+        if spread.abs() < f64::EPSILON {
+            return None;
+        }
+        let slope = (n * tv - t * v) / spread;
+        let intercept = (v - slope * t) / n;
+        let predicted = intercept + slope * (now - self.origin + ahead);
+        predicted.is_finite().then_some(predicted)
+    }
+}
+
 /// The per-rule evaluation results the HTTP API shows.
 #[derive(Clone, Debug, Default)]
 pub struct RuleHealth {
@@ -195,6 +245,7 @@ pub struct Evaluator {
     /// By rule id, then series key.
     alerts: HashMap<String, BTreeMap<String, AlertState>>,
     counters: HashMap<String, CounterReading>,
+    trends: HashMap<String, Trend>,
     /// Absent rules: when a matching series was last seen.
     last_seen: HashMap<String, f64>,
     budgets: HashMap<String, Budget>,
@@ -243,6 +294,7 @@ impl Evaluator {
             rules,
             alerts: HashMap::new(),
             counters: HashMap::new(),
+            trends: HashMap::new(),
             last_seen: HashMap::new(),
             budgets: HashMap::new(),
             health: HashMap::new(),
@@ -281,6 +333,9 @@ impl Evaluator {
         self.last_seen.retain(|id, _| unchanged.contains(id));
         self.budgets.retain(|id, _| unchanged.contains(id));
         self.health.retain(|id, _| unchanged.contains(id));
+        let of_unchanged = |key: &String| unchanged.iter().any(|id| key.starts_with(id.as_str()));
+        self.counters.retain(|key, _| of_unchanged(key));
+        self.trends.retain(|key, _| of_unchanged(key));
         self.rules = rules;
     }
 
@@ -363,6 +418,15 @@ impl Evaluator {
                             continue;
                         }
                         value /= d.value;
+                    }
+                    if let Some(ahead) = threshold.predict {
+                        let key = format!("{id}{:?}", sample.labels);
+                        let trend = self.trends.entry(key).or_insert_with(|| Trend::new(now));
+                        trend.add(now, value, ahead.as_secs_f64() / 4.0);
+                        match trend.predict(now, ahead.as_secs_f64()) {
+                            Some(predicted) => value = predicted,
+                            None => continue,
+                        }
                     }
                     let severity = [
                         threshold.above.as_ref().map(|l| (l, true)),
@@ -917,6 +981,34 @@ mod tests {
             fired |= o.families[0].samples.iter().any(|s| s.value == 2.0);
         }
         assert!(fired);
+    }
+
+    #[test]
+    fn a_disk_filling_up_is_predicted_not_a_steady_one() {
+        let rule = "      - alert: FillingUp\n        selector: avail\n        threshold: {divide_by: size, predict: 24h, below: {critical: 0}}\n";
+        let run = |loss_per_hour: f64| {
+            let mut e = evaluator(rule);
+            let mut fired_at = None;
+            for minute in 0..=(6 * 60) {
+                let t = f64::from(minute) * 60.0;
+                let avail =
+                    60.0 - loss_per_hour * t / 3600.0 + if minute % 2 == 0 { 0.5 } else { -0.5 };
+                let o = e.evaluate(&disk(avail), t);
+                if fired_at.is_none() && o.families[0].samples.iter().any(|s| s.value == 2.0) {
+                    fired_at = Some(t / 3600.0);
+                }
+            }
+            fired_at
+        };
+        // 60% left, losing 4% an hour: empty in 15 h, so within 24 h.
+        let fired = run(4.0).expect("a filling disk is predicted full");
+        assert!(
+            (3.0..3.1).contains(&fired),
+            "predicted only after {fired} h"
+        );
+        // Losing 1% an hour: 60 h left; nothing to say.
+        assert_eq!(run(1.0), None);
+        assert_eq!(run(0.0), None);
     }
 
     #[test]

@@ -79,6 +79,12 @@ pub struct Threshold {
     /// Compare the per-second rate of a counter, not its value.
     #[serde(default)]
     pub rate: bool,
+    /// Compare the value predicted this far ahead by a linear trend (as
+    /// PromQL's predict_linear), such as a disk filling up in 24h. The trend
+    /// is fitted with weights halving every quarter of this, and predicts
+    /// only once it has seen an eighth of it.
+    #[serde(default, with = "humantime_serde")]
+    pub predict: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -31,6 +31,10 @@ pub struct Family {
     pub help: Cow<'static, str>,
     pub kind: MetricType,
     pub samples: Vec<Sample>,
+    /// When the values were read (seconds since the epoch), where the
+    /// producer knows; a rate over counters must use this, not the tick's
+    /// start, since a collector can run well after the tick began.
+    pub read_at: Option<f64>,
 }
 
 impl Family {
@@ -44,6 +48,7 @@ impl Family {
             help: help.into(),
             kind,
             samples: Vec::new(),
+            read_at: None,
         }
     }
 

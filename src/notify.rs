@@ -842,7 +842,10 @@ mod tests {
         assert_eq!(v.as_array().unwrap().len(), 2);
         // One line when failures start, one when they end; none per retry.
         let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<&str> = log.lines().collect();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("alert delivery"))
+            .collect();
         assert_eq!(lines.len(), 2, "{log}");
         assert!(lines[0].contains("WARN"), "{log}");
         assert!(lines[0].contains("alert delivery failing"), "{log}");

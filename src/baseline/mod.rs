@@ -234,20 +234,24 @@ pub enum Previous {
 /// One tick's raw input for a tracked series.
 enum Input {
     Gauge(f64),
-    Counter(f64),
+    /// A counter's value and when it was read.
+    Counter(f64, f64),
     Histogram(HistogramReading, HistogramStat),
 }
 
 impl Input {
     /// The value to track, given the last reading; None while there is no
     /// previous reading to take a difference from.
-    fn value(self, previous: &mut Option<Previous>, now: f64) -> Option<f64> {
+    fn value(self, previous: &mut Option<Previous>) -> Option<f64> {
         match self {
             Input::Gauge(value) => Some(value),
-            Input::Counter(value) => {
-                let reading = CounterReading { value, time: now };
+            Input::Counter(value, read_at) => {
+                let reading = CounterReading {
+                    value,
+                    time: read_at,
+                };
                 match previous.replace(Previous::Counter(reading)) {
-                    Some(Previous::Counter(before)) => counter_rate(before, value, now),
+                    Some(Previous::Counter(before)) => counter_rate(before, value, read_at),
                     _ => None,
                 }
             }
@@ -673,7 +677,9 @@ impl Tracker {
                     .filter(|s| track.selector.matches_labels(&s.labels))
                 {
                     let input = match family.kind {
-                        MetricType::Counter => Input::Counter(sample.value),
+                        MetricType::Counter => {
+                            Input::Counter(sample.value, family.read_at.unwrap_or(now))
+                        }
                         _ => Input::Gauge(sample.value),
                     };
                     recorder.record(&family.name, &sample.labels, input);
@@ -748,10 +754,7 @@ impl Recorder<'_> {
             }
         };
         tracked.last_seen = now;
-        let Some(value) = input
-            .value(&mut tracked.previous, now)
-            .filter(|v| v.is_finite())
-        else {
+        let Some(value) = input.value(&mut tracked.previous).filter(|v| v.is_finite()) else {
             return;
         };
         let score = tracked.state.score(value, now, self.settings);

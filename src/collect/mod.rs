@@ -252,8 +252,12 @@ impl Registry {
         );
         for run in &mut self.running {
             let started = Instant::now();
+            let read_at = crate::pipeline::unix_now();
             let mut produced = Vec::new();
             let result = run.collector.collect(&mut produced);
+            for family in &mut produced {
+                family.read_at = Some(read_at);
+            }
             let elapsed = started.elapsed().as_secs_f64();
             let ok = match result {
                 Ok(()) => {

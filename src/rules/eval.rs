@@ -141,6 +141,7 @@ impl Budget {
         now: f64,
     ) -> f64 {
         let Some(family) = family else { return 0.0 };
+        let now = family.read_at.unwrap_or(now);
         let mut sum = 0.0;
         for sample in family.samples.iter().filter(|s| select(&s.labels)) {
             let key = format!("{prefix}{:?}", sample.labels);
@@ -399,11 +400,15 @@ impl Evaluator {
                     let mut value = sample.value;
                     if threshold.rate {
                         let key = format!("{id}{:?}", sample.labels);
-                        let reading = CounterReading { value, time: now };
+                        let read_at = family.read_at.unwrap_or(now);
+                        let reading = CounterReading {
+                            value,
+                            time: read_at,
+                        };
                         match self
                             .counters
                             .insert(key, reading)
-                            .and_then(|b| counter_rate(b, value, now))
+                            .and_then(|b| counter_rate(b, value, read_at))
                         {
                             Some(rate) => value = rate,
                             None => continue,

@@ -234,6 +234,48 @@ impl Trend {
     }
 }
 
+/// Values of a family by label set, built on first use in a tick and shared
+/// by every rule that looks series up in that family (divide_by, the
+/// baseline gauges), so a lookup is a hash, not a scan.
+#[derive(Default)]
+struct LabelIndex<'a> {
+    families: HashMap<&'a str, HashMap<&'a Labels, f64>>,
+    /// The anomaly ratios by their `metric` label.
+    ratios: Option<HashMap<&'a str, Vec<&'a crate::metric::Sample>>>,
+}
+
+impl<'a> LabelIndex<'a> {
+    fn ratios_of(&mut self, ratios: &'a Family, metric: &str) -> Vec<&'a crate::metric::Sample> {
+        self.ratios
+            .get_or_insert_with(|| {
+                let mut by_metric: HashMap<&str, Vec<_>> = HashMap::new();
+                for sample in &ratios.samples {
+                    if let Some(m) = label_value(&sample.labels, "metric") {
+                        by_metric.entry(m).or_default().push(sample);
+                    }
+                }
+                by_metric
+            })
+            .get(metric)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn value(&mut self, family: &'a Family, labels: &Labels) -> Option<f64> {
+        self.families
+            .entry(family.name.as_ref())
+            .or_insert_with(|| {
+                family
+                    .samples
+                    .iter()
+                    .map(|s| (&*s.labels, s.value))
+                    .collect()
+            })
+            .get(labels)
+            .copied()
+    }
+}
+
 /// The per-rule evaluation results the HTTP API shows.
 #[derive(Clone, Debug, Default)]
 pub struct RuleHealth {
@@ -346,6 +388,7 @@ impl Evaluator {
         let started = *self.started.get_or_insert(now);
         let by_name: HashMap<&str, &Family> =
             families.iter().map(|f| (f.name.as_ref(), f)).collect();
+        let mut index = LabelIndex::default();
         let mut outcome = Outcome::default();
         let groups = std::mem::take(&mut self.rules.groups);
         for group in &groups {
@@ -353,7 +396,7 @@ impl Evaluator {
             for rule in &group.rules {
                 let id = rule_id(group, rule);
                 let rule_clock = std::time::Instant::now();
-                let current = self.conditions(&id, rule, &by_name, now, started);
+                let current = self.conditions(&id, rule, &by_name, &mut index, now, started);
                 self.step(&id, rule, current, now, &mut outcome);
                 self.health.insert(
                     id,
@@ -374,11 +417,13 @@ impl Evaluator {
 
     /// The series of a rule whose condition holds now: labels, severity,
     /// value (and the baseline, for anomalies).
-    fn conditions(
+    #[allow(clippy::too_many_arguments)]
+    fn conditions<'a>(
         &mut self,
         id: &str,
         rule: &Rule,
-        by_name: &HashMap<&str, &Family>,
+        by_name: &HashMap<&str, &'a Family>,
+        index: &mut LabelIndex<'a>,
         now: f64,
         started: f64,
     ) -> Vec<Holding> {
@@ -415,14 +460,10 @@ impl Evaluator {
                         }
                     }
                     if let Some(divisor) = divisor {
-                        let Some(d) = divisor.samples.iter().find(|d| d.labels == sample.labels)
-                        else {
-                            continue;
-                        };
-                        if d.value == 0.0 {
-                            continue;
+                        match index.value(divisor, &sample.labels) {
+                            Some(d) if d != 0.0 => value /= d,
+                            _ => continue,
                         }
-                        value /= d.value;
                     }
                     if let Some(ahead) = threshold.predict {
                         let key = format!("{id}{:?}", sample.labels);
@@ -462,16 +503,15 @@ impl Evaluator {
                 let zscores = by_name.get("outrider_anomaly_zscore");
                 let baselines = by_name.get("outrider_baseline");
                 // The baseline gauges carry the source labels plus `metric`.
-                let own = |labels: &Labels| {
-                    label_value(labels, "metric") == Some(metric) && selector.matches_labels(labels)
-                };
-                let find = |family: Option<&&Family>, labels: &Labels| {
-                    family
-                        .and_then(|f| f.samples.iter().find(|s| *s.labels == *labels))
-                        .map(|s| s.value)
-                };
                 let Some(ratios) = ratios else { return holding };
-                for sample in ratios.samples.iter().filter(|s| own(&s.labels)) {
+                let candidates = index.ratios_of(ratios, metric);
+                let mut find = |family: Option<&&'a Family>, labels: &Labels| {
+                    family.and_then(|f| index.value(f, labels))
+                };
+                for sample in candidates
+                    .into_iter()
+                    .filter(|s| selector.matches_labels(&s.labels))
+                {
                     let ratio = sample.value;
                     let z = find(zscores, &sample.labels);
                     let mut severity = None;

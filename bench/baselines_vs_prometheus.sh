@@ -31,13 +31,11 @@ SERIES=${SERIES:-10000}
 STEP=${STEP:-15}
 DURATION=${DURATION:-120}
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for v in SERIES STEP DURATION; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
+    require_whole "$v"
     (( ${!v} > 0 )) || die "$v must be more than 0"
 done
 
@@ -47,12 +45,7 @@ command -v python3 >/dev/null || die "python3 is needed (file server and value w
 missing=()
 command -v curl >/dev/null || missing+=(curl)
 [[ -n ${PROMETHEUS_BIN:-} ]] || command -v prometheus >/dev/null || missing+=(prometheus)
-if (( ${#missing[@]} )); then
-    (( EUID == 0 )) || die "missing ${missing[*]}; run as root or install them"
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+install_missing ${missing[@]+"${missing[@]}"}
 PROMETHEUS_BIN=${PROMETHEUS_BIN:-$(command -v prometheus)}
 [[ -x $PROMETHEUS_BIN ]] || die "no prometheus binary at $PROMETHEUS_BIN"
 
@@ -63,57 +56,14 @@ if [[ -z ${LOAD_BIN:-} ]]; then
 fi
 [[ -x $LOAD_BIN ]] || die "no baseline_load binary at $LOAD_BIN"
 
-CLK_TCK=$(getconf CLK_TCK)
-
 # --- processes and cleanup -------------------------------------------------
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/outrider-baselines.XXXXXX")
 declare -A PID=()
 OK=1
-
-# Stop exactly the processes this script started, by PID: TERM, up to 5 s
-# grace (Prometheus flushes its head), then KILL. Runs on every exit path.
-cleanup() {
-    local rc=$? name pid i
-    trap - EXIT INT TERM
-    for name in "${!PID[@]}"; do
-        pid=${PID[$name]}
-        kill -TERM "$pid" 2>/dev/null || continue
-        for (( i = 0; i < 50; i++ )); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf -- "$TMP"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Prints N distinct free ports on 127.0.0.1; all sockets are held at once so
-# the ports differ.
-free_ports() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
-# start NAME CMD...: run CMD in the background, logging to $TMP/NAME.log.
-start() {
-    local name=$1
-    shift
-    "$@" </dev/null >"$TMP/$name.log" 2>&1 &
-    PID[$name]=$!
-}
+# Stops what start_bg launched, by PID (TERM, up to 5 s grace so Prometheus
+# flushes its head, then KILL), on every exit path.
+set_cleanup_traps
 
 alive() {
     kill -0 "${PID[$1]}" 2>/dev/null && return 0
@@ -121,33 +71,8 @@ alive() {
     die "$1 exited unexpectedly"
 }
 
-# utime+stime of the whole process (all threads), in clock ticks. comm may
-# contain spaces, so split after its closing parenthesis: utime and stime are
-# fields 14 and 15, i.e. 11 and 12 after "pid (comm)".
-cpu_ticks() {
-    local stat rest f
-    stat=$(<"/proc/$1/stat")
-    rest=${stat##*) }
-    read -ra f <<<"$rest"
-    echo $(( f[11] + f[12] ))
-}
-
-# status_kib PID FIELD: VmRSS / VmHWM in KiB.
-status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-
-calc() { awk "BEGIN { printf \"%s\", $1 }" </dev/null; }
-
 # ms SECONDS: milliseconds with 1 decimal, or ? when the query gave nothing.
 ms() { [[ -n $1 ]] && awk -v s="$1" 'BEGIN { printf "%.1f", s * 1000 }' || echo '?'; }
-
-# ratio A B: A/B with precision that suits its size, or n/a when B is zero.
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN {
-        if (b + 0 == 0) { print "n/a"; exit }
-        r = a / b
-        if (r >= 100) printf "%.0f", r; else if (r >= 10) printf "%.1f", r
-        else if (r >= 0.1 || r == 0) printf "%.2f", r; else printf "%.2g", r }'
-}
 
 # promql EXPR: the first value of an instant query, or empty.
 promql() {
@@ -183,8 +108,8 @@ while time.time() < deadline:
     time.sleep(max(0.0, step - (time.time() - now)))
 EOF
 # .txt so http.server sends text/plain, the exposition format's type.
-start writer python3 "$TMP/writer.py" "$TMP/www/metrics.txt" "$SERIES" "$STEP" $(( DURATION + 4 * STEP + 600 ))
-start http python3 -m http.server "$P_HTTP" --bind 127.0.0.1 --directory "$TMP/www"
+start_bg writer python3 "$TMP/writer.py" "$TMP/www/metrics.txt" "$SERIES" "$STEP" $(( DURATION + 4 * STEP + 600 ))
+start_bg http python3 -m http.server "$P_HTTP" --bind 127.0.0.1 --directory "$TMP/www"
 
 cat >"$TMP/prometheus.yml" <<EOF
 global:
@@ -209,9 +134,9 @@ groups:
         expr: stddev_over_time(bench_gauge[1h])
 EOF
 
-start prometheus "$PROMETHEUS_BIN" --config.file="$TMP/prometheus.yml" \
+start_bg prometheus "$PROMETHEUS_BIN" --config.file="$TMP/prometheus.yml" \
     --storage.tsdb.path="$TMP/data" --web.listen-address="127.0.0.1:$P_PROM"
-start outrider "$LOAD_BIN" "$SERIES" "$STEP"
+start_bg outrider "$LOAD_BIN" "$SERIES" "$STEP"
 
 # Ready, then the first full scrape (bounded): measuring from here leaves out
 # startup in both.

@@ -43,14 +43,10 @@ MAX_SPAWN=5000       # never start more sleepers than this
 # What Prometheus 2.x/3.x sends when scraping; both programs negotiate on it.
 ACCEPT='application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-for v in DURATION WARMUP_SECONDS MIN_PROCS; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
-done
+require_whole DURATION WARMUP_SECONDS MIN_PROCS
 (( DURATION > 0 )) || die "DURATION must be > 0"
 
 # --- tools -----------------------------------------------------------------
@@ -59,22 +55,10 @@ missing=()
 command -v curl >/dev/null || missing+=(curl)
 [[ -x $PROCESS_EXPORTER_BIN ]] || command -v prometheus-process-exporter >/dev/null ||
     missing+=(prometheus-process-exporter)
-if (( ${#missing[@]} )); then
-    (( EUID == 0 )) || die "missing ${missing[*]}; run as root or install them"
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+install_missing ${missing[@]+"${missing[@]}"}
 [[ -x $PROCESS_EXPORTER_BIN ]] || PROCESS_EXPORTER_BIN=$(command -v prometheus-process-exporter)
 
-if [[ -z ${OUTRIDER_BIN:-} ]]; then
-    log "cargo build --release"
-    (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
-    OUTRIDER_BIN=$REPO/target/release/outrider
-fi
-[[ -x $OUTRIDER_BIN ]] || die "no outrider binary at $OUTRIDER_BIN"
-
-CLK_TCK=$(getconf CLK_TCK)
+build_outrider
 
 # --- processes and cleanup -------------------------------------------------
 
@@ -85,120 +69,23 @@ LABEL=([outrider]=outrider [pe]=process-exporter)
 SLEEPERS=()
 FAILED=0
 
-# Stop exactly the processes this script started, by PID: the servers with
-# TERM, up to 5 s grace, then KILL; the sleepers with TERM (sleep dies on
-# it). Runs on every exit path.
-cleanup() {
-    local rc=$? name pid i
-    trap - EXIT INT TERM
-    for name in "${!PID[@]}"; do
-        pid=${PID[$name]}
-        kill -TERM "$pid" 2>/dev/null || continue
-        for (( i = 0; i < 50; i++ )); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+# Run by cleanup (lib.sh) after it has stopped the servers by PID: stop the
+# sleepers with TERM (sleep dies on it).
+cleanup_extra() {
+    local pid
     if (( ${#SLEEPERS[@]} )); then
         log "stopping ${#SLEEPERS[@]} sleep children"
         for pid in "${SLEEPERS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
         for pid in "${SLEEPERS[@]}"; do wait "$pid" 2>/dev/null || true; done
     fi
-    rm -rf -- "$TMP"
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Prints N distinct free ports on 127.0.0.1. python3 holds all N sockets at
-# once so they differ; without it, try random ports (bounded) and keep the
-# ones where a connect is refused.
-free_ports() {
-    local n=$1
-    if command -v python3 >/dev/null; then
-        python3 - "$n" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-        return
-    fi
-    local ports=() p tries
-    for (( tries = 0; tries < 200 && ${#ports[@]} < n; tries++ )); do
-        p=$(( 20000 + RANDOM % 40000 ))
-        [[ " ${ports[*]} " == *" $p "* ]] && continue
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || ports+=("$p")
-    done
-    (( ${#ports[@]} == n )) || return 1
-    echo "${ports[*]}"
-}
-
-# start NAME PORT CMD...: run CMD in the background, logging to $TMP/NAME.log.
-start() {
-    local name=$1 port=$2
-    shift 2
-    "$@" </dev/null >"$TMP/$name.log" 2>&1 &
-    PID[$name]=$!
-    URL[$name]="http://127.0.0.1:$port/metrics"
-}
-
-# Wait (at most 10 s) until NAME answers on /metrics; outrider must also have
-# logged its "listening" line. Fail early if the process died.
-wait_ready() {
-    local name=$1 i
-    for (( i = 0; i < 100; i++ )); do
-        if ! kill -0 "${PID[$name]}" 2>/dev/null; then
-            tail -n 20 "$TMP/$name.log" >&2
-            die "${LABEL[$name]} exited during startup"
-        fi
-        if { [[ $name != outrider ]] || grep -q 'message=listening' "$TMP/$name.log"; } &&
-            curl -fsS -o /dev/null --max-time 2 "${URL[$name]}" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    tail -n 20 "$TMP/$name.log" >&2
-    die "${LABEL[$name]} not ready after 10 s"
-}
-
-# utime+stime of the whole process (all threads), in clock ticks. The comm
-# field may contain spaces, so split after its closing parenthesis: utime
-# and stime are fields 14 and 15, i.e. 11 and 12 after "pid (comm)".
-cpu_ticks() {
-    local stat rest f
-    stat=$(<"/proc/$1/stat")
-    rest=${stat##*) }
-    read -ra f <<<"$rest"
-    echo $(( f[11] + f[12] ))
-}
-
-# status_kib PID FIELD: VmRSS / VmHWM in KiB.
-status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-
-# calc 'awk expression': float arithmetic.
-calc() { awk "BEGIN { printf \"%s\", $1 }" </dev/null; }
+set_cleanup_traps   # stops what this script started, by PID, on every exit path
 
 # Seconds since the epoch, with nanoseconds.
 now() { date +%s.%N; }
 
 # Processes (not threads) on the host.
 count_procs() { find /proc -mindepth 1 -maxdepth 1 -name '[0-9]*' | wc -l; }
-
-# ratio A B: A/B with precision that suits its size, or n/a when B is zero.
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN {
-        if (b + 0 == 0) { print "n/a"; exit }
-        r = a / b
-        if (r >= 100) printf "%.0f", r; else if (r >= 10) printf "%.1f", r
-        else if (r >= 0.1 || r == 0) printf "%.2f", r; else printf "%.2g", r }'
-}
 
 # --- enough processes ----------------------------------------------------------
 

@@ -5,6 +5,7 @@
 //! sending them is someone else's job.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -12,7 +13,7 @@ use serde::Serialize;
 use super::format::{Direction, Levels};
 use super::{Group, Kind, Rule, RuleSet};
 use crate::baseline::{CounterReading, counter_rate};
-use crate::metric::{Family, Labels, label_value};
+use crate::metric::{Family, Labels, Sample, label_value};
 use crate::notify::Alert;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -241,17 +242,18 @@ impl Trend {
 struct LabelIndex<'a> {
     families: HashMap<&'a str, HashMap<&'a Labels, f64>>,
     /// The anomaly ratios by their `metric` label.
-    ratios: Option<HashMap<&'a str, Vec<&'a crate::metric::Sample>>>,
+    ratios: Option<HashMap<&'a str, Vec<(usize, &'a Sample)>>>,
 }
 
 impl<'a> LabelIndex<'a> {
-    fn ratios_of(&mut self, ratios: &'a Family, metric: &str) -> Vec<&'a crate::metric::Sample> {
+    /// The anomaly ratios of one metric, with their positions in the family.
+    fn ratios_of(&mut self, ratios: &'a Family, metric: &str) -> Vec<(usize, &'a Sample)> {
         self.ratios
             .get_or_insert_with(|| {
                 let mut by_metric: HashMap<&str, Vec<_>> = HashMap::new();
-                for sample in &ratios.samples {
+                for (position, sample) in ratios.samples.iter().enumerate() {
                     if let Some(m) = label_value(&sample.labels, "metric") {
-                        by_metric.entry(m).or_default().push(sample);
+                        by_metric.entry(m).or_default().push((position, sample));
                     }
                 }
                 by_metric
@@ -261,7 +263,17 @@ impl<'a> LabelIndex<'a> {
             .unwrap_or_default()
     }
 
-    fn value(&mut self, family: &'a Family, labels: &Labels) -> Option<f64> {
+    /// The value of the series with `labels` in `family`. Related families
+    /// list their series in the same order (the tracker's ratio, z-score and
+    /// baseline share label sets; avail and size come from one mount
+    /// table), so the sample at the same `position` is tried before the
+    /// hash.
+    fn value(&mut self, family: &'a Family, position: usize, labels: &Arc<Labels>) -> Option<f64> {
+        if let Some(sample) = family.samples.get(position) {
+            if Arc::ptr_eq(&sample.labels, labels) || sample.labels == *labels {
+                return Some(sample.value);
+            }
+        }
         self.families
             .entry(family.name.as_ref())
             .or_insert_with(|| {
@@ -271,7 +283,7 @@ impl<'a> LabelIndex<'a> {
                     .map(|s| (&*s.labels, s.value))
                     .collect()
             })
-            .get(labels)
+            .get(&**labels)
             .copied()
     }
 }
@@ -437,10 +449,11 @@ impl Evaluator {
                     return holding;
                 };
                 let divisor = threshold.divide_by.as_deref().and_then(|d| by_name.get(d));
-                for sample in family
+                for (position, sample) in family
                     .samples
                     .iter()
-                    .filter(|s| selector.matches_labels(&s.labels))
+                    .enumerate()
+                    .filter(|(_, s)| selector.matches_labels(&s.labels))
                 {
                     let mut value = sample.value;
                     if threshold.rate {
@@ -460,7 +473,7 @@ impl Evaluator {
                         }
                     }
                     if let Some(divisor) = divisor {
-                        match index.value(divisor, &sample.labels) {
+                        match index.value(divisor, position, &sample.labels) {
                             Some(d) if d != 0.0 => value /= d,
                             _ => continue,
                         }
@@ -505,15 +518,16 @@ impl Evaluator {
                 // The baseline gauges carry the source labels plus `metric`.
                 let Some(ratios) = ratios else { return holding };
                 let candidates = index.ratios_of(ratios, metric);
-                let mut find = |family: Option<&&'a Family>, labels: &Labels| {
-                    family.and_then(|f| index.value(f, labels))
-                };
-                for sample in candidates
+                let mut find =
+                    |family: Option<&&'a Family>, position: usize, labels: &Arc<Labels>| {
+                        family.and_then(|f| index.value(f, position, labels))
+                    };
+                for (position, sample) in candidates
                     .into_iter()
-                    .filter(|s| selector.matches_labels(&s.labels))
+                    .filter(|(_, s)| selector.matches_labels(&s.labels))
                 {
                     let ratio = sample.value;
-                    let z = find(zscores, &sample.labels);
+                    let z = find(zscores, position, &sample.labels);
                     let mut severity = None;
                     if let Some(levels) = &anomaly.ratio {
                         let by_ratio = match anomaly.direction {
@@ -544,7 +558,7 @@ impl Evaluator {
                             labels,
                             severity,
                             ratio,
-                            find(baselines, &sample.labels),
+                            find(baselines, position, &sample.labels),
                         ));
                     }
                 }

@@ -239,14 +239,7 @@ printf -- '- %s\n' "${NOTES[@]}"
 
 echo
 echo "--- markdown ---"
-printf '| |'; printf ' %s |' "${COLS[@]}"; echo
-printf '|---|'; printf -- '---:|%.0s' "${COLS[@]}"; echo
-for i in "${!ROW_NAMES[@]}"; do
-    IFS='|' read -ra v <<<"${ROWS[$i]}"
-    printf '| %s |' "${ROW_NAMES[$i]}"
-    printf ' %s |' "${v[@]}"
-    echo
-done
+markdown_table
 echo
 echo "_${SETUP}._"
 echo

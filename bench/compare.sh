@@ -220,34 +220,15 @@ done
 echo "(CPU from /proc/PID/stat utime+stime, resolution 1/$CLK_TCK s; node_exporter = same collectors as outrider)"
 
 # Targets against node_exporter with the same collectors; informational only.
-# check LABEL VALUE OP LIMIT
-check() {
-    local verdict
-    if [[ $2 == n/a ]]; then
-        verdict="N/A "
-    elif [[ $(awk -v x="$2" -v y="$4" -v op="$3" 'BEGIN { print (op == "<=" ? x <= y : x >= y) }') == 1 ]]; then
-        verdict=PASS
-    else
-        verdict=MISS
-    fi
-    printf '%s  %-12s %8sx   (target %s %sx)\n' "$verdict" "$1" "$2" "$3" "$4"
-}
 echo
 echo "targets (outrider vs node_exporter, same collectors):"
-check "idle CPU" "$(ratio "${IDLE[outrider]}" "${IDLE[ne]}")" "<=" 0.5
-check "RSS" "$(ratio "${RSS[outrider]}" "${RSS[ne]}")" "<=" 0.5
-check "throughput" "$(ratio "${RPS[outrider]}" "${RPS[ne]}")" ">=" 10
+check_target "idle CPU" "$(ratio "${IDLE[outrider]}" "${IDLE[ne]}")" "<=" 0.5
+check_target "RSS" "$(ratio "${RSS[outrider]}" "${RSS[ne]}")" "<=" 0.5
+check_target "throughput" "$(ratio "${RPS[outrider]}" "${RPS[ne]}")" ">=" 10
 
 echo
 echo "--- markdown ---"
-printf '| |'; printf ' %s |' "${COLS[@]}"; echo
-printf '|---|'; printf -- '---:|%.0s' "${COLS[@]}"; echo
-for i in "${!ROW_NAMES[@]}"; do
-    IFS='|' read -ra v <<<"${ROWS[$i]}"
-    printf '| %s |' "${ROW_NAMES[$i]}"
-    printf ' %s |' "${v[@]}"
-    echo
-done
+markdown_table
 echo
 echo "_${SETUP}. node_exporter runs with only the collectors outrider has; \"defaults\" is its default collector set._"
 echo "--- markdown ---"

@@ -165,3 +165,30 @@ ratio() {
         if (r >= 100) printf "%.0f", r; else if (r >= 10) printf "%.1f", r
         else if (r >= 0.1 || r == 0) printf "%.2f", r; else printf "%.2g", r }'
 }
+
+# PASS/MISS line for a ratio against its target: check_target NAME RATIO OP LIMIT.
+check_target() {
+    local verdict
+    if [[ $2 == n/a ]]; then
+        verdict="N/A "
+    elif [[ $(awk -v x="$2" -v y="$4" -v op="$3" 'BEGIN { print (op == "<=" ? x <= y : x >= y) }') == 1 ]]; then
+        verdict=PASS
+    else
+        verdict=MISS
+    fi
+    printf '%s  %-18s %8sx   (target %s %sx)\n' "$verdict" "$1" "$2" "$3" "$4"
+}
+
+# The results as a markdown table, from the caller's COLS, ROW_NAMES and
+# ROWS ('|'-separated values) arrays.
+markdown_table() {
+    printf '| |'; printf ' %s |' "${COLS[@]}"; echo
+    printf '|---|'; printf -- '---:|%.0s' "${COLS[@]}"; echo
+    local i v
+    for i in "${!ROW_NAMES[@]}"; do
+        IFS='|' read -ra v <<<"${ROWS[$i]}"
+        printf '| %s |' "${ROW_NAMES[$i]}"
+        printf ' %s |' "${v[@]}"
+        echo
+    done
+}

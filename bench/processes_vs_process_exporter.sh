@@ -317,33 +317,14 @@ echo "cross-check: outrider_collector_duration_seconds{collector=\"processes\"} 
     "over $DUR_N scrapes ($DUR_CHANGES changes); outrider CPU per collection from /proc $(printf '%.2f' "${CPU_MS[outrider]}") ms"
 
 # Targets; informational only.
-# check LABEL VALUE OP LIMIT
-check() {
-    local verdict
-    if [[ $2 == n/a ]]; then
-        verdict="N/A "
-    elif [[ $(awk -v x="$2" -v y="$4" -v op="$3" 'BEGIN { print (op == "<=" ? x <= y : x >= y) }') == 1 ]]; then
-        verdict=PASS
-    else
-        verdict=MISS
-    fi
-    printf '%s  %-18s %8sx   (target %s %sx)\n' "$verdict" "$1" "$2" "$3" "$4"
-}
 echo
 echo "targets (outrider vs process-exporter):"
-check "CPU per collection" "$(ratio "${CPU_MS[outrider]}" "${CPU_MS[pe]}")" "<=" 0.5
-check "RSS" "$(ratio "${RSS[outrider]}" "${RSS[pe]}")" "<=" 0.5
+check_target "CPU per collection" "$(ratio "${CPU_MS[outrider]}" "${CPU_MS[pe]}")" "<=" 0.5
+check_target "RSS" "$(ratio "${RSS[outrider]}" "${RSS[pe]}")" "<=" 0.5
 
 echo
 echo "--- markdown ---"
-printf '| |'; printf ' %s |' "${COLS[@]}"; echo
-printf '|---|'; printf -- '---:|%.0s' "${COLS[@]}"; echo
-for i in "${!ROW_NAMES[@]}"; do
-    IFS='|' read -ra v <<<"${ROWS[$i]}"
-    printf '| %s |' "${ROW_NAMES[$i]}"
-    printf ' %s |' "${v[@]}"
-    echo
-done
+markdown_table
 echo
 echo "_${SETUP}. outrider_collector_duration_seconds{collector=\"processes\"}: mean ${DUR_MEAN} ms, max ${DUR_MAX} ms._"
 echo "--- markdown ---"

@@ -473,6 +473,8 @@ enum RunError {
         address: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Stopped(pipeline::Stopped),
 }
 
 async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
@@ -529,19 +531,31 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
     })
     .await
     .expect("restoring baselines does not panic");
-    let published = Arc::new(Published::default());
+    let published = Arc::new(Published::new(config.collect_interval));
     let (stop_ticks, ticks_stopped) = watch::channel(false);
     let (reload_requests, reloads) = tokio::sync::mpsc::channel(1);
     let _watch = reload::watch_files(&watched, reload_requests.clone());
     let reload_requests_for_http = reload_requests.clone();
     reload::on_sighup(reload_requests);
-    let ticker = tokio::spawn(pipeline::run(
-        core,
-        config.collect_interval,
-        Arc::clone(&published),
-        ticks_stopped,
-        reloads,
-    ));
+    // A tick loop that dies ends the process with an error, so the
+    // orchestrator restarts it rather than serving frozen values.
+    let (ticker_died, died) = tokio::sync::oneshot::channel::<()>();
+    let ticker = tokio::spawn({
+        let run = pipeline::run(
+            core,
+            config.collect_interval,
+            Arc::clone(&published),
+            ticks_stopped,
+            reloads,
+        );
+        async move {
+            let result = run.await;
+            if result.is_err() {
+                let _ = ticker_died.send(());
+            }
+            result
+        }
+    });
     let endpoints = Arc::new(Endpoints {
         telemetry_path: config.web.telemetry_path.clone(),
         published,
@@ -558,11 +572,21 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
             store,
         }),
     });
-    http::serve(listener, endpoints, guard, shutdown_signal()).await;
+    let stop = async {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            Ok(()) = died => {}
+        }
+    };
+    http::serve(listener, endpoints, guard, stop).await;
     let _ = stop_ticks.send(true);
     // A tick stuck in a collector must not hold the exit up for long; the
     // last snapshot is written once the tick in flight is done.
-    let _ = tokio::time::timeout(Duration::from_secs(10), ticker).await;
+    let stopped = match tokio::time::timeout(Duration::from_secs(10), ticker).await {
+        Ok(Ok(Err(stopped))) => Some(stopped),
+        Ok(Err(join)) => Some(pipeline::Stopped::Tick(join.to_string())),
+        Ok(Ok(Ok(()))) | Err(_) => None,
+    };
     if let Some(store) = push_store {
         // The next start then has no log to replay.
         if let Err(e) = tokio::task::spawn_blocking(move || store.compact())
@@ -571,6 +595,9 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
         {
             warn!(error = %e, "pushed metrics not compacted; the next start replays the log");
         }
+    }
+    if let Some(stopped) = stopped {
+        return Err(RunError::Stopped(stopped));
     }
     info!("stopped");
     Ok(())

@@ -4,7 +4,9 @@
 //! - `GET <telemetry>`  the last tick's exposition (`/metrics` by default), in
 //!   the text format or OpenMetrics (Accept), gzipped when Accept-Encoding allows
 //! - `GET /-/healthy`   200 while the process serves
-//! - `GET /-/ready`     200 once the first tick is published, 503 before
+//! - `GET /-/ready`     200 once the first tick is published, 503 before it
+//!   and whenever the last tick is older than 3 collect intervals (5 s at
+//!   least): stalled collection must not look healthy
 //! - `GET /api/v1/rules`, `GET /api/v1/alerts`  the rules and their alerts, in
 //!   the JSON shape of Prometheus' endpoints of those names
 //!
@@ -40,7 +42,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::exposition::{Format, accepts_gzip};
-use crate::pipeline::{Published, Tick};
+use crate::pipeline::{Published, Readiness, Tick};
 use crate::push::{Op, PushError, PushMethod};
 use crate::web::{Class, Guard, read_body_limited};
 
@@ -294,12 +296,24 @@ impl Endpoints {
         match request.uri().path() {
             "/" => self.landing_page(),
             "/-/healthy" => plain(StatusCode::OK, "outrider is healthy.\n"),
-            "/-/ready" => match self.published.get() {
-                Some(_) => plain(StatusCode::OK, "outrider is ready.\n"),
-                None => plain(
+            "/-/ready" => match self.published.readiness(std::time::Instant::now()) {
+                Readiness::Ready => plain(StatusCode::OK, "outrider is ready.\n"),
+                Readiness::NotYet => plain(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "outrider is not ready yet.\n",
                 ),
+                Readiness::Stale { age } => {
+                    let mut response = Response::new(Full::new(Bytes::from(format!(
+                        "outrider is not ready: the last collection finished {:.1}s ago; collection has stalled.\n",
+                        age.as_secs_f64()
+                    ))));
+                    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                    response.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; charset=utf-8"),
+                    );
+                    response
+                }
             },
             "/api/v1/rules" => self.api(|tick| tick.rules_json.clone()),
             "/api/v1/alerts" => self.api(|tick| tick.alerts_json.clone()),
@@ -601,5 +615,20 @@ mod tests {
         let post = ready.handle(&Request::post("/metrics").body(()).unwrap());
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(post.headers()[header::ALLOW], "GET, HEAD");
+    }
+
+    #[test]
+    fn a_stale_tick_is_not_ready_but_still_served() {
+        let stalled = endpoints(false);
+        let long_ago = std::time::Instant::now()
+            .checked_sub(Duration::from_secs(600))
+            .expect("the clock is past ten minutes");
+        stalled.published.publish_at(
+            Tick::of(Exposition::new(vec![Family::gauge("g", "G.").single(1.0)])),
+            long_ago,
+        );
+        let ready = get(&stalled, "/-/ready");
+        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(get(&stalled, "/metrics").status(), StatusCode::OK);
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
@@ -41,22 +41,84 @@ impl Tick {
     }
 }
 
-/// The last tick, shared between the tick loop and the HTTP handlers.
-#[derive(Default)]
+/// A tick older than this many collect intervals means collection has
+/// stalled (a collector hangs, or the tick died).
+const STALE_INTERVALS: u32 = 3;
+/// The shortest age called stale, so that at a short collect interval one
+/// slow tick on a busy machine does not take the sidecar out of service.
+pub const STALE_FLOOR: Duration = Duration::from_secs(5);
+
+/// How old the last published tick may be before readiness fails.
+pub fn stale_after(interval: Duration) -> Duration {
+    interval.saturating_mul(STALE_INTERVALS).max(STALE_FLOOR)
+}
+
+/// Whether the published data is fit to be scraped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// No tick has been published yet.
+    NotYet,
+    Ready,
+    /// The last tick was published `age` ago, longer than the limit.
+    Stale {
+        age: Duration,
+    },
+}
+
+/// The last tick, shared between the tick loop and the HTTP handlers, and
+/// when it was published.
 pub struct Published {
-    current: RwLock<Option<Arc<Tick>>>,
+    current: RwLock<Option<(Arc<Tick>, Instant)>>,
+    stale_after: Duration,
+}
+
+impl Default for Published {
+    fn default() -> Self {
+        Published::new(crate::config::Config::default().collect_interval)
+    }
 }
 
 impl Published {
+    /// For ticks every `interval`.
+    pub fn new(interval: Duration) -> Self {
+        Published {
+            current: RwLock::new(None),
+            stale_after: stale_after(interval),
+        }
+    }
+
     pub fn get(&self) -> Option<Arc<Tick>> {
         self.current
             .read()
             .expect("published tick lock poisoned")
-            .clone()
+            .as_ref()
+            .map(|(tick, _)| Arc::clone(tick))
     }
 
     pub fn publish(&self, tick: Tick) {
-        *self.current.write().expect("published tick lock poisoned") = Some(Arc::new(tick));
+        self.publish_at(tick, Instant::now());
+    }
+
+    /// Publishes a tick as of `at` (tests step the clock).
+    pub fn publish_at(&self, tick: Tick, at: Instant) {
+        *self.current.write().expect("published tick lock poisoned") = Some((Arc::new(tick), at));
+    }
+
+    /// Ready once a tick is published, and as long as the last one is
+    /// recent: a stalled collection must not look healthy while scrapes
+    /// get frozen values.
+    pub fn readiness(&self, now: Instant) -> Readiness {
+        match &*self.current.read().expect("published tick lock poisoned") {
+            None => Readiness::NotYet,
+            Some((_, at)) => {
+                let age = now.saturating_duration_since(*at);
+                if age > self.stale_after {
+                    Readiness::Stale { age }
+                } else {
+                    Readiness::Ready
+                }
+            }
+        }
     }
 }
 
@@ -282,16 +344,27 @@ impl Core {
     }
 }
 
+/// Why the tick loop stopped before it was asked to: its state went with a
+/// panic, so the process must end and be restarted.
+#[derive(Debug, thiserror::Error)]
+pub enum Stopped {
+    #[error("a tick failed, collection cannot go on: {0}")]
+    Tick(String),
+    #[error("a reload failed, collection cannot go on: {0}")]
+    Reload(String),
+}
+
 /// Ticks every `interval` until `shutdown` turns true, then writes a last
 /// snapshot. Ticks run on a blocking thread, so a slow collector never
-/// stalls the HTTP workers.
+/// stalls the HTTP workers. A tick or reload that dies (a panic outside a
+/// collector, which costs only that collector) ends the loop with an error.
 pub async fn run(
     mut core: Core,
     interval: Duration,
     published: Arc<Published>,
     mut shutdown: watch::Receiver<bool>,
     mut reloads: tokio::sync::mpsc::Receiver<()>,
-) {
+) -> Result<(), Stopped> {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -311,8 +384,8 @@ pub async fn run(
                 {
                     Ok(core) => core,
                     Err(e) => {
-                        error!(error = %e, "reload failed; collection stops");
-                        return;
+                        error!(error = %e, "reload failed; collection stops and outrider exits");
+                        return Err(Stopped::Reload(e.to_string()));
                     }
                 };
                 continue;
@@ -331,9 +404,9 @@ pub async fn run(
                 debug!(time = now, elapsed = ?started.elapsed(), "tick done");
             }
             Err(e) => {
-                // A panic in a collector is a bug; the state went with it.
-                error!(error = %e, "tick failed; collection stops");
-                return;
+                // A bug outside the collectors; the state went with it.
+                error!(error = %e, "tick failed; collection stops and outrider exits");
+                return Err(Stopped::Tick(e.to_string()));
             }
         }
     }
@@ -341,5 +414,107 @@ pub async fn run(
     let _ = tokio::task::spawn_blocking(move || core.snapshot(unix_now())).await;
     if let Some(notifier) = notifier {
         notifier.flush(Duration::from_secs(5)).await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleSet;
+
+    fn core(load_config: LoadConfig, storage: &std::path::Path) -> Core {
+        Core::new(
+            Registry::from_collectors(Vec::new()),
+            load_config,
+            Tracker::new(crate::baseline::Config::default()),
+            Evaluator::new(
+                RuleSet::from_groups(Vec::new()).expect("no rules are a rule set"),
+                Duration::from_secs(60),
+            ),
+            None,
+            Duration::from_millis(50),
+            storage.to_owned(),
+            unix_now(),
+        )
+    }
+
+    #[test]
+    fn readiness_fails_when_the_last_tick_is_stale() {
+        let published = Published::new(Duration::from_secs(15));
+        let start = Instant::now();
+        assert_eq!(published.readiness(start), Readiness::NotYet);
+        published.publish_at(Tick::of(Exposition::new(Vec::new())), start);
+        assert_eq!(published.readiness(start), Readiness::Ready);
+        // Three intervals: still within reach of one late tick.
+        let limit = start + Duration::from_secs(45);
+        assert_eq!(published.readiness(limit), Readiness::Ready);
+        let later = limit + Duration::from_secs(1);
+        assert_eq!(
+            published.readiness(later),
+            Readiness::Stale {
+                age: Duration::from_secs(46)
+            }
+        );
+        // A new tick makes it ready again.
+        published.publish_at(Tick::of(Exposition::new(Vec::new())), later);
+        assert_eq!(published.readiness(later), Readiness::Ready);
+        // A short interval is not held to a few hundred milliseconds.
+        assert_eq!(stale_after(Duration::from_millis(200)), STALE_FLOOR);
+    }
+
+    #[tokio::test]
+    async fn a_reload_that_dies_ends_the_loop_with_an_error() {
+        let storage = tempfile::tempdir().expect("temp dir");
+        let panicking: LoadConfig = Box::new(|| panic!("a bug while reading the config"));
+        let published = Arc::new(Published::default());
+        let (_stop, shutdown) = watch::channel(false);
+        let (reload, reloads) = tokio::sync::mpsc::channel(1);
+        let running = tokio::spawn(run(
+            core(panicking, storage.path()),
+            Duration::from_millis(50),
+            Arc::clone(&published),
+            shutdown,
+            reloads,
+        ));
+        reload
+            .send(())
+            .await
+            .expect("the loop takes reload requests");
+        let stopped = tokio::time::timeout(Duration::from_secs(10), running)
+            .await
+            .expect("the loop ends")
+            .expect("the loop itself does not panic");
+        match stopped {
+            Err(Stopped::Reload(message)) => {
+                assert!(message.contains("panicked"), "{message}");
+            }
+            other => panic!("expected a dead reload, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_loop_ends_cleanly_on_shutdown() {
+        let storage = tempfile::tempdir().expect("temp dir");
+        let load: LoadConfig = Box::new(|| Ok(Config::default()));
+        let published = Arc::new(Published::default());
+        let (stop, shutdown) = watch::channel(false);
+        let (_reload, reloads) = tokio::sync::mpsc::channel(1);
+        let running = tokio::spawn(run(
+            core(load, storage.path()),
+            Duration::from_millis(50),
+            Arc::clone(&published),
+            shutdown,
+            reloads,
+        ));
+        while published.get().is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).expect("the loop listens");
+        let stopped = tokio::time::timeout(Duration::from_secs(10), running)
+            .await
+            .expect("the loop ends")
+            .expect("the loop itself does not panic");
+        assert!(stopped.is_ok(), "{stopped:?}");
     }
 }

@@ -118,3 +118,61 @@ fn environment_sets_options_and_flags_win() {
         env_only.log_text().contains("\"telemetry_path\":\"/env\"")
     });
 }
+
+/// A collector that hangs stalls the tick; readiness then fails (scrapes
+/// would get frozen values) until the tick runs again. The hang here is a
+/// /proc file that never answers: a FIFO with no writer.
+#[test]
+fn readiness_fails_while_the_tick_is_stalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let procfs = dir.path().join("proc");
+    std::fs::create_dir_all(&procfs).unwrap();
+    for file in ["stat", "meminfo", "loadavg"] {
+        std::fs::copy(
+            common::fixtures().join("proc").join(file),
+            procfs.join(file),
+        )
+        .unwrap();
+    }
+    let outrider = start_outrider(&[
+        "--collect.interval",
+        "200ms",
+        "--path.procfs",
+        procfs.to_str().unwrap(),
+    ]);
+    let ready = outrider.url("/-/ready");
+    assert_eq!(get(&ready, &[]).status, 200);
+
+    let loadavg = procfs.join("loadavg");
+    std::fs::remove_file(&loadavg).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&loadavg)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    common::wait_until(
+        Duration::from_secs(30),
+        "readiness to fail on a stalled tick",
+        || get(&ready, &[]).status == 503,
+    );
+    assert!(get(&ready, &[]).text().contains("stalled"));
+    // The last tick is still served; readiness is what tells it is old.
+    assert_eq!(get(&outrider.url("/metrics"), &[]).status, 200);
+
+    // The collector is blocked opening the FIFO: open its other end, put a
+    // plain file in its place for the next ticks, then let it read.
+    let mut writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&loadavg)
+        .unwrap();
+    let plain = procfs.join("loadavg.new");
+    std::fs::copy(common::fixtures().join("proc/loadavg"), &plain).unwrap();
+    std::fs::rename(&plain, &loadavg).unwrap();
+    std::io::Write::write_all(&mut writer, b"0.5 0.5 0.5 1/100 1\n").unwrap();
+    drop(writer);
+    common::wait_until(
+        Duration::from_secs(30),
+        "readiness once ticks run again",
+        || get(&ready, &[]).status == 200,
+    );
+}

@@ -4,7 +4,9 @@
 //!
 //! Collectors run on the tick, one after the other, on a blocking thread. A
 //! collector that fails sets its `outrider_collector_success` to 0 and logs once
-//! (and once more when it recovers); the others carry on.
+//! (and once more when it recovers); the others carry on. A collector that
+//! panics counts as one that failed: the panic is caught at its call, so it
+//! never takes the tick (and every other collector's data) with it.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -45,6 +47,61 @@ pub enum CollectError {
     /// A peer the collector asks (a container engine) did not answer.
     #[error("{peer}: {reason}")]
     Peer { peer: String, reason: String },
+    /// The collector panicked: a bug, reported like a failure so the tick
+    /// and the other collectors go on.
+    #[error("panicked: {message}")]
+    Panicked { message: String },
+}
+
+thread_local! {
+    /// Set while this thread runs a collector under `catch_unwind`; the panic
+    /// hook then leaves the place of the panic here instead of printing it,
+    /// and the failure is logged once, like any other.
+    static CATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static PANIC_PLACE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs, once, a panic hook that is quiet for panics caught in a
+/// collector (they are logged as the collector's failure, once) and hands
+/// every other panic to the hook that was there before.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CATCHING.with(std::cell::Cell::get) {
+                let place = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()));
+                PANIC_PLACE.with(|p| *p.borrow_mut() = place);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs one collector, turning a panic into [`CollectError::Panicked`] with
+/// its message and place.
+fn collect_catching(
+    collector: &mut dyn Collector,
+    out: &mut Vec<Family>,
+) -> Result<(), CollectError> {
+    CATCHING.with(|c| c.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| collector.collect(out)));
+    CATCHING.with(|c| c.set(false));
+    result.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        let message = match PANIC_PLACE.with(|p| p.borrow_mut().take()) {
+            Some(place) => format!("{message} at {place}"),
+            None => message,
+        };
+        Err(CollectError::Panicked { message })
+    })
 }
 
 /// A collector's options that make it refuse to start.
@@ -254,6 +311,7 @@ impl Registry {
     /// Runs every collector and returns their families plus
     /// `outrider_collector_duration_seconds` and `outrider_collector_success`.
     pub fn collect_all(&mut self) -> Vec<Family> {
+        install_panic_hook();
         let mut families = Vec::with_capacity(64);
         let mut duration = Family::gauge(
             "outrider_collector_duration_seconds",
@@ -267,7 +325,9 @@ impl Registry {
             let started = Instant::now();
             let read_at = crate::pipeline::unix_now();
             let mut produced = Vec::new();
-            let result = run.collector.collect(&mut produced);
+            // What a panicking collector leaves behind is suspect: its
+            // families are dropped, and the next tick tries it again.
+            let result = collect_catching(run.collector.as_mut(), &mut produced);
             for family in &mut produced {
                 family.read_at = Some(read_at);
             }
@@ -381,6 +441,18 @@ mod tests {
         }
     }
 
+    struct Panicking;
+    impl Collector for Panicking {
+        fn collect(&mut self, out: &mut Vec<Family>) -> Result<(), CollectError> {
+            out.push(Family::gauge("half_done", "Pushed before the panic.").single(1.0));
+            let index = out.len() + 7;
+            // An out-of-bounds index, as a parsing bug would make.
+            let value = out[index].samples[0].value;
+            out.push(Family::gauge("never", "Never reached.").single(value));
+            Ok(())
+        }
+    }
+
     struct Fine;
     impl Collector for Fine {
         fn collect(&mut self, out: &mut Vec<Family>) -> Result<(), CollectError> {
@@ -410,6 +482,57 @@ mod tests {
             by_name,
             vec![("broken".to_owned(), 0.0), ("fine".to_owned(), 1.0)]
         );
+    }
+
+    #[test]
+    fn a_panicking_collector_costs_only_itself() {
+        let mut registry = Registry::from_collectors(vec![
+            ("before", Box::new(Fine)),
+            ("panics", Box::new(Panicking)),
+            ("after", Box::new(Fine)),
+        ]);
+        // Every tick: the panic is caught each time, not only the first.
+        for _ in 0..2 {
+            let families = registry.collect_all();
+            let names: Vec<&str> = families.iter().map(|f| f.name.as_ref()).collect();
+            assert_eq!(
+                names,
+                [
+                    "fine",
+                    "fine",
+                    "outrider_collector_duration_seconds",
+                    "outrider_collector_success"
+                ],
+                "the panicking collector's half-done families are dropped"
+            );
+            let success = families
+                .iter()
+                .find(|f| f.name == "outrider_collector_success")
+                .unwrap();
+            let by_name: Vec<(String, f64)> = success
+                .samples
+                .iter()
+                .map(|s| (s.labels[0].1.clone(), s.value))
+                .collect();
+            assert_eq!(
+                by_name,
+                vec![
+                    ("before".to_owned(), 1.0),
+                    ("panics".to_owned(), 0.0),
+                    ("after".to_owned(), 1.0)
+                ]
+            );
+        }
+        assert!(!registry.running[1].last_ok);
+        // The failure names what went wrong and where, for the one log line.
+        let mut out = Vec::new();
+        match collect_catching(&mut Panicking, &mut out) {
+            Err(CollectError::Panicked { message }) => {
+                assert!(message.contains("index out of bounds"), "{message}");
+                assert!(message.contains("src/collect/mod.rs:"), "{message}");
+            }
+            other => panic!("expected a caught panic, got {other:?}"),
+        }
     }
 
     #[test]

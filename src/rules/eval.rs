@@ -299,8 +299,10 @@ pub struct Evaluator {
     rules: RuleSet,
     /// By rule id, then series key.
     alerts: HashMap<String, BTreeMap<String, AlertState>>,
-    counters: HashMap<String, CounterReading>,
-    trends: HashMap<String, Trend>,
+    /// By rule id, then series: a reload keeps or drops a rule's state by
+    /// its exact id.
+    counters: HashMap<String, HashMap<Arc<Labels>, CounterReading>>,
+    trends: HashMap<String, HashMap<Arc<Labels>, Trend>>,
     /// Absent rules: when a matching series was last seen.
     last_seen: HashMap<String, f64>,
     budgets: HashMap<String, Budget>,
@@ -388,9 +390,8 @@ impl Evaluator {
         self.last_seen.retain(|id, _| unchanged.contains(id));
         self.budgets.retain(|id, _| unchanged.contains(id));
         self.health.retain(|id, _| unchanged.contains(id));
-        let of_unchanged = |key: &String| unchanged.iter().any(|id| key.starts_with(id.as_str()));
-        self.counters.retain(|key, _| of_unchanged(key));
-        self.trends.retain(|key, _| of_unchanged(key));
+        self.counters.retain(|id, _| unchanged.contains(id));
+        self.trends.retain(|id, _| unchanged.contains(id));
         self.rules = rules;
     }
 
@@ -457,7 +458,6 @@ impl Evaluator {
                 {
                     let mut value = sample.value;
                     if threshold.rate {
-                        let key = format!("{id}{:?}", sample.labels);
                         let read_at = family.read_at.unwrap_or(now);
                         let reading = CounterReading {
                             value,
@@ -465,7 +465,9 @@ impl Evaluator {
                         };
                         match self
                             .counters
-                            .insert(key, reading)
+                            .entry(id.to_owned())
+                            .or_default()
+                            .insert(Arc::clone(&sample.labels), reading)
                             .and_then(|b| counter_rate(b, value, read_at))
                         {
                             Some(rate) => value = rate,
@@ -479,8 +481,12 @@ impl Evaluator {
                         }
                     }
                     if let Some(ahead) = threshold.predict {
-                        let key = format!("{id}{:?}", sample.labels);
-                        let trend = self.trends.entry(key).or_insert_with(|| Trend::new(now));
+                        let trend = self
+                            .trends
+                            .entry(id.to_owned())
+                            .or_default()
+                            .entry(Arc::clone(&sample.labels))
+                            .or_insert_with(|| Trend::new(now));
                         trend.add(now, value, ahead.as_secs_f64() / 4.0);
                         match trend.predict(now, ahead.as_secs_f64()) {
                             Some(predicted) => value = predicted,
@@ -1096,6 +1102,42 @@ mod tests {
             .map(|(_, r, _)| r.name.as_str())
             .collect();
         assert_eq!(kept, ["DiskFull"]);
+    }
+
+    #[test]
+    fn a_reload_drops_the_counters_of_a_changed_rule_whose_name_extends_another() {
+        let rules = |errors_level: &str| {
+            format!(
+                "      - alert: Err\n        selector: errors_total\n        threshold: {{rate: true, above: {{critical: 1}}}}\n      - alert: Errors\n        selector: errors_total\n        threshold: {{rate: true, above: {{warning: {errors_level}}}}}\n"
+            )
+        };
+        let mut e = evaluator(&rules("1"));
+        let errors = |count: f64| vec![Family::counter("errors_total", "e").single(count)];
+        let active = |e: &Evaluator| {
+            let mut names: Vec<String> = e
+                .active_alerts()
+                .iter()
+                .map(|(_, r, _)| r.name.clone())
+                .collect();
+            names.sort();
+            names
+        };
+        e.evaluate(&errors(0.0), 0.0);
+        e.evaluate(&errors(30.0), 15.0);
+        assert_eq!(active(&e), ["Err", "Errors"]);
+        let groups = parse(
+            &format!("groups:\n  - name: g\n    rules:\n{}", rules("1.5")),
+            "t.yml",
+        )
+        .unwrap();
+        e.replace_rules(RuleSet::from_groups(groups).unwrap());
+        assert_eq!(active(&e), ["Err"]);
+        // Err still has its last reading, so it has a rate at once; the
+        // changed Errors starts afresh and needs two readings.
+        e.evaluate(&errors(60.0), 30.0);
+        assert_eq!(active(&e), ["Err"]);
+        e.evaluate(&errors(90.0), 45.0);
+        assert_eq!(active(&e), ["Err", "Errors"]);
     }
 }
 

@@ -120,4 +120,22 @@ mod tests {
         assert!(current <= 600, "{current}");
         assert!(dir.path().join("events.jsonl.1").exists());
     }
+
+    #[test]
+    fn an_alert_whose_series_is_gone_records_no_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = EventsLog::new(dir.path(), DEFAULT_MAX_BYTES);
+        let gone = Transition {
+            from: "firing",
+            to: "resolved",
+            value: f64::NAN,
+            baseline: None,
+            ..transition(0)
+        };
+        log.append(&[gone]).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(line["to"], "resolved");
+        assert!(line["value"].is_null(), "{line}");
+    }
 }

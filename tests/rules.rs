@@ -18,6 +18,9 @@ const RULES: &str = "groups:
         labels: {team: sre}
         summary: 'load is {{ $value }}'
         runbook_url: https://example.org/runbooks/load
+      - alert: LoadPerCore
+        selector: node_load1
+        threshold: {divide_by: node_cpu_count, above: {warning: 2}}
 ";
 
 fn json(address: &str, path: &str) -> serde_json::Value {
@@ -75,8 +78,18 @@ fn a_rule_fires_into_gauges_the_api_and_the_events_log() {
     assert_eq!(rule["type"], "alerting");
     assert_eq!(rule["state"], "firing");
     assert_eq!(rule["health"], "ok");
+    assert_eq!(rule["lastError"], "");
     assert_eq!(rule["duration"], 0.5);
     assert_eq!(rule["query"], "node_load1 >= -1");
+    // A rule that divides by a series nobody exports cannot judge anything:
+    // it says so, and the group counts the failures.
+    let broken = &group["rules"][1];
+    assert_eq!(broken["name"], "LoadPerCore");
+    assert_eq!(broken["health"], "err");
+    assert_eq!(
+        broken["lastError"],
+        "divide_by: no series node_cpu_count{} to divide by"
+    );
 
     let samples = parse_samples(&get(&format!("http://{address}/metrics"), &[]).text());
     let states = family(&samples, "outrider_rule_state");
@@ -85,6 +98,10 @@ fn a_rule_fires_into_gauges_the_api_and_the_events_log() {
         (labels["rule"].as_str(), labels["severity"].as_str(), *value),
         ("LoadIsReported", "warning", 2.0)
     );
+    let failures = family(&samples, "outrider_rule_evaluation_failures_total");
+    let (labels, failed) = failures.iter().next().unwrap();
+    assert_eq!(labels["rule_group"], "e2e");
+    assert!(*failed >= 1.0, "failures counted: {failed}");
     assert_eq!(
         *family(&samples, "outrider_health_score")
             .values()

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
+use tracing::{info, warn};
 
 use super::format::{Direction, Levels};
 use super::{Group, Kind, Rule, RuleSet};
@@ -183,6 +184,48 @@ impl Holding {
             baseline,
         }
     }
+}
+
+/// What one rule's evaluation found this tick.
+#[derive(Default)]
+struct Evaluated {
+    holding: Vec<Holding>,
+    /// The current values of judged series whose condition does not hold,
+    /// by alert key: an alert that ends records the value that ended it.
+    /// Gathered only for rules with alerts that may end.
+    values: HashMap<String, f64>,
+    /// Why the rule could not judge some or all of its series.
+    error: Option<String>,
+}
+
+impl Evaluated {
+    fn fail(&mut self, error: String) {
+        self.error.get_or_insert(error);
+    }
+}
+
+/// The type's name, as the exposition's `# TYPE` line gives it.
+fn kind_name(kind: crate::metric::MetricType) -> &'static str {
+    use crate::metric::MetricType;
+    match kind {
+        MetricType::Counter => "counter",
+        MetricType::Gauge => "gauge",
+        MetricType::Untyped => "untyped",
+        MetricType::Histogram => "histogram",
+        MetricType::Summary => "summary",
+    }
+}
+
+/// `name{a="b",...}`, for error messages.
+fn series_text(name: &str, labels: &Labels) -> String {
+    let pairs: Vec<String> = labels.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
+    format!("{name}{{{}}}", pairs.join(","))
+}
+
+/// Whether a rate or an SLO may count `family`: counters, histogram
+/// buckets, sums and counts, and untyped series (which may be counters).
+fn countable(family: &Family) -> bool {
+    family.kind == crate::metric::MetricType::Untyped || family.kind.is_cumulative(&family.name)
 }
 
 /// An exponentially weighted least-squares line through a series' recent
@@ -409,12 +452,28 @@ impl Evaluator {
             for rule in &group.rules {
                 let id = rule_id(group, rule);
                 let rule_clock = std::time::Instant::now();
-                let current = self.conditions(&id, rule, &by_name, &mut index, now, started);
-                self.step(&id, rule, current, now, &mut outcome);
+                let Evaluated {
+                    holding,
+                    values,
+                    error,
+                } = self.conditions(&id, rule, &by_name, &mut index, now, started);
+                self.step(&id, rule, holding, &values, now, &mut outcome);
+                let was_failing = self.health.get(&id).is_some_and(|h| h.last_error.is_some());
+                match &error {
+                    Some(error) => {
+                        *self.failures.entry(group.name.clone()).or_default() += 1;
+                        // Once when it starts, not on every tick.
+                        if !was_failing {
+                            warn!(rule = %id, error = %error, "rule evaluation failed");
+                        }
+                    }
+                    None if was_failing => info!(rule = %id, "rule evaluation recovered"),
+                    None => {}
+                }
                 self.health.insert(
                     id,
                     RuleHealth {
-                        last_error: None,
+                        last_error: error,
                         evaluation_seconds: rule_clock.elapsed().as_secs_f64(),
                     },
                 );
@@ -429,7 +488,11 @@ impl Evaluator {
     }
 
     /// The series of a rule whose condition holds now: labels, severity,
-    /// value (and the baseline, for anomalies).
+    /// value (and the baseline, for anomalies); the current values of the
+    /// others when an alert of the rule may end; and what kept the rule from
+    /// judging its series. No data ("no such family yet") is not a failure:
+    /// a failure is data the rule cannot use (a divisor missing for a
+    /// series, a rate of a gauge, an SLO with errors but no total).
     #[allow(clippy::too_many_arguments)]
     fn conditions<'a>(
         &mut self,
@@ -439,17 +502,31 @@ impl Evaluator {
         index: &mut LabelIndex<'a>,
         now: f64,
         started: f64,
-    ) -> Vec<Holding> {
-        let mut holding = Vec::new();
+    ) -> Evaluated {
+        let mut evaluated = Evaluated::default();
+        let may_end = self.alerts.get(id).is_some_and(|a| !a.is_empty());
+        let holding = &mut evaluated.holding;
+        let values = &mut evaluated.values;
+        let mut failed: Option<String> = None;
         match &rule.kind {
             Kind::Threshold(threshold) => {
                 let Some(selector) = &rule.selector else {
-                    return holding;
+                    return evaluated;
                 };
                 let Some(family) = selector.metric.as_deref().and_then(|m| by_name.get(m)) else {
-                    return holding;
+                    return evaluated;
                 };
+                if threshold.rate && !countable(family) {
+                    evaluated.fail(format!(
+                        "rate: {} is a {}; a rate needs a counter",
+                        family.name,
+                        kind_name(family.kind)
+                    ));
+                    return evaluated;
+                }
                 let divisor = threshold.divide_by.as_deref().and_then(|d| by_name.get(d));
+                // Series the divisor has no series for: they cannot be judged.
+                let mut undivided = (0usize, None);
                 for (position, sample) in family
                     .samples
                     .iter()
@@ -474,10 +551,20 @@ impl Evaluator {
                             None => continue,
                         }
                     }
-                    if let Some(divisor) = divisor {
-                        match index.value(divisor, position, &sample.labels) {
+                    if let Some(name) = threshold.divide_by.as_deref() {
+                        // A zero divisor means "unlimited" or "not
+                        // reported" (cAdvisor's limit, btrfs' inodes): no
+                        // ratio, and no failure.
+                        match divisor.and_then(|d| index.value(d, position, &sample.labels)) {
                             Some(d) if d != 0.0 => value /= d,
-                            _ => continue,
+                            Some(_) => continue,
+                            None => {
+                                undivided.0 += 1;
+                                undivided
+                                    .1
+                                    .get_or_insert_with(|| series_text(name, &sample.labels));
+                                continue;
+                            }
                         }
                     }
                     if let Some(ahead) = threshold.predict {
@@ -508,22 +595,36 @@ impl Evaluator {
                             value,
                             None,
                         ));
+                    } else if may_end {
+                        values.insert(key_of(&series_labels(&sample.labels)), value);
                     }
+                }
+                if let (count @ 1.., Some(example)) = undivided {
+                    failed = Some(format!(
+                        "divide_by: no series {example} to divide by{}",
+                        if count > 1 {
+                            format!(" (and {} more series without a divisor)", count - 1)
+                        } else {
+                            String::new()
+                        }
+                    ));
                 }
             }
             Kind::Anomaly(anomaly) => {
                 let Some(selector) = &rule.selector else {
-                    return holding;
+                    return evaluated;
                 };
                 let Some(metric) = selector.metric.as_deref() else {
-                    return holding;
+                    return evaluated;
                 };
                 let ratios = by_name.get("outrider_anomaly_ratio");
                 let zscores = by_name.get("outrider_anomaly_zscore");
                 let scores = by_name.get("outrider_anomaly_score");
                 let baselines = by_name.get("outrider_baseline");
                 // The baseline gauges carry the source labels plus `metric`.
-                let Some(ratios) = ratios else { return holding };
+                let Some(ratios) = ratios else {
+                    return evaluated;
+                };
                 let candidates = index.ratios_of(ratios, metric);
                 let mut find =
                     |family: Option<&&'a Family>, position: usize, labels: &Arc<Labels>| {
@@ -571,12 +672,16 @@ impl Evaluator {
                             ratio,
                             find(baselines, position, &sample.labels),
                         ));
+                    } else if may_end {
+                        let mut labels = series_labels(&sample.labels);
+                        labels.remove("metric");
+                        values.insert(key_of(&labels), ratio);
                     }
                 }
             }
             Kind::Absent(after) => {
                 let Some(selector) = &rule.selector else {
-                    return holding;
+                    return evaluated;
                 };
                 let present = selector
                     .metric
@@ -586,13 +691,17 @@ impl Evaluator {
                 let seen = self.last_seen.entry(id.to_owned()).or_insert(started);
                 if present {
                     *seen = now;
-                } else if now - *seen >= after.as_secs_f64() {
+                }
+                // The value is how long the series has been missing.
+                if !present && now - *seen >= after.as_secs_f64() {
                     holding.push(Holding::new(
                         rule.absent_labels(),
                         Severity::Critical,
                         now - *seen,
                         None,
                     ));
+                } else if may_end {
+                    values.insert(key_of(&rule.absent_labels()), now - *seen);
                 }
             }
             Kind::Slo(slo) => {
@@ -603,6 +712,31 @@ impl Evaluator {
                 let family_of = |s: &crate::selector::Selector| {
                     s.metric.as_deref().and_then(|m| by_name.get(m).copied())
                 };
+                let matches = |s: &crate::selector::Selector| {
+                    family_of(s)
+                        .is_some_and(|f| f.samples.iter().any(|x| s.matches_labels(&x.labels)))
+                };
+                let counted = [Some(&slo.total), slo.errors.as_ref(), slo.good.as_ref()];
+                if let Some(family) = counted
+                    .into_iter()
+                    .flatten()
+                    .filter_map(family_of)
+                    .find(|f| !countable(f))
+                {
+                    evaluated.fail(format!(
+                        "{} is a {}; an SLO counts counters",
+                        family.name,
+                        kind_name(family.kind)
+                    ));
+                    return evaluated;
+                }
+                let counts = [slo.errors.as_ref(), slo.good.as_ref()];
+                if !matches(&slo.total) && counts.into_iter().flatten().any(matches) {
+                    failed = Some(format!(
+                        "total: no series match {}, so the burn rate cannot be computed",
+                        slo.total
+                    ));
+                }
                 let total = budget.increase(
                     family_of(&slo.total),
                     |l| slo.total.matches_labels(l),
@@ -628,8 +762,14 @@ impl Evaluator {
                 };
                 let minutes = |m: u64| Duration::from_secs(m * 60);
                 let (_, hour_total) = budget.over(now, minutes(60));
+                // The value of an SLO alert is the burn rate over the long
+                // window of its pair; one that ends records the hour's.
+                if may_end {
+                    values.insert(key_of(&BTreeMap::new()), burn(minutes(60)));
+                }
                 if hour_total / 3600.0 < slo.min_rate {
-                    return holding;
+                    evaluated.error = failed;
+                    return evaluated;
                 }
                 // The multi-window pairs of the SRE workbook that fit in
                 // process (the 1d and 3d pairs are the generated rules').
@@ -658,7 +798,10 @@ impl Evaluator {
                 }
             }
         }
-        holding
+        if let Some(error) = failed {
+            evaluated.fail(error);
+        }
+        evaluated
     }
 
     /// Moves every alert of the rule one tick forward.
@@ -667,6 +810,7 @@ impl Evaluator {
         id: &str,
         rule: &Rule,
         holding: Vec<Holding>,
+        values: &HashMap<String, f64>,
         now: f64,
         outcome: &mut Outcome,
     ) {
@@ -693,6 +837,14 @@ impl Evaluator {
                 last_sent: None,
             });
             let before = (alert.state, alert.severity);
+            // Alertmanager tells alerts apart by their labels, severity
+            // included: a firing alert that changes severity is a new alert
+            // there, and the old one is resolved now rather than left to
+            // time out.
+            if before.0 == State::Firing && before.1 != severity && alert.last_sent.is_some() {
+                outcome.notifications.push(rule.alert(alert, Some(now)));
+                alert.last_sent = None;
+            }
             alert.value = value;
             alert.last_true = now;
             alert.severity = severity;
@@ -735,7 +887,8 @@ impl Evaluator {
                     "inactive"
                 },
                 severity: alert.severity,
-                value: alert.value,
+                // The value that ended it; a series that is gone has none.
+                value: values.get(key).copied().unwrap_or(f64::NAN),
                 baseline: None,
             });
             if alert.state == State::Firing && alert.last_sent.is_some() {
@@ -1139,6 +1292,146 @@ mod tests {
         e.evaluate(&errors(90.0), 45.0);
         assert_eq!(active(&e), ["Err", "Errors"]);
     }
+
+    /// The health of rule `i` of the one group, and the group's failures.
+    fn health_of(e: &Evaluator, outcome: &Outcome, i: usize) -> (Option<String>, f64) {
+        let group = &e.rules().groups[0];
+        let failures = outcome
+            .families
+            .iter()
+            .find(|f| f.name == "outrider_rule_evaluation_failures_total")
+            .unwrap();
+        (
+            e.health(group, &group.rules[i]).last_error,
+            failures.samples[0].value,
+        )
+    }
+
+    #[test]
+    fn a_divisor_missing_for_a_series_is_a_failure_until_it_is_there() {
+        let mut e = evaluator(DISK_RULE);
+        let wrong_device = vec![gauge("avail", "sda", 15.0), gauge("size", "sdb", 100.0)];
+        let o = e.evaluate(&wrong_device, 0.0);
+        let (error, failures) = health_of(&e, &o, 0);
+        assert_eq!(
+            error.as_deref(),
+            Some("divide_by: no series size{device=\"sda\"} to divide by")
+        );
+        assert_eq!(failures, 1.0);
+        let o = e.evaluate(&[gauge("avail", "sda", 15.0)], 15.0);
+        assert_eq!(health_of(&e, &o, 0).1, 2.0, "one failure per evaluation");
+        // The divisor shows up: healthy again, and the count stays.
+        let o = e.evaluate(&disk(15.0), 30.0);
+        assert_eq!(health_of(&e, &o, 0), (None, 2.0));
+        // A zero divisor (no limit) and no data at all are not failures.
+        let o = e.evaluate(
+            &[gauge("avail", "sda", 15.0), gauge("size", "sda", 0.0)],
+            45.0,
+        );
+        assert_eq!(health_of(&e, &o, 0), (None, 2.0));
+        let o = e.evaluate(&[], 60.0);
+        assert_eq!(health_of(&e, &o, 0), (None, 2.0));
+    }
+
+    #[test]
+    fn a_rate_of_a_gauge_is_a_failure() {
+        let mut e = evaluator(
+            "      - alert: Errors\n        selector: errors\n        threshold: {rate: true, above: {critical: 1}}\n",
+        );
+        let o = e.evaluate(&[Family::gauge("errors", "e").single(3.0)], 0.0);
+        assert_eq!(
+            health_of(&e, &o, 0),
+            (
+                Some("rate: errors is a gauge; a rate needs a counter".to_owned()),
+                1.0
+            )
+        );
+        let o = e.evaluate(&[Family::counter("errors", "e").single(3.0)], 15.0);
+        assert_eq!(health_of(&e, &o, 0), (None, 1.0));
+    }
+
+    #[test]
+    fn an_slo_with_errors_but_no_total_is_a_failure() {
+        let mut e = evaluator(
+            "      - alert: Burn\n        slo: {objective: 99, errors: 'errors_total', total: requests_total, period: 28d}\n",
+        );
+        // No traffic metrics at all: no data, not a failure.
+        let o = e.evaluate(&[], 0.0);
+        assert_eq!(health_of(&e, &o, 0), (None, 0.0));
+        let errors = Family::counter("errors_total", "e").single(1.0);
+        let o = e.evaluate(std::slice::from_ref(&errors), 15.0);
+        let (error, failures) = health_of(&e, &o, 0);
+        assert_eq!(
+            error.as_deref(),
+            Some("total: no series match requests_total, so the burn rate cannot be computed")
+        );
+        assert_eq!(failures, 1.0);
+        let total = Family::counter("requests_total", "r").single(10.0);
+        let o = e.evaluate(&[errors, total], 30.0);
+        assert_eq!(health_of(&e, &o, 0), (None, 1.0));
+        // A gauge where the SLO counts events.
+        let o = e.evaluate(&[Family::gauge("requests_total", "r").single(10.0)], 45.0);
+        assert_eq!(
+            health_of(&e, &o, 0).0.as_deref(),
+            Some("requests_total is a gauge; an SLO counts counters")
+        );
+    }
+
+    #[test]
+    fn a_severity_change_resolves_the_old_severity_in_the_same_notification_batch() {
+        let mut e = evaluator(DISK_RULE);
+        e.evaluate(&disk(15.0), 0.0);
+        let o = e.evaluate(&disk(15.0), 30.0);
+        assert_eq!(o.notifications.len(), 1);
+        assert_eq!(o.notifications[0].labels["severity"], "warning");
+        let sent = |o: &Outcome| {
+            o.notifications
+                .iter()
+                .map(|a| (a.labels["severity"].clone(), a.ends_at.is_some()))
+                .collect::<Vec<_>>()
+        };
+        // Worse: the warning ends, the critical starts, at once.
+        let o = e.evaluate(&disk(5.0), 45.0);
+        assert_eq!(
+            sent(&o),
+            [("warning".to_owned(), true), ("critical".to_owned(), false)]
+        );
+        // Better again: the other way round.
+        let o = e.evaluate(&disk(15.0), 60.0);
+        assert_eq!(
+            sent(&o),
+            [("critical".to_owned(), true), ("warning".to_owned(), false)]
+        );
+        // No change: nothing new until the resend interval.
+        assert!(e.evaluate(&disk(15.0), 75.0).notifications.is_empty());
+    }
+
+    #[test]
+    fn an_alert_that_ends_records_the_value_that_ended_it() {
+        let mut e = evaluator(DISK_RULE);
+        e.evaluate(&disk(15.0), 0.0);
+        e.evaluate(&disk(5.0), 30.0);
+        // keep_firing_for holds it at 45 s; it resolves at 60 s.
+        e.evaluate(&disk(40.0), 45.0);
+        let o = e.evaluate(&disk(50.0), 60.0);
+        let ended = &o.transitions[0];
+        assert_eq!((ended.from, ended.to), ("firing", "resolved"));
+        assert_eq!(ended.value, 0.5, "the ratio now, not the last firing one");
+        // A pending alert that ends, likewise.
+        let mut e = evaluator(DISK_RULE);
+        e.evaluate(&disk(15.0), 0.0);
+        let o = e.evaluate(&disk(30.0), 15.0);
+        let ended = &o.transitions[0];
+        assert_eq!(
+            (ended.from, ended.to, ended.value),
+            ("pending", "inactive", 0.3)
+        );
+        // A series that is gone has no value to record.
+        let mut e = evaluator(DISK_RULE);
+        e.evaluate(&disk(15.0), 0.0);
+        let o = e.evaluate(&[], 15.0);
+        assert!(o.transitions[0].value.is_nan());
+    }
 }
 
 #[cfg(test)]
@@ -1179,6 +1472,21 @@ mod quiet_host {
                 .map(|(_, r, a)| (r.name.clone(), a.labels.clone()))
                 .collect();
             assert!(loud.is_empty(), "alerts on a healthy host: {loud:?}");
+            // Nor do they fail: missing app metrics are no data, a zero
+            // divisor is no limit.
+            let failing: Vec<_> = evaluator
+                .rules()
+                .groups
+                .iter()
+                .flat_map(|g| g.rules.iter().map(move |r| (g, r)))
+                .filter_map(|(g, r)| {
+                    evaluator
+                        .health(g, r)
+                        .last_error
+                        .map(|e| (r.name.clone(), e))
+                })
+                .collect();
+            assert!(failing.is_empty(), "failing default rules: {failing:?}");
             assert_eq!(outcome.families[3].samples[0].value, 100.0);
         }
     }

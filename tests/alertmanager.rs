@@ -463,3 +463,126 @@ fn a_rule_in_a_running_outrider_pages_through_alertmanager() {
         .sum();
     assert_eq!(dropped, 0.0);
 }
+
+/// The severities of the alerts named `name` that Alertmanager holds as
+/// active (its API leaves out resolved ones).
+fn active_severities(port: u16, name: &str) -> Vec<String> {
+    let url = format!("http://127.0.0.1:{port}/api/v2/alerts");
+    let reply = common::get(&url, &[]);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let alerts: Vec<Value> = serde_json::from_slice(&reply.body).expect("alerts JSON");
+    let mut severities: Vec<String> = alerts
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == name && a["status"]["state"] == "active")
+        .map(|a| a["labels"]["severity"].as_str().unwrap_or("").to_owned())
+        .collect();
+    severities.sort();
+    severities
+}
+
+/// Alertmanager tells alerts apart by their labels, severity included: when
+/// a rule's alert moves from critical to warning, the critical one is
+/// resolved there at once rather than left firing until it times out. The
+/// records of the changes carry the values that caused them.
+#[test]
+fn a_severity_change_leaves_only_the_new_severity_active_in_alertmanager() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let procfs = dir.path().join("proc");
+    std::fs::create_dir_all(&procfs).expect("procfs dir");
+    for file in ["stat", "meminfo", "loadavg"] {
+        std::fs::copy(
+            common::fixtures().join("proc").join(file),
+            procfs.join(file),
+        )
+        .expect("copy fixture");
+    }
+    let loadavg = |load: &str| {
+        std::fs::write(procfs.join("loadavg"), format!("{load} 0.5 0.5 1/100 1\n"))
+            .expect("write loadavg");
+    };
+    loadavg("0.1");
+    let webhook = Webhook::start();
+    let am_port = common::free_port();
+    let am_dir = dir.path().join("am");
+    std::fs::create_dir_all(&am_dir).expect("am dir");
+    let alertmanager = start_alertmanager(&am_dir, am_port, &webhook.url());
+
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: load\n    rules:\n      - alert: LoadSeverity\n        selector: node_load1\n        threshold: {above: {warning: 5, critical: 8}}\n",
+    )
+    .expect("write rules");
+    let config = dir.path().join("outrider.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "collect_interval: 200ms\nrules: ['{}']\nalerting:\n  alertmanagers: ['http://127.0.0.1:{am_port}']\n  resend_interval: 1s\n  timeout: 2s\ncollectors:\n  containers: {{enabled: false}}\n",
+            rules.display()
+        ),
+    )
+    .expect("write config");
+    let outrider = common::start_outrider(&[
+        "--config.file",
+        config.to_str().expect("utf-8 path"),
+        "--path.procfs",
+        procfs.to_str().expect("utf-8 path"),
+    ]);
+    let severities = || active_severities(am_port, "LoadSeverity");
+
+    loadavg("9.5");
+    assert!(
+        eventually(Duration::from_secs(30), || severities() == ["critical"]),
+        "critical not active: {:?}\noutrider log:\n{}\nalertmanager log:\n{}",
+        severities(),
+        outrider.process.log_text(),
+        alertmanager.log_text()
+    );
+    loadavg("6");
+    assert!(
+        eventually(Duration::from_secs(30), || severities() == ["warning"]),
+        "after the change to warning, Alertmanager holds {:?}",
+        severities()
+    );
+    loadavg("9.5");
+    assert!(
+        eventually(Duration::from_secs(30), || severities() == ["critical"]),
+        "after the change back to critical, Alertmanager holds {:?}",
+        severities()
+    );
+    loadavg("0.25");
+    assert!(
+        eventually(Duration::from_secs(30), || severities().is_empty()),
+        "after the condition cleared, Alertmanager holds {:?}",
+        severities()
+    );
+
+    // The events log: each change with the value of its tick, the end with
+    // the load that ended it, not the last firing one.
+    let events =
+        std::fs::read_to_string(outrider.storage.path().join("events.jsonl")).expect("events log");
+    let steps: Vec<(String, String, String, f64)> = events
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
+        .map(|l| {
+            (
+                l["from"].as_str().unwrap_or("").to_owned(),
+                l["to"].as_str().unwrap_or("").to_owned(),
+                l["severity"].as_str().unwrap_or("").to_owned(),
+                l["value"].as_f64().unwrap_or(f64::NAN),
+            )
+        })
+        .collect();
+    let step = |from: &str, to: &str, severity: &str, value: f64| {
+        (from.to_owned(), to.to_owned(), severity.to_owned(), value)
+    };
+    assert_eq!(
+        steps,
+        [
+            step("inactive", "firing", "critical", 9.5),
+            step("firing", "firing", "warning", 6.0),
+            step("firing", "firing", "critical", 9.5),
+            step("firing", "resolved", "critical", 0.25),
+        ]
+    );
+}

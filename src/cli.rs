@@ -517,10 +517,12 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
     let mut watched: Vec<PathBuf> = args.config_file.iter().cloned().collect();
     watched.extend(config.rules.iter().flatten().cloned());
     let load_config: pipeline::LoadConfig = Box::new(move || args.config());
+    let running = config.clone();
     let core = tokio::task::spawn_blocking(move || {
         Core::new(
             registry,
             load_config,
+            running,
             tracker,
             evaluator,
             notifier,

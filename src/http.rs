@@ -10,8 +10,10 @@
 //! - `GET /api/v1/rules`, `GET /api/v1/alerts`  the rules and their alerts, in
 //!   the JSON shape of Prometheus' endpoints of those names
 //!
-//! - `POST /-/reload`    asks for a reload of config and rules; needs
-//!   `Authorization: Bearer <web.reload_token>`, and is off without a token
+//! - `POST /-/reload`    reloads config and rules and answers with the outcome:
+//!   200 (naming changed settings that take effect on a restart) or 500 with
+//!   the reason it was refused; needs `Authorization: Bearer
+//!   <web.reload_token>`, and is off without a token
 //! - `POST /api/v1/metrics/push`  a JSON batch of metrics
 //! - `PUT|POST|DELETE /metrics/job/<job>{/<label>/<value>}`  the Pushgateway's
 //!   API: replace a group, replace its metrics of the pushed names, delete it
@@ -70,8 +72,12 @@ const JSON_PUSH_PATH: &str = "/api/v1/metrics/push";
 
 pub struct ReloadEndpoint {
     pub token: String,
-    pub requests: tokio::sync::mpsc::Sender<()>,
+    pub requests: tokio::sync::mpsc::Sender<crate::reload::Request>,
 }
+
+/// How long `POST /-/reload` waits for its outcome: a reload runs between
+/// two ticks, so a tick stuck in a collector holds it up.
+const RELOAD_WAIT: Duration = Duration::from_secs(30);
 
 /// Compares in time that depends on the length only, so a wrong token
 /// does not tell how much of it was right.
@@ -141,6 +147,9 @@ impl Endpoints {
     ) -> Response<Body> {
         if is_push(request.uri().path()) {
             return self.push(request, guard).await;
+        }
+        if request.uri().path() == "/-/reload" {
+            return self.reload(&request).await;
         }
         self.handle(&request)
     }
@@ -283,9 +292,6 @@ impl Endpoints {
     }
 
     pub fn handle<B>(&self, request: &Request<B>) -> Response<Body> {
-        if request.uri().path() == "/-/reload" {
-            return self.reload(request);
-        }
         if request.method() != Method::GET && request.method() != Method::HEAD {
             let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
             response
@@ -322,7 +328,7 @@ impl Endpoints {
         }
     }
 
-    fn reload<B>(&self, request: &Request<B>) -> Response<Body> {
+    async fn reload<B>(&self, request: &Request<B>) -> Response<Body> {
         let Some(reload) = &self.reload else {
             return plain(
                 StatusCode::NOT_FOUND,
@@ -346,9 +352,57 @@ impl Endpoints {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return response;
         }
-        // A full queue already holds a request.
-        let _ = reload.requests.try_send(());
-        plain(StatusCode::ACCEPTED, "reload requested\n")
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let asked = reload
+            .requests
+            .send(crate::reload::Request { reply: Some(reply) });
+        let text = |status: StatusCode, text: String| {
+            let mut response = Response::new(Full::new(Bytes::from(text)));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            response
+        };
+        let gone = || {
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "collection has stopped; nothing can be reloaded\n".to_owned(),
+            )
+        };
+        let waited = tokio::time::timeout(RELOAD_WAIT, async {
+            asked.await.ok()?;
+            outcome.await.ok()
+        })
+        .await;
+        match waited {
+            Ok(Some(Ok(applied))) if applied.needs_restart.is_empty() => text(
+                StatusCode::OK,
+                "configuration and rules reloaded\n".to_owned(),
+            ),
+            Ok(Some(Ok(applied))) => text(
+                StatusCode::OK,
+                format!(
+                    "configuration and rules reloaded; these changed settings take effect on a restart: {}\n",
+                    applied.needs_restart.join(", ")
+                ),
+            ),
+            Ok(Some(Err(error))) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "reload refused; the previous configuration and rules keep running: {error}\n"
+                ),
+            ),
+            Ok(None) => gone(),
+            Err(_) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the reload did not finish within {}s (a tick is still running); it happens once the tick is done\n",
+                    RELOAD_WAIT.as_secs()
+                ),
+            ),
+        }
     }
 
     fn api(&self, document: impl Fn(&Tick) -> Bytes) -> Response<Body> {

@@ -137,6 +137,9 @@ pub type LoadConfig = Box<dyn Fn() -> Result<Config, ConfigError> + Send>;
 pub struct Core {
     registry: Registry,
     load_config: LoadConfig,
+    /// The configuration the process started with: what a reload does not
+    /// apply stays as it is here.
+    running: Config,
     last_reload_ok: bool,
     last_reload_success: f64,
     tracker: Tracker,
@@ -161,6 +164,7 @@ impl Core {
     pub fn new(
         registry: Registry,
         load_config: LoadConfig,
+        running: Config,
         mut tracker: Tracker,
         evaluator: Evaluator,
         notifier: Option<Notifier>,
@@ -180,6 +184,7 @@ impl Core {
         Core {
             registry,
             load_config,
+            running,
             last_reload_ok: true,
             last_reload_success: now,
             tracker,
@@ -303,9 +308,10 @@ impl Core {
     /// Reloads the configuration and the rules, all or nothing: a file that
     /// does not parse or validate is refused and the running rules go on.
     /// Alert state of unchanged rules and the baselines of series still
-    /// tracked are kept. Collector and listener settings take effect on a
-    /// restart.
-    pub fn reload(&mut self, now: f64) {
+    /// tracked are kept. The rules and the baseline settings apply; every
+    /// other setting takes effect on a restart, and the outcome names those
+    /// that changed.
+    pub fn reload(&mut self, now: f64) -> crate::reload::Outcome {
         let loaded = (self.load_config)().and_then(|config| {
             let rules = config.load_rules()?;
             Ok((config, rules))
@@ -318,11 +324,21 @@ impl Core {
                 self.evaluator.replace_rules(rules);
                 self.last_reload_ok = true;
                 self.last_reload_success = now;
-                info!("configuration and rules reloaded");
+                let needs_restart = needs_restart(&self.running, &config);
+                if needs_restart.is_empty() {
+                    info!("configuration and rules reloaded");
+                } else {
+                    warn!(
+                        settings = %needs_restart.join(", "),
+                        "configuration and rules reloaded; changed settings take effect on a restart"
+                    );
+                }
+                Ok(crate::reload::Applied { needs_restart })
             }
             Err(e) => {
                 self.last_reload_ok = false;
                 error!(error = %e, "reload refused; the previous configuration and rules keep running");
+                Err(e.to_string())
             }
         }
     }
@@ -344,6 +360,63 @@ impl Core {
     }
 }
 
+/// The settings that differ between `running` and `new` and that a reload
+/// does not apply (all but the rules and the baselines), by config name.
+pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
+    // Every field by name, so a new setting cannot be left out unnoticed.
+    let Config {
+        collect_interval,
+        web,
+        log,
+        storage,
+        paths,
+        collectors,
+        baselines: _,
+        rules: _,
+        alerting,
+        push,
+        scrape,
+        probes,
+    } = new;
+    let differs = [
+        (
+            "collect_interval",
+            running.collect_interval != *collect_interval,
+        ),
+        (
+            "web.listen_address",
+            running.web.listen_address != web.listen_address,
+        ),
+        (
+            "web.telemetry_path",
+            running.web.telemetry_path != web.telemetry_path,
+        ),
+        (
+            "web.reload_token",
+            running.web.reload_token != web.reload_token,
+        ),
+        (
+            "web.config_file",
+            running.web.config_file != web.config_file,
+        ),
+        ("web.allow", running.web.allow != web.allow),
+        ("web.limits", running.web.limits != web.limits),
+        ("log", running.log != *log),
+        ("storage", running.storage != *storage),
+        ("paths", running.paths != *paths),
+        ("collectors", running.collectors != *collectors),
+        ("alerting", running.alerting != *alerting),
+        ("push", running.push != *push),
+        ("scrape", running.scrape != *scrape),
+        ("probes", running.probes != *probes),
+    ];
+    differs
+        .into_iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(name, _)| name)
+        .collect()
+}
+
 /// Why the tick loop stopped before it was asked to: its state went with a
 /// panic, so the process must end and be restarted.
 #[derive(Debug, thiserror::Error)]
@@ -363,7 +436,7 @@ pub async fn run(
     interval: Duration,
     published: Arc<Published>,
     mut shutdown: watch::Receiver<bool>,
-    mut reloads: tokio::sync::mpsc::Receiver<()>,
+    mut reloads: tokio::sync::mpsc::Receiver<crate::reload::Request>,
 ) -> Result<(), Stopped> {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -371,18 +444,27 @@ pub async fn run(
         tokio::select! {
             _ = ticker.tick() => {}
             _ = shutdown.changed() => break,
-            Some(()) = reloads.recv() => {
+            Some(first) = reloads.recv() => {
                 // An editor's save is several events: let them settle and
-                // reload once.
+                // reload once; every request waiting gets that outcome.
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                while reloads.try_recv().is_ok() {}
+                let mut replies: Vec<_> = first.reply.into_iter().collect();
+                while let Ok(request) = reloads.try_recv() {
+                    replies.extend(request.reply);
+                }
                 core = match tokio::task::spawn_blocking(move || {
-                    core.reload(unix_now());
-                    core
+                    let outcome = core.reload(unix_now());
+                    (core, outcome)
                 })
                 .await
                 {
-                    Ok(core) => core,
+                    Ok((core, outcome)) => {
+                        for reply in replies {
+                            // A client that gave up no longer listens.
+                            let _ = reply.send(outcome.clone());
+                        }
+                        core
+                    }
                     Err(e) => {
                         error!(error = %e, "reload failed; collection stops and outrider exits");
                         return Err(Stopped::Reload(e.to_string()));
@@ -427,6 +509,7 @@ mod tests {
         Core::new(
             Registry::from_collectors(Vec::new()),
             load_config,
+            Config::default(),
             Tracker::new(crate::baseline::Config::default()),
             Evaluator::new(
                 RuleSet::from_groups(Vec::new()).expect("no rules are a rule set"),
@@ -478,7 +561,7 @@ mod tests {
             reloads,
         ));
         reload
-            .send(())
+            .send(crate::reload::Request::default())
             .await
             .expect("the loop takes reload requests");
         let stopped = tokio::time::timeout(Duration::from_secs(10), running)
@@ -491,6 +574,53 @@ mod tests {
             }
             other => panic!("expected a dead reload, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_reload_names_the_changed_settings_it_does_not_apply() {
+        let running = Config::default();
+        let mut new = running.clone();
+        assert!(needs_restart(&running, &new).is_empty());
+        new.collect_interval = Duration::from_secs(5);
+        new.web.telemetry_path = "/other".to_owned();
+        new.collectors.cpu.enabled = false;
+        // Applied by a reload: not named.
+        new.rules = Some(vec![std::path::PathBuf::from("rules/")]);
+        new.baselines.min_samples += 1;
+        assert_eq!(
+            needs_restart(&running, &new),
+            ["collect_interval", "web.telemetry_path", "collectors"]
+        );
+    }
+
+    #[test]
+    fn a_reload_answers_with_its_outcome() {
+        let storage = tempfile::tempdir().expect("temp dir");
+        let next: Arc<std::sync::Mutex<Result<Config, String>>> =
+            Arc::new(std::sync::Mutex::new(Ok(Config::default())));
+        let source = Arc::clone(&next);
+        let load: LoadConfig = Box::new(move || {
+            source
+                .lock()
+                .expect("config source")
+                .clone()
+                .map_err(ConfigError::Invalid)
+        });
+        let mut core = core(load, storage.path());
+        assert_eq!(core.reload(1.0), Ok(crate::reload::Applied::default()));
+        *next.lock().expect("config source") = Ok(Config {
+            collect_interval: Duration::from_secs(1),
+            ..Config::default()
+        });
+        assert_eq!(
+            core.reload(2.0),
+            Ok(crate::reload::Applied {
+                needs_restart: vec!["collect_interval"]
+            })
+        );
+        *next.lock().expect("config source") = Err("rule Broken: bad".to_owned());
+        let refused = core.reload(3.0).expect_err("a broken config is refused");
+        assert!(refused.contains("rule Broken: bad"), "{refused}");
     }
 
     #[tokio::test]

@@ -1,12 +1,31 @@
 //! What asks for a reload: a change to the config file or a rule file
-//! (watched with notify) and SIGHUP. Both only ask; the tick loop reloads,
-//! all or nothing, between two ticks.
+//! (watched with notify), SIGHUP and `POST /-/reload`. They only ask; the
+//! tick loop reloads, all or nothing, between two ticks. `POST /-/reload`
+//! waits for the outcome and answers with it.
 
 use std::path::{Path, PathBuf};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
+
+/// A request for a reload. The HTTP endpoint passes `reply` and waits for
+/// the outcome; a file change or SIGHUP does not wait.
+#[derive(Debug, Default)]
+pub struct Request {
+    pub reply: Option<tokio::sync::oneshot::Sender<Outcome>>,
+}
+
+/// What a reload did: applied (naming the changed settings that take
+/// effect only on a restart), or refused with the reason.
+pub type Outcome = Result<Applied, String>;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Settings that differ from the running ones but that a reload does
+    /// not apply, by their config names.
+    pub needs_restart: Vec<&'static str>,
+}
 
 /// Keeps watching while it lives.
 pub struct FileWatch {
@@ -16,7 +35,7 @@ pub struct FileWatch {
 /// Watches `paths` (files or folders) and asks for a reload when one of
 /// them changes. Folders are watched rather than files, since editors
 /// replace a file by renaming a new one over it.
-pub fn watch_files(paths: &[PathBuf], requests: mpsc::Sender<()>) -> FileWatch {
+pub fn watch_files(paths: &[PathBuf], requests: mpsc::Sender<Request>) -> FileWatch {
     if paths.is_empty() {
         return FileWatch { _watcher: None };
     }
@@ -33,7 +52,7 @@ pub fn watch_files(paths: &[PathBuf], requests: mpsc::Sender<()>) -> FileWatch {
             .any(|p| relevant.iter().any(|w| p == w || p.starts_with(w)))
         {
             // A full channel already holds a request: nothing is lost.
-            let _ = requests.try_send(());
+            let _ = requests.try_send(Request::default());
         }
     };
     let mut watcher = match notify::recommended_watcher(handler) {
@@ -74,14 +93,14 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// Asks for a reload on every SIGHUP.
-pub fn on_sighup(requests: mpsc::Sender<()>) {
+pub fn on_sighup(requests: mpsc::Sender<Request>) {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::hangup()) {
         Ok(mut hangups) => {
             tokio::spawn(async move {
                 while hangups.recv().await.is_some() {
                     info!(signal = "SIGHUP", "reload requested");
-                    let _ = requests.try_send(());
+                    let _ = requests.try_send(Request::default());
                 }
             });
         }

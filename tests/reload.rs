@@ -1,6 +1,6 @@
 //! Reloading without a restart: a rule file that breaks is refused and the
 //! old rules keep firing; when it is fixed, the new rules apply. SIGHUP
-//! reloads too.
+//! reloads too, and `POST /-/reload` answers with the outcome.
 
 mod common;
 
@@ -76,6 +76,17 @@ fn a_broken_rule_file_is_refused_and_a_fixed_one_applies() {
         "the old rule keeps running"
     );
     assert!(process.log_text().contains("reload refused"));
+    // Asked over HTTP, the refusal is the answer, with its reason.
+    let url = format!("http://{address}/-/reload");
+    let right = format!("Bearer {TOKEN}");
+    let refused = common::request("POST", &url, &[("Authorization", &right)]);
+    assert_eq!(refused.status, 500, "{}", refused.text());
+    assert!(
+        refused.text().starts_with("reload refused")
+            && refused.text().contains("rule FirstRule: threshold.above"),
+        "{}",
+        refused.text()
+    );
 
     // Fix it with a different rule.
     std::fs::write(rules.join("a.yml"), rule("SecondRule")).unwrap();
@@ -113,7 +124,6 @@ fn a_broken_rule_file_is_refused_and_a_fixed_one_applies() {
     });
 
     // And POST /-/reload, with the token only.
-    let url = format!("http://{address}/-/reload");
     assert_eq!(common::request("POST", &url, &[]).status, 401);
     let wrong = format!("Bearer {}", TOKEN.replace('a', "b"));
     assert_eq!(
@@ -126,10 +136,10 @@ fn a_broken_rule_file_is_refused_and_a_fixed_one_applies() {
         "outrider_config_last_reload_success_timestamp_seconds",
     );
     std::thread::sleep(Duration::from_millis(50));
-    let right = format!("Bearer {TOKEN}");
+    let reloaded = common::request("POST", &url, &[("Authorization", &right)]);
     assert_eq!(
-        common::request("POST", &url, &[("Authorization", &right)]).status,
-        202
+        (reloaded.status, reloaded.text().as_str()),
+        (200, "configuration and rules reloaded\n")
     );
     common::wait_until(Duration::from_secs(10), "a reload over HTTP", || {
         gauge(
@@ -137,6 +147,34 @@ fn a_broken_rule_file_is_refused_and_a_fixed_one_applies() {
             "outrider_config_last_reload_success_timestamp_seconds",
         ) > before
     });
+
+    // Settings a reload does not apply are named, in the answer and the log.
+    std::fs::write(
+        &config,
+        format!(
+            "collect_interval: 300ms\nrules: ['{}']\ncollectors:\n  containers: {{enabled: false}}\nprobes:\n  - name: db\n    tcp: {{address: '127.0.0.1:1'}}\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let reloaded = common::request("POST", &url, &[("Authorization", &right)]);
+    assert_eq!(
+        (reloaded.status, reloaded.text().as_str()),
+        (
+            200,
+            "configuration and rules reloaded; these changed settings take effect on a restart: collect_interval, probes\n"
+        )
+    );
+    assert!(
+        process
+            .log_text()
+            .lines()
+            .any(|l| l.contains("take effect on a restart")
+                && l.contains("collect_interval, probes")),
+        "{}",
+        process.log_text()
+    );
+    assert_eq!(firing(&address), ["SecondRule"], "the rules still run");
     let status = process.signal_and_wait("TERM", Duration::from_secs(10));
     assert!(status.success());
 }

@@ -174,3 +174,46 @@ fn broken_rule_files_are_refused_with_their_place() {
         .unwrap();
     assert!(good.status.success(), "{good:?}");
 }
+
+/// `outrider backtest` writes every transition to alerts.csv; the row of an
+/// alert that resolves carries the value that resolved it, not the last
+/// firing one.
+#[test]
+fn a_backtest_records_the_value_that_resolved_an_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("queue_depth.csv");
+    let mut csv = String::from("timestamp,value\n");
+    for (i, value) in [5, 5, 150, 150, 7, 7].into_iter().enumerate() {
+        csv.push_str(&format!("{},{value}\n", 1_700_000_000 + i * 15));
+    }
+    std::fs::write(&input, csv).unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: queue\n    rules:\n      - alert: QueueTooDeep\n        selector: queue_depth\n        threshold: {above: {critical: 100}}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = std::process::Command::new(common::outrider_binary())
+        .arg("backtest")
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--output")
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let alerts = std::fs::read_to_string(out.join("alerts.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = alerts
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let steps: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r[3], r[4], r[6])).collect();
+    assert_eq!(
+        steps,
+        [("inactive", "firing", "150"), ("firing", "resolved", "7")],
+        "{alerts}"
+    );
+}

@@ -223,8 +223,8 @@ fn openmetrics_header<'a>(
         // renamed (client_golang appends `_total`), so a series has the
         // same name in both formats and in the rules that select it.
         MetricType::Counter => match first.name.strip_suffix("_total") {
-            Some(base) => (base, "counter", &["", "_total", "_created"]),
-            None => return Some((&first.name, "unknown")),
+            Some(base) if !base.is_empty() => (base, "counter", &["", "_total", "_created"]),
+            _ => return Some((&first.name, "unknown")),
         },
         MetricType::Histogram => (
             first.kind.base_name(&first.name),
@@ -248,6 +248,7 @@ fn openmetrics_header<'a>(
     claimed.extend(reserved.into_iter().map(Cow::Owned));
     Some((name, type_name))
 }
+
 fn write_header(out: &mut String, name: &str, type_name: &str, help: &str, format: Format) {
     out.push_str("# HELP ");
     out.push_str(name);
@@ -285,11 +286,13 @@ fn write_block(out: &mut String, members: &[Family]) {
             _ => (2, None),
         };
         for sample in &family.samples {
-            let group: Vec<&(LabelName, String)> = sample
+            // By name, as a reader compares label sets whatever their order.
+            let mut group: Vec<&(LabelName, String)> = sample
                 .labels
                 .iter()
                 .filter(|(name, _)| Some(name.as_ref()) != bound)
                 .collect();
+            group.sort();
             // A bound that is not a number sorts last, where a strict
             // reader reports it rather than a misplaced neighbour.
             let order = bound

@@ -4,7 +4,7 @@
 //! line, never a panic.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::metric::{Family, Labels, MetricType, Sample};
@@ -116,23 +116,25 @@ pub fn parse(text: &str, dialect: Dialect) -> Result<Vec<ParsedFamily>, ParseErr
 /// series), and exposed again it would clash with the family it belongs
 /// to in OpenMetrics, which reserves `x_created` for it.
 fn drop_creation_times(families: &mut Vec<ParsedFamily>) {
-    let owner = |base: &str| {
-        families.iter().any(|f| match f.kind {
-            MetricType::Counter => f.name == base || f.name.strip_suffix("_total") == Some(base),
-            MetricType::Histogram | MetricType::Summary => f.name == base,
-            MetricType::Gauge | MetricType::Untyped => false,
+    let owners: HashSet<&str> = families
+        .iter()
+        .filter_map(|f| match f.kind {
+            MetricType::Counter => Some(f.name.strip_suffix("_total").unwrap_or(&f.name)),
+            MetricType::Histogram | MetricType::Summary => Some(f.name.as_str()),
+            MetricType::Gauge | MetricType::Untyped => None,
         })
-    };
+        .collect();
     let created: Vec<bool> = families
         .iter()
         .map(|f| {
-            f.name.strip_suffix("_created").is_some_and(|base| {
-                matches!(f.kind, MetricType::Gauge | MetricType::Untyped) && owner(base)
-            })
+            matches!(f.kind, MetricType::Gauge | MetricType::Untyped)
+                && f.name
+                    .strip_suffix("_created")
+                    .is_some_and(|base| owners.contains(base))
         })
         .collect();
-    let mut flags = created.into_iter();
-    families.retain(|_| !flags.next().unwrap_or(false));
+    let mut created = created.into_iter();
+    families.retain(|_| !created.next().unwrap_or(false));
 }
 
 struct Parser {

@@ -2,15 +2,19 @@
 //! for. A scrape picks the prepared bytes; gzip is done at most once per tick
 //! and format, on the first scrape that accepts it.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use crate::metric::{Family, MetricType};
+use crate::metric::{Family, LabelName, MetricType, Sample, label_value};
+use crate::textparse::parse_value;
 
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -130,34 +134,119 @@ fn gzip_bytes(plain: &[u8]) -> Bytes {
 /// and the members of a histogram or summary must be adjacent.
 pub fn encode(families: &[Family], format: Format) -> Vec<u8> {
     let mut out = String::with_capacity(families.len() * 256);
-    let mut previous: Option<(&str, MetricType)> = None;
-    for family in families {
-        let exposed_name = match (format, family.kind) {
-            // OpenMetrics names the counter family without its `_total`.
-            (Format::OpenMetrics, MetricType::Counter) => {
-                family.name.strip_suffix("_total").unwrap_or(&family.name)
+    let blocks = blocks(families);
+    let mut claimed: HashSet<Cow<str>> = match format {
+        Format::Text => HashSet::new(),
+        Format::OpenMetrics => families
+            .iter()
+            .map(|f| Cow::Borrowed(f.name.as_ref()))
+            .collect(),
+    };
+    for block in &blocks {
+        let members = &families[block.clone()];
+        let first = &members[0];
+        let typed = match format {
+            Format::Text => Some(text_header(first)),
+            Format::OpenMetrics => openmetrics_header(members, &mut claimed),
+        };
+        match typed {
+            Some((name, type_name)) => {
+                write_header(&mut out, name, type_name, &first.help, format);
+                write_block(&mut out, members);
             }
-            (_, kind) => kind.base_name(&family.name),
-        };
-        let type_name = match (family.kind, format) {
-            (MetricType::Counter, _) => "counter",
-            (MetricType::Gauge, _) => "gauge",
-            (MetricType::Histogram, _) => "histogram",
-            (MetricType::Summary, _) => "summary",
-            (MetricType::Untyped, Format::Text) => "untyped",
-            (MetricType::Untyped, Format::OpenMetrics) => "unknown",
-        };
-        let same_family = previous == Some((exposed_name, family.kind));
-        previous = Some((exposed_name, family.kind));
-        if !same_family {
-            write_header(&mut out, exposed_name, type_name, &family.help, format);
+            // OpenMetrics reserves the names around a typed family (`x`,
+            // `x_created` for the counter `x_total`); where another family
+            // holds one, the members are exposed as `unknown` under their own
+            // names, so the series keep their names and the answer stays
+            // valid.
+            None => {
+                for family in members {
+                    write_header(&mut out, &family.name, "unknown", &family.help, format);
+                    write_block(&mut out, std::slice::from_ref(family));
+                }
+            }
         }
-        write_samples(&mut out, family);
     }
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }
     out.into_bytes()
+}
+
+/// The families exposed under one `# TYPE`: the members of a histogram or
+/// summary (adjacent, one family per sample name), or a single family.
+fn blocks(families: &[Family]) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(families.len());
+    for (at, family) in families.iter().enumerate() {
+        let joins = out.last().is_some_and(|last| {
+            let previous = &families[last.start];
+            is_composite(family.kind)
+                && previous.kind == family.kind
+                && previous.kind.base_name(&previous.name) == family.kind.base_name(&family.name)
+        });
+        match out.last_mut() {
+            Some(last) if joins => last.end = at + 1,
+            _ => out.push(at..at + 1),
+        }
+    }
+    out
+}
+
+fn is_composite(kind: MetricType) -> bool {
+    matches!(kind, MetricType::Histogram | MetricType::Summary)
+}
+
+fn text_header(family: &Family) -> (&str, &'static str) {
+    let type_name = match family.kind {
+        MetricType::Counter => "counter",
+        MetricType::Gauge => "gauge",
+        MetricType::Histogram => "histogram",
+        MetricType::Summary => "summary",
+        MetricType::Untyped => "untyped",
+    };
+    (family.kind.base_name(&family.name), type_name)
+}
+
+/// The OpenMetrics family name and type of a block, or None where it must
+/// be exposed as `unknown` member by member. `claimed` holds every sample
+/// name and the names earlier typed families reserved.
+fn openmetrics_header<'a>(
+    members: &'a [Family],
+    claimed: &mut HashSet<Cow<'a, str>>,
+) -> Option<(&'a str, &'static str)> {
+    let first = &members[0];
+    let (name, type_name, suffixes): (&str, &'static str, &[&str]) = match first.kind {
+        MetricType::Gauge => return Some((&first.name, "gauge")),
+        MetricType::Untyped => return Some((&first.name, "unknown")),
+        // A counter's samples are `x_total` in OpenMetrics. One without the
+        // suffix keeps its name as an `unknown` family rather than being
+        // renamed (client_golang appends `_total`), so a series has the
+        // same name in both formats and in the rules that select it.
+        MetricType::Counter => match first.name.strip_suffix("_total") {
+            Some(base) if !base.is_empty() => (base, "counter", &["", "_total", "_created"]),
+            _ => return Some((&first.name, "unknown")),
+        },
+        MetricType::Histogram => (
+            first.kind.base_name(&first.name),
+            "histogram",
+            &["", "_bucket", "_sum", "_count", "_created"],
+        ),
+        MetricType::Summary => (
+            first.kind.base_name(&first.name),
+            "summary",
+            &["", "_sum", "_count", "_created"],
+        ),
+    };
+    let reserved: Vec<String> = suffixes
+        .iter()
+        .map(|suffix| format!("{name}{suffix}"))
+        .filter(|reserved| !members.iter().any(|m| m.name == *reserved))
+        .collect();
+    if reserved.iter().any(|r| claimed.contains(r.as_str())) {
+        return None;
+    }
+    claimed.extend(reserved.into_iter().map(Cow::Owned));
+    Some((name, type_name))
 }
 
 fn write_header(out: &mut String, name: &str, type_name: &str, help: &str, format: Format) {
@@ -172,26 +261,76 @@ fn write_header(out: &mut String, name: &str, type_name: &str, help: &str, forma
     out.push('\n');
 }
 
-fn write_samples(out: &mut String, family: &Family) {
-    for sample in &family.samples {
-        out.push_str(&family.name);
-        if !sample.labels.is_empty() {
-            out.push('{');
-            for (i, (name, value)) in sample.labels.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(name);
-                out.push_str("=\"");
-                escape_label_value(out, value);
-                out.push('"');
+/// Writes a block's samples. A histogram's or summary's series are written
+/// label set by label set, each with its buckets in the numeric order of
+/// `le` (its quantiles by `quantile`), then `_sum` and `_count`, as
+/// client_golang writes them: OpenMetrics requires this order, and text
+/// ordering of `le` would put `+Inf` first and `10` before `2.5`.
+fn write_block(out: &mut String, members: &[Family]) {
+    let first = &members[0];
+    if !is_composite(first.kind) {
+        for family in members {
+            for sample in &family.samples {
+                write_sample(out, &family.name, sample);
             }
-            out.push('}');
         }
-        out.push(' ');
-        write_value(out, sample.value);
-        out.push('\n');
+        return;
     }
+    let base = first.kind.base_name(&first.name);
+    let mut rows: Vec<Row> = Vec::new();
+    for family in members {
+        let (rank, bound) = match &family.name[base.len()..] {
+            "_bucket" => (0, Some("le")),
+            "" => (0, Some("quantile")),
+            "_sum" => (1, None),
+            _ => (2, None),
+        };
+        for sample in &family.samples {
+            // By name, as a reader compares label sets whatever their order.
+            let mut group: Vec<&(LabelName, String)> = sample
+                .labels
+                .iter()
+                .filter(|(name, _)| Some(name.as_ref()) != bound)
+                .collect();
+            group.sort();
+            // A bound that is not a number sorts last, where a strict
+            // reader reports it rather than a misplaced neighbour.
+            let order = bound
+                .and_then(|b| label_value(&sample.labels, b))
+                .and_then(parse_value)
+                .filter(|v| !v.is_nan())
+                .unwrap_or(f64::INFINITY);
+            rows.push((group, rank, order, &family.name, sample));
+        }
+    }
+    rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)).then(a.2.total_cmp(&b.2)));
+    for (_, _, _, name, sample) in rows {
+        write_sample(out, name, sample);
+    }
+}
+
+/// One sample of a histogram or summary with what orders it: its label set
+/// without the bound, the member (bucket or quantile, sum, count), the bound.
+type Row<'a> = (Vec<&'a (LabelName, String)>, u8, f64, &'a str, &'a Sample);
+
+fn write_sample(out: &mut String, name: &str, sample: &Sample) {
+    out.push_str(name);
+    if !sample.labels.is_empty() {
+        out.push('{');
+        for (i, (name, value)) in sample.labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(name);
+            out.push_str("=\"");
+            escape_label_value(out, value);
+            out.push('"');
+        }
+        out.push('}');
+    }
+    out.push(' ');
+    write_value(out, sample.value);
+    out.push('\n');
 }
 
 fn escape_help(out: &mut String, help: &str, format: Format) {
@@ -258,6 +397,96 @@ mod tests {
         let text = String::from_utf8(encode(&families(), Format::OpenMetrics)).unwrap();
         assert!(text.contains("# TYPE node_forks counter\nnode_forks_total 42\n"));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    fn body(families: Vec<Family>, format: Format) -> String {
+        String::from_utf8(Exposition::new(families).body(format, false).to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_counter_without_total_keeps_its_name_as_unknown_in_openmetrics() {
+        let families = || vec![Family::counter("requests", "Requests.").single(5.0)];
+        assert!(
+            body(families(), Format::OpenMetrics).contains("# TYPE requests unknown\nrequests 5\n")
+        );
+        assert!(body(families(), Format::Text).contains("# TYPE requests counter\nrequests 5\n"));
+    }
+
+    #[test]
+    fn a_typed_family_whose_reserved_names_are_taken_is_exposed_as_unknown() {
+        let families = || {
+            vec![
+                Family::counter("node_forks_total", "Forks.").single(1.0),
+                Family::gauge("node_forks", "Pushed.").single(2.0),
+                Family::counter("jobs_total", "Jobs.").single(3.0),
+                Family::gauge("jobs_created", "Created.").single(4.0),
+            ]
+        };
+        let om = body(families(), Format::OpenMetrics);
+        assert!(
+            om.contains("# TYPE node_forks gauge\nnode_forks 2\n"),
+            "{om}"
+        );
+        assert!(
+            om.contains("# TYPE node_forks_total unknown\nnode_forks_total 1\n"),
+            "{om}"
+        );
+        assert!(
+            om.contains("# TYPE jobs_total unknown\njobs_total 3\n"),
+            "{om}"
+        );
+        assert!(om.contains("# TYPE jobs_created gauge\n"), "{om}");
+        // The text format has no such reservation.
+        let text = body(families(), Format::Text);
+        assert!(text.contains("# TYPE node_forks_total counter\n"), "{text}");
+    }
+
+    #[test]
+    fn buckets_and_quantiles_follow_their_numeric_bounds_series_by_series() {
+        let series = |le: &str, job: &str| -> Vec<(&'static str, String)> {
+            vec![("job", job.to_owned()), ("le", le.to_owned())]
+        };
+        let mut buckets = Family::new("t_seconds_bucket", "T.", MetricType::Histogram);
+        let mut sum = Family::new("t_seconds_sum", "T.", MetricType::Histogram);
+        let mut count = Family::new("t_seconds_count", "T.", MetricType::Histogram);
+        for job in ["b", "a"] {
+            for (le, v) in [("+Inf", 4.0), ("10.0", 3.0), ("2.5", 2.0), ("0.25", 1.0)] {
+                buckets.push(series(le, job), v);
+            }
+            sum.push([("job", job)], 7.5);
+            count.push([("job", job)], 4.0);
+        }
+        let mut quantiles = Family::new("rpc", "R.", MetricType::Summary);
+        for q in ["0.99", "0.5", "0.9"] {
+            quantiles.push([("quantile", q)], 1.0);
+        }
+        let families = || {
+            vec![
+                count.clone(),
+                buckets.clone(),
+                sum.clone(),
+                quantiles.clone(),
+                Family::new("rpc_count", "R.", MetricType::Summary).single(3.0),
+                Family::new("rpc_sum", "R.", MetricType::Summary).single(3.0),
+            ]
+        };
+        let one = |job: &str| {
+            format!(
+                "t_seconds_bucket{{job=\"{job}\",le=\"0.25\"}} 1\n\
+t_seconds_bucket{{job=\"{job}\",le=\"2.5\"}} 2\n\
+t_seconds_bucket{{job=\"{job}\",le=\"10.0\"}} 3\n\
+t_seconds_bucket{{job=\"{job}\",le=\"+Inf\"}} 4\n\
+t_seconds_sum{{job=\"{job}\"}} 7.5\n\
+t_seconds_count{{job=\"{job}\"}} 4\n"
+            )
+        };
+        let histogram = format!("# TYPE t_seconds histogram\n{}{}", one("a"), one("b"));
+        let summary = "# TYPE rpc summary\nrpc{quantile=\"0.5\"} 1\nrpc{quantile=\"0.9\"} 1\nrpc{quantile=\"0.99\"} 1\nrpc_sum 3\nrpc_count 3\n";
+        for format in [Format::Text, Format::OpenMetrics] {
+            let text = body(families(), format);
+            assert!(text.contains(&histogram), "{text}");
+            assert!(text.contains(summary), "{text}");
+        }
     }
 
     #[test]

@@ -101,33 +101,119 @@ impl<'a> Cursor<'a> {
         Some(&rest[..end])
     }
 
-    /// A double- or single-quoted string with Go-style escapes.
+    /// A string as PromQL reads it: double- or single-quoted with the
+    /// escapes of Go's `strconv.Unquote` (any other escape is an error, so
+    /// `"5\d\d"` is refused rather than read as `5dd`), or a backtick raw
+    /// string, taken as written.
     fn quoted(&mut self) -> Result<String, SelectorError> {
+        let start = self.position;
         let quote = match self.rest().chars().next() {
-            Some(q @ ('"' | '\'')) => q,
+            Some(q @ ('"' | '\'' | '`')) => q,
             _ => return Err(self.error("expected a quoted value")),
         };
         self.position += 1;
-        let mut value = String::new();
-        let mut chars = self.rest().char_indices();
+        if quote == '`' {
+            let rest = self.rest();
+            let Some(end) = rest.find('`') else {
+                self.position = start;
+                return Err(self.error("unterminated raw string"));
+            };
+            self.position += end + 1;
+            return Ok(rest[..end].to_owned());
+        }
+        // Bytes, since `\x` and octal escapes write bytes, as in Go; the
+        // whole must still be UTF-8.
+        let mut value: Vec<u8> = Vec::new();
         loop {
-            let Some((i, c)) = chars.next() else {
-                return Err(self.error("unterminated string"));
+            let Some(c) = self.rest().chars().next() else {
+                self.position = start;
+                return Err(self.error("unterminated quoted string"));
             };
             match c {
-                '\\' => match chars.next() {
-                    Some((_, 'n')) => value.push('\n'),
-                    Some((_, 't')) => value.push('\t'),
-                    Some((_, other)) => value.push(other),
-                    None => return Err(self.error("unterminated escape")),
-                },
-                c if c == quote => {
-                    self.position += i + 1;
-                    return Ok(value);
+                '\n' => {
+                    return Err(self.error("a quoted string cannot hold a newline; write \\n"));
                 }
-                c => value.push(c),
+                '\\' => self.escape(quote, &mut value)?,
+                c if c == quote => {
+                    self.position += 1;
+                    break;
+                }
+                c => {
+                    let mut buffer = [0; 4];
+                    value.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+                    self.position += c.len_utf8();
+                }
             }
         }
+        String::from_utf8(value).map_err(|_| {
+            self.position = start;
+            self.error("the string's escapes do not make valid UTF-8")
+        })
+    }
+
+    /// One escape sequence at the cursor (on its backslash) inside a string
+    /// opened by `quote`, appended to `value`.
+    fn escape(&mut self, quote: char, value: &mut Vec<u8>) -> Result<(), SelectorError> {
+        let after = &self.rest()[1..];
+        let Some(c) = after.chars().next() else {
+            return Err(self.error("escape sequence not terminated"));
+        };
+        let simple = match c {
+            'a' => Some(0x07),
+            'b' => Some(0x08),
+            'f' => Some(0x0c),
+            'n' => Some(b'\n'),
+            'r' => Some(b'\r'),
+            't' => Some(b'\t'),
+            'v' => Some(0x0b),
+            '\\' => Some(b'\\'),
+            // Only the quote that opened the string: `\'` inside "..." is
+            // an error in PromQL.
+            c if c == quote => Some(c as u8),
+            _ => None,
+        };
+        if let Some(byte) = simple {
+            value.push(byte);
+            self.position += 2;
+            return Ok(());
+        }
+        // (digits after the letter, how many, radix, largest value)
+        let (skip, count, radix, max) = match c {
+            '0'..='7' => (0, 3, 8, 0xff),
+            'x' => (1, 2, 16, 0xff),
+            'u' => (1, 4, 16, 0x10_ffff),
+            'U' => (1, 8, 16, 0x10_ffff),
+            other => {
+                return Err(self.error(format!(
+                    "unknown escape sequence \\{other} in a quoted string (PromQL knows \\a \\b \\f \\n \\r \\t \\v \\\\ \\{quote} \\xHH \\uHHHH \\UHHHHHHHH and octal \\ooo); for a regex escape such as \\d write \\\\d, or put the regex in backticks"
+                )));
+            }
+        };
+        let digits = after
+            .get(skip..skip + count)
+            .filter(|d| d.chars().all(|d| d.is_digit(radix)))
+            .ok_or_else(|| {
+                self.error(format!(
+                    "escape sequence \\{c} needs {count} digits of base {radix}"
+                ))
+            })?;
+        let code = u32::from_str_radix(digits, radix)
+            .ok()
+            .filter(|&code| code <= max)
+            .ok_or_else(|| self.error(format!("escape sequence \\{c}{digits} is out of range")))?;
+        if radix == 8 || c == 'x' {
+            value.push(code as u8);
+        } else {
+            let c = char::from_u32(code).ok_or_else(|| {
+                self.error(format!(
+                    "escape sequence \\{c}{digits} is not a Unicode code point"
+                ))
+            })?;
+            let mut buffer = [0; 4];
+            value.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+        }
+        self.position += 1 + skip + count;
+        Ok(())
     }
 }
 
@@ -303,6 +389,61 @@ mod tests {
         assert_eq!(s.metric.as_deref(), Some("node_load1"));
         let s = Selector::parse(r#"{__name__=~"node_load.*"}"#).unwrap();
         assert!(s.matches_name("node_load5") && !s.matches_name("up"));
+    }
+
+    fn value(text: &str) -> Result<String, SelectorError> {
+        let s = Selector::parse(&format!("m{{a={text}}}"))?;
+        match &s.matchers[0].op {
+            MatchOp::Equal(v) => Ok(v.clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn strings_follow_promql() {
+        assert_eq!(value(r#""a\tb\\c\"d""#).unwrap(), "a\tb\\c\"d");
+        assert_eq!(value(r#"'it\'s'"#).unwrap(), "it's");
+        assert_eq!(value(r#""\a\b\f\n\r\v""#).unwrap(), "\x07\x08\x0c\n\r\x0b");
+        assert_eq!(value(r#""\x41\101\u00e9\U0001F600""#).unwrap(), "AAé😀");
+        // \x and octal escapes are bytes, as in Go: these two make é.
+        assert_eq!(value(r#""\xc3\xa9""#).unwrap(), "é");
+        assert_eq!(value(r#""\303\251""#).unwrap(), "é");
+        // Raw strings take backslashes as written, and may span lines.
+        assert_eq!(value(r"`5\d\d`").unwrap(), r"5\d\d");
+        assert_eq!(value("`a\nb`").unwrap(), "a\nb");
+        assert_eq!(value("\"\"").unwrap(), "");
+    }
+
+    #[test]
+    fn unknown_or_malformed_escapes_are_refused() {
+        let error = Selector::parse(r#"http_requests_total{code=~"5\d\d"}"#).unwrap_err();
+        assert!(
+            error.reason.contains("unknown escape sequence \\d"),
+            "{error}"
+        );
+        assert!(error.reason.contains("backticks"), "{error}");
+        assert_eq!(error.position, 28, "the backslash: {error}");
+        for (bad, reason) in [
+            (r#""\.""#, "unknown escape"),
+            (r#""\'""#, "unknown escape"),
+            (r#"'\"'"#, "unknown escape"),
+            (r#""\x4""#, "needs 2 digits"),
+            (r#""\x+1""#, "needs 2 digits"),
+            (r#""\u12""#, "needs 4 digits"),
+            (r#""\400""#, "out of range"),
+            (r#""\ud800""#, "not a Unicode code point"),
+            (r#""\U00110000""#, "out of range"),
+            (r#""\xff""#, "UTF-8"),
+            ("\"a\nb\"", "newline"),
+            ("\"abc", "unterminated"),
+            ("`abc", "unterminated raw string"),
+            (r#""\é""#, "unknown escape"),
+        ] {
+            let error = value(bad).unwrap_err();
+            assert!(error.reason.contains(reason), "{bad}: {error}");
+        }
+        let error = Selector::parse(r#"m{a="ab\"#).unwrap_err();
+        assert!(error.reason.contains("not terminated"), "{error}");
     }
 
     #[test]

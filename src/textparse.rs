@@ -4,7 +4,7 @@
 //! line, never a panic.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::metric::{Family, Labels, MetricType, Sample};
@@ -104,7 +104,37 @@ pub fn parse(text: &str, dialect: Dialect) -> Result<Vec<ParsedFamily>, ParseErr
             reason: "OpenMetrics input must end with # EOF".into(),
         });
     }
-    Ok(parser.families)
+    let mut families = parser.families;
+    drop_creation_times(&mut families);
+    Ok(families)
+}
+
+/// Removes the `x_created` families that stand beside the counter,
+/// histogram or summary `x` they belong to. client_python's text format
+/// writes a creation time as a gauge of its own; it is metadata of those
+/// series (OpenMetrics' `_created`, which Prometheus does not ingest as a
+/// series), and exposed again it would clash with the family it belongs
+/// to in OpenMetrics, which reserves `x_created` for it.
+fn drop_creation_times(families: &mut Vec<ParsedFamily>) {
+    let owners: HashSet<&str> = families
+        .iter()
+        .filter_map(|f| match f.kind {
+            MetricType::Counter => Some(f.name.strip_suffix("_total").unwrap_or(&f.name)),
+            MetricType::Histogram | MetricType::Summary => Some(f.name.as_str()),
+            MetricType::Gauge | MetricType::Untyped => None,
+        })
+        .collect();
+    let created: Vec<bool> = families
+        .iter()
+        .map(|f| {
+            matches!(f.kind, MetricType::Gauge | MetricType::Untyped)
+                && f.name
+                    .strip_suffix("_created")
+                    .is_some_and(|base| owners.contains(base))
+        })
+        .collect();
+    let mut created = created.into_iter();
+    families.retain(|_| !created.next().unwrap_or(false));
 }
 
 struct Parser {
@@ -522,6 +552,17 @@ untyped_thing -Inf
         let missing_eof = parse("jobs_total 4\n", Dialect::OpenMetrics).unwrap_err();
         assert!(missing_eof.reason.contains("EOF"), "{missing_eof}");
         assert!(parse("# EOF\nx 1\n", Dialect::OpenMetrics).is_err());
+    }
+
+    #[test]
+    fn creation_time_gauges_beside_their_family_are_not_series() {
+        // What client_python writes in the text format.
+        let text = "# TYPE jobs_total counter\njobs_total 4\n# TYPE jobs_created gauge\njobs_created 1.7e9\n\
+# TYPE t histogram\nt_bucket{le=\"+Inf\"} 1\nt_sum 1\nt_count 1\n# TYPE t_created gauge\nt_created 1.7e9\n\
+# TYPE lone_created gauge\nlone_created 1.7e9\n";
+        let families = parse(text, Dialect::Text).unwrap();
+        let names: Vec<&str> = families.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, vec!["jobs_total", "t", "lone_created"]);
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Property tests for the parsers of what apps and pushers send: the
 //! exposition formats, the JSON push body and the Pushgateway's paths. No
 //! input panics; what outrider's own encoder writes parses back to the same
-//! series, in both formats.
+//! series, in both formats, and its OpenMetrics passes the Python client
+//! library's strict parser.
 
-use std::sync::Arc;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use outrider::exposition::{Format, encode};
+use outrider::exposition::{Exposition, Format, encode};
 use outrider::metric::{Family, MetricType, Sample};
 use outrider::push::{PushConfig, json, pushgateway};
 use outrider::textparse::{Dialect, into_families, parse};
@@ -39,11 +42,14 @@ fn family() -> impl Strategy<Value = Family> {
             value(),
             1..5,
         ),
+        any::<bool>(),
     )
-        .prop_map(|(name, kind, help, series)| {
-            // OpenMetrics requires counters to end in _total.
+        .prop_map(|(name, kind, help, series, total)| {
+            // Counters come with and without the `_total` OpenMetrics asks
+            // for: apps and pushers send both.
             let name = match kind {
-                MetricType::Counter => format!("{name}_total"),
+                MetricType::Counter if total => format!("{name}_total"),
+                MetricType::Counter => name,
                 _ => format!("{name}_v"),
             };
             let mut family = Family::new(name, help.trim().to_owned(), kind);
@@ -55,6 +61,210 @@ fn family() -> impl Strategy<Value = Family> {
             }
             family
         })
+}
+
+/// The type a family has in OpenMetrics: a counter is `unknown` there when
+/// it lacks `_total` or another family holds a name the counter reserves.
+fn openmetrics_kind(family: &Family, all: &[Family]) -> MetricType {
+    if family.kind != MetricType::Counter {
+        return family.kind;
+    }
+    let Some(base) = family.name.strip_suffix("_total") else {
+        return MetricType::Untyped;
+    };
+    let taken = |name: &str| all.iter().any(|f| f.name == name);
+    if taken(base) || taken(&format!("{base}_created")) {
+        MetricType::Untyped
+    } else {
+        MetricType::Counter
+    }
+}
+
+fn bound_labels() -> impl Strategy<Value = std::collections::BTreeMap<String, String>> {
+    // `le` and `quantile` are the bounds the encoder adds.
+    prop::collection::btree_map("[a-z_][a-z0-9_]{0,6}", label_value(), 0..3).prop_map(
+        |mut labels| {
+            labels.remove("le");
+            labels.remove("quantile");
+            labels
+        },
+    )
+}
+
+fn labels_with(
+    labels: &std::collections::BTreeMap<String, String>,
+    bound: Option<(&str, &str)>,
+) -> Arc<outrider::metric::Labels> {
+    let mut out: outrider::metric::Labels = labels
+        .iter()
+        .map(|(n, v)| (n.clone().into(), v.clone()))
+        .collect();
+    if let Some((name, value)) = bound {
+        out.push((name.to_owned().into(), value.to_owned()));
+    }
+    Arc::new(out)
+}
+
+/// Families of every type with the values OpenMetrics allows them (no
+/// negative or NaN counts), histograms and summaries with several series
+/// and bounds whose text order is not their numeric order.
+fn strict_families() -> impl Strategy<Value = Vec<Family>> {
+    const BOUNDS: [&str; 7] = ["0.005", "0.25", "1", "2.5", "10.0", "25", "100"];
+    const QUANTILES: [&str; 5] = ["0.05", "0.5", "0.9", "0.99", "1"];
+    let simple = family().prop_map(|mut family| {
+        if family.kind == MetricType::Counter {
+            for sample in &mut family.samples {
+                sample.value = if sample.value.is_finite() {
+                    sample.value.abs()
+                } else {
+                    1.0
+                };
+            }
+        }
+        vec![family]
+    });
+    let composite = (
+        "[a-z_][a-z0-9_:]{0,8}",
+        any::<bool>(),
+        prop::collection::btree_set(0..BOUNDS.len(), 0..BOUNDS.len()),
+        prop::collection::btree_map(bound_labels(), prop::collection::vec(0u32..50, 8), 1..4),
+    )
+        .prop_map(|(name, histogram, bounds, series)| {
+            let kind = if histogram {
+                MetricType::Histogram
+            } else {
+                MetricType::Summary
+            };
+            let main = if histogram {
+                format!("{name}_bucket")
+            } else {
+                name.clone()
+            };
+            let mut main = Family::new(main, "H.", kind);
+            let mut sum = Family::new(format!("{name}_sum"), "H.", kind);
+            let mut count = Family::new(format!("{name}_count"), "H.", kind);
+            for (labels, counts) in &series {
+                let mut total = 0.0;
+                // Given in reverse so that the encoder has to order them.
+                for (i, &bound) in bounds.iter().enumerate().rev() {
+                    let (label, value) = if histogram {
+                        total = counts[..=i].iter().sum::<u32>() as f64;
+                        ("le", BOUNDS[bound])
+                    } else {
+                        ("quantile", QUANTILES[bound % QUANTILES.len()])
+                    };
+                    if main
+                        .samples
+                        .iter()
+                        .any(|s| s.labels == labels_with(labels, Some((label, value))))
+                    {
+                        continue;
+                    }
+                    main.samples.push(Sample {
+                        labels: labels_with(labels, Some((label, value))),
+                        value: if histogram { total } else { counts[i] as f64 },
+                    });
+                }
+                let all = counts.iter().sum::<u32>() as f64;
+                if histogram {
+                    main.samples.push(Sample {
+                        labels: labels_with(labels, Some(("le", "+Inf"))),
+                        value: all,
+                    });
+                }
+                sum.samples.push(Sample {
+                    labels: labels_with(labels, None),
+                    value: all * 0.5,
+                });
+                count.samples.push(Sample {
+                    labels: labels_with(labels, None),
+                    value: all,
+                });
+            }
+            vec![main, sum, count]
+        });
+    prop::collection::vec(prop_oneof![3 => simple, 1 => composite], 1..6).prop_map(|groups| {
+        let mut unique: Vec<Family> = Vec::new();
+        for group in groups {
+            if group
+                .iter()
+                .all(|f| unique.iter().all(|u| u.name != f.name))
+            {
+                unique.extend(group);
+            }
+        }
+        unique
+    })
+}
+
+/// The Python client library's OpenMetrics parser, started once and fed one
+/// exposition a line (as JSON); it answers `ok` or the error. It ends when
+/// the test process closes its stdin.
+struct StrictParser {
+    _child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+const STRICT_PARSER: &str = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+for line in sys.stdin:
+    try:
+        list(text_string_to_metric_families(json.loads(line)))
+        print("ok", flush=True)
+    except Exception as e:
+        print(json.dumps(repr(e)), flush=True)
+"#;
+
+fn strict_parse(text: &str) -> Result<(), String> {
+    static PARSER: OnceLock<Mutex<StrictParser>> = OnceLock::new();
+    let parser = PARSER.get_or_init(|| {
+        assert!(
+            std::path::Path::new("/usr/bin/python3").is_file(),
+            "/usr/bin/python3 is not installed: run the test command from the README"
+        );
+        let mut child = Command::new("/usr/bin/python3")
+            .args(["-c", STRICT_PARSER])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start python3");
+        let input = child.stdin.take().expect("python stdin");
+        let output = BufReader::new(child.stdout.take().expect("python stdout"));
+        Mutex::new(StrictParser {
+            _child: child,
+            input,
+            output,
+        })
+    });
+    let mut parser = parser.lock().unwrap_or_else(|e| e.into_inner());
+    let line = serde_json::to_string(text).expect("a string encodes");
+    writeln!(parser.input, "{line}").expect("write to python");
+    let mut answer = String::new();
+    parser
+        .output
+        .read_line(&mut answer)
+        .expect("read from python");
+    match answer.trim_end() {
+        "ok" => Ok(()),
+        error => Err(error.to_owned()),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn openmetrics_output_passes_the_strict_parser(families in strict_families()) {
+        let exposition = Exposition::new(families);
+        let text = String::from_utf8(exposition.body(Format::OpenMetrics, false).to_vec()).unwrap();
+        if let Err(error) = strict_parse(&text) {
+            return Err(TestCaseError::fail(format!("{error}\n{text}")));
+        }
+        // outrider reads its own answer back too.
+        parse(&text, Dialect::OpenMetrics).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+    }
 }
 
 proptest! {
@@ -93,7 +303,11 @@ proptest! {
             prop_assert_eq!(back.len(), unique.len(), "{}", text);
             for (original, read) in unique.iter().zip(&back) {
                 prop_assert_eq!(&original.name, &read.name);
-                prop_assert_eq!(original.kind, read.kind);
+                let kind = match format {
+                    Format::OpenMetrics => openmetrics_kind(original, &unique),
+                    Format::Text => original.kind,
+                };
+                prop_assert_eq!(kind, read.kind, "{}", text);
                 prop_assert_eq!(&original.help, &read.help);
                 prop_assert_eq!(&original.samples, &read.samples, "{}", text);
             }

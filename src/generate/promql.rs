@@ -18,7 +18,8 @@ pub const SLO_LABEL: &str = "slo";
 /// The label SLO series are aggregated by.
 pub const SLO_BY: &str = "job";
 
-/// A PromQL string literal.
+/// A PromQL string literal that reads back as `value`: backslashes,
+/// quotes and control characters escaped, as Go's `strconv.Quote` does.
 pub fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
@@ -27,6 +28,14 @@ pub fn quote(value: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() && c.is_ascii() => {
+                write!(out, "\\x{:02x}", u32::from(c)).expect("writing to a String cannot fail");
+            }
+            c if c.is_control() => {
+                write!(out, "\\u{:04x}", u32::from(c)).expect("writing to a String cannot fail");
+            }
             c => out.push(c),
         }
     }
@@ -410,6 +419,9 @@ mod tests {
         );
         let q = Selector::parse(r#"x{a="say \"hi\"\\"}"#).unwrap();
         assert_eq!(selector(&q), r#"x{a="say \"hi\"\\"}"#);
+        // A raw string's backslashes are escaped: the same regex for promtool.
+        let raw = Selector::parse(r"x{code=~`5\d\d`, b='\t\x01\u0085'}").unwrap();
+        assert_eq!(selector(&raw), r#"x{code=~"5\\d\\d", b="\t\x01\u0085"}"#);
         assert_eq!(
             baseline_gauge(
                 "outrider_anomaly_ratio",

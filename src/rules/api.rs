@@ -7,77 +7,21 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::json;
 
+use super::Rule;
 use super::eval::{AlertState, Evaluator, State, rfc3339};
-use super::format::Direction;
-use super::{Kind, Rule};
+use crate::generate::promql::{self, SloWindows};
 
-/// A PromQL-like rendering of the warning condition, for people reading
-/// the API.
+/// The rule's condition as the PromQL `outrider generate` writes for it,
+/// from the same expression builder. A rule that alerts at two severities
+/// becomes two Prometheus rules; the query shown is the least severe one
+/// (the warning when the rule has one), the condition that makes the rule
+/// active at all. SLO windows are the unscaled ones `generate` writes by
+/// default.
 pub fn query(rule: &Rule) -> String {
-    let selector = rule
-        .selector
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let level = |l: &super::format::Levels| l.warning.or(l.critical).unwrap_or_default();
-    match &rule.kind {
-        Kind::Threshold(t) => {
-            let mut expr = if t.rate {
-                format!("rate({selector}[1m])")
-            } else {
-                selector
-            };
-            if let Some(d) = &t.divide_by {
-                expr = format!("{expr} / {d}");
-            }
-            match (&t.above, &t.below) {
-                (Some(a), _) => format!("{expr} >= {}", level(a)),
-                (None, Some(b)) => format!("{expr} <= {}", level(b)),
-                (None, None) => expr,
-            }
-        }
-        Kind::Anomaly(a) => {
-            let metric = rule
-                .selector
-                .as_ref()
-                .and_then(|s| s.metric.clone())
-                .unwrap_or_default();
-            let op = match a.direction {
-                Direction::Up => ">=",
-                Direction::Down => "<= 1 /",
-                Direction::Both => "outside 1 / x .. x with x =",
-            };
-            match (&a.ratio, &a.score) {
-                (Some(r), _) => format!(
-                    "outrider_anomaly_ratio{{metric=\"{metric}\"}} {op} {}",
-                    level(r)
-                ),
-                (None, Some(s)) => format!(
-                    "outrider_anomaly_score{{metric=\"{metric}\"}} >= {}",
-                    level(s)
-                ),
-                (None, None) => format!(
-                    "outrider_anomaly_zscore{{metric=\"{metric}\"}} >= {}",
-                    a.zscore.as_ref().map(level).unwrap_or_default()
-                ),
-            }
-        }
-        Kind::Absent(after) => format!(
-            "absent_over_time({selector}[{}])",
-            humantime::format_duration(*after)
-        ),
-        Kind::Slo(s) => match (&s.errors, &s.good) {
-            (Some(errors), _) => format!(
-                "burn rate of {errors} / {} against {}%",
-                s.total, s.objective
-            ),
-            (None, Some(good)) => format!(
-                "burn rate of 1 - {good} / {} against {}%",
-                s.total, s.objective
-            ),
-            (None, None) => String::new(),
-        },
-    }
+    promql::severities(rule)
+        .first()
+        .map(|&severity| promql::alert(rule, severity, &SloWindows::scaled(1)))
+        .unwrap_or_default()
 }
 
 fn value_text(value: f64) -> String {

@@ -201,7 +201,6 @@ fn steps(d: Duration, interval: Duration) -> u64 {
 }
 
 struct Builder<'a> {
-    group: &'a Group,
     interval: Duration,
     windows: &'a SloWindows,
 }
@@ -216,7 +215,7 @@ impl Builder<'_> {
     ) -> ExpectedAlert {
         let mut exp_labels = series.clone();
         exp_labels.extend(labels(rule, severity));
-        let mut exp_annotations = annotations(self.group, rule);
+        let mut exp_annotations = annotations(rule);
         for text in exp_annotations.values_mut() {
             if let Ok(template) = Template::parse(text) {
                 *text = template.render(series, value);
@@ -473,11 +472,7 @@ pub fn interval(group: &Group, windows: &SloWindows) -> Duration {
 /// The unit tests of one group's generated rule file.
 pub fn tests(group: &Group, rule_file: &str, windows: &SloWindows) -> Result<TestFile, String> {
     let interval = interval(group, windows);
-    let builder = Builder {
-        group,
-        interval,
-        windows,
-    };
+    let builder = Builder { interval, windows };
     let mut tests = Vec::new();
     for rule in &group.rules {
         let made = match (&rule.kind, &rule.selector) {

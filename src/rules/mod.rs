@@ -216,29 +216,38 @@ fn compile_rule(config: &RuleConfig) -> Result<Rule, String> {
 
 /// Parses and checks one rule file.
 pub fn parse(text: &str, file: &str) -> Result<Vec<Group>, RuleError> {
+    parse_all(text, file).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// Parses and checks one rule file, with every rule's error, not only the
+/// first (`outrider check` shows them all). Never an empty error list.
+pub fn parse_all(text: &str, file: &str) -> Result<Vec<Group>, Vec<RuleError>> {
     let parsed: RuleFile = serde_yaml_ng::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        RuleError {
+        vec![RuleError {
             file: file.to_owned(),
             line,
             column,
             message: e.to_string(),
-        }
+        }]
     })?;
     let mut groups = Vec::new();
+    let mut errors = Vec::new();
     for GroupConfig { name, rules } in parsed.groups {
         let mut compiled = Vec::new();
         for config in &rules {
-            let rule = compile_rule(config).map_err(|message| {
-                let (line, column) = position_of(text, &config.alert);
-                RuleError {
-                    file: file.to_owned(),
-                    line,
-                    column,
-                    message: format!("rule {}: {message}", config.alert),
+            match compile_rule(config) {
+                Ok(rule) => compiled.push(rule),
+                Err(message) => {
+                    let (line, column) = position_of(text, &config.alert);
+                    errors.push(RuleError {
+                        file: file.to_owned(),
+                        line,
+                        column,
+                        message: format!("rule {}: {message}", config.alert),
+                    });
                 }
-            })?;
-            compiled.push(rule);
+            }
         }
         groups.push(Group {
             name,
@@ -246,7 +255,11 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Group>, RuleError> {
             rules: compiled,
         });
     }
-    Ok(groups)
+    if errors.is_empty() {
+        Ok(groups)
+    } else {
+        Err(errors)
+    }
 }
 
 impl RuleSet {
@@ -444,6 +457,15 @@ mod tests {
             let error = rule(body).unwrap_err();
             assert!(error.contains(expected), "{body}: {error}");
         }
+    }
+
+    #[test]
+    fn every_bad_rule_is_reported() {
+        let text = "groups:\n  - name: g\n    rules:\n      - alert: lower\n        selector: x\n        threshold: {above: {warning: 1}}\n      - alert: Good\n        selector: x\n        threshold: {above: {warning: 1}}\n      - alert: NoLevels\n        selector: x\n        threshold: {}\n";
+        let errors = parse_all(text, "bad.yml").unwrap_err();
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [4, 10], "{errors:?}");
+        assert_eq!(parse(text, "bad.yml").unwrap_err(), errors[0]);
     }
 
     #[test]

@@ -120,6 +120,7 @@ const EVERY_KIND: &str = r#"groups:
       - alert: Swing
         selector: queue_depth
         anomaly: {direction: both, ratio: {warning: 1.5}, zscore: {critical: 5}}
+        summary: 'Queue {{ $labels.queue }} is deep'
       - alert: Spiky
         selector: 'latency_seconds{metric="p99"}'
         anomaly: {zscore: {warning: 4, critical: 8}}
@@ -131,11 +132,13 @@ const EVERY_KIND: &str = r#"groups:
         absent: 10m
         summary: '{{ $labels.job }} is gone'
       - alert: Availability
-        slo: {objective: 99.9, errors: 'req_total{code=~"5.."}', total: req_total, period: 30d, min_rate: 1}
+        slo: {objective: 99.9, errors: 'req_total{code=~"5.."}', total: req_total, period: 30d, min_rate: 1, by: [namespace, service]}
+        summary: 'Error budget of {{ $labels.service }} in {{ $labels.namespace }} burning'
         description: 'burning {{ $value | humanize }}x'
       - alert: Latency
         labels: {team: web}
         slo: {objective: 95, good: 'dur_bucket{le="0.25"}', total: dur_count, period: 7d}
+        summary: '{{ $labels.service }} of {{ $labels.job }} is slow'
         description: 'burning {{ $value }}x'
 "#;
 
@@ -164,24 +167,36 @@ fn every_kind_of_rule_generates_rules_that_promtool_checks_and_tests() {
         r#"outrider_anomaly_score{metric="cache_hits_total"} >= 0.9"#,
         r#"absent_over_time(up{job="db"}[10m])"#,
         "keep_firing_for: 5m",
-        "job:slo_errors_per_request:ratio_rate30d",
-        "job:slo_requests:rate1h{slo=\"Availability\"} >= 1",
+        "slo:sli_error:ratio_rate30d",
+        "slo:sli_requests:rate1h{slo=\"Availability\"} >= 1",
+        // Each SLO keeps its own `by` labels, and the default ones name a
+        // service, not only a job.
+        r#"sum by (namespace, service) (rate(req_total{code=~"5.."}[5m]))"#,
+        "and on (namespace, service, slo)",
+        "sum by (namespace, service, job) (rate(dur_count[5m]))",
+        "and on (namespace, service, job, slo)",
     ] {
         assert!(
             generated.contains(expected),
             "{expected} not in:\n{generated}"
         );
     }
+    assert!(!generated.contains("sum by (job)"), "{generated}");
+    // The promtool tests expect rendered summaries, with the labels the
+    // alerts carry, not blanks.
+    let tests = std::fs::read_to_string(dir.path().join("scale1/alerts/kinds.test.yml")).unwrap();
+    for expected in [
+        "summary: Error budget of critical-service in critical-namespace burning",
+        "summary: critical-service of critical-job is slow",
+        "summary: Queue test-queue is deep",
+    ] {
+        assert!(tests.contains(expected), "{expected} not in:\n{tests}");
+    }
+    assert!(!tests.contains("Error budget of  in"), "{tests}");
     let scaled =
         std::fs::read_to_string(dir.path().join("scale60/alerts/kinds.rules.yml")).unwrap();
-    assert!(
-        scaled.contains("job:slo_errors_per_request:ratio_rate5s"),
-        "{scaled}"
-    );
-    assert!(
-        scaled.contains("job:slo_errors_per_request:ratio_rate1h12m"),
-        "{scaled}"
-    );
+    assert!(scaled.contains("slo:sli_error:ratio_rate5s"), "{scaled}");
+    assert!(scaled.contains("slo:sli_error:ratio_rate1h12m"), "{scaled}");
 }
 
 /// The unit tests are not vacuous: a rule that no longer matches what the

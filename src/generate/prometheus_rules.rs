@@ -108,12 +108,7 @@ fn recordings(group: &Group, windows: &SloWindows) -> Vec<PromRule> {
         }));
         out.push(PromRule::Record(Recording {
             record: promql::requests_record(&promql::duration(windows.long_page)),
-            expr: format!(
-                "sum by ({}) (rate({}[{}]))",
-                promql::SLO_BY,
-                promql::selector(&slo.total),
-                promql::duration(windows.long_page)
-            ),
+            expr: promql::requests_rate(slo, windows.long_page),
             labels,
         }));
     }

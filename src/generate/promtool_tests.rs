@@ -154,6 +154,22 @@ fn labels_for(selector: &Selector, against: Option<&Selector>) -> Result<Labels,
     Ok(out)
 }
 
+/// The test series of a threshold or anomaly rule carry every label its
+/// templates read (the alert has the series' labels), so the expected
+/// annotations are rendered text, not blanks.
+fn with_template_labels(rule: &Rule, mut labels: Labels) -> Labels {
+    for template in rule.summary.iter().chain(&rule.description) {
+        for label in template.labels() {
+            if label != CASE {
+                labels
+                    .entry(label.to_owned())
+                    .or_insert_with(|| format!("test-{label}"));
+            }
+        }
+    }
+    labels
+}
+
 /// A value that reaches `level` in the direction, by a margin.
 fn beyond(level: f64, above: bool) -> f64 {
     match (above, level > 0.0) {
@@ -229,7 +245,7 @@ impl Builder<'_> {
 
     fn threshold(&self, rule: &Rule, s: &Selector, t: &Threshold) -> Result<TestGroup, String> {
         let metric = s.metric.clone().unwrap_or_default();
-        let base = labels_for(s, None)?;
+        let base = with_template_labels(rule, labels_for(s, None)?);
         let (levels, above) = match (&t.above, &t.below) {
             (Some(l), _) => (l, true),
             (None, Some(l)) => (l, false),
@@ -282,6 +298,7 @@ impl Builder<'_> {
             base.insert(k, v);
         }
         base.insert("metric".to_owned(), s.metric.clone().unwrap_or_default());
+        let base = with_template_labels(rule, base);
         let eval = steps(rule.for_duration, self.interval) + 2;
         let samples = eval + 1;
         // Which gauge the test series cross the levels with.
@@ -396,8 +413,12 @@ impl Builder<'_> {
         let mut input = Vec::new();
         let mut exp = Vec::new();
         for (case, ratio, total_rate, fires) in cases {
+            // Every `by` label tells the cases apart, so the expected
+            // alerts carry them all and the templates render them.
             let job = |mut l: Labels| {
-                l.insert(promql::SLO_BY.to_owned(), case.to_owned());
+                for label in &slo.by {
+                    l.insert(label.clone(), format!("{case}-{label}"));
+                }
                 l
             };
             let part_rate = if is_errors { ratio } else { 1.0 - ratio } * total_rate;

@@ -113,6 +113,34 @@ fn check_levels(levels: &format::Levels, above: bool, what: &str) -> Result<(), 
     Ok(())
 }
 
+/// The label SLO alerts and recording rules carry the rule's name in.
+pub const SLO_LABEL: &str = "slo";
+
+fn check_slo_by(by: &[String]) -> Result<(), String> {
+    if by.is_empty() {
+        return Err(
+            "slo.by: give at least one label that tells services apart (such as job)".to_owned(),
+        );
+    }
+    for (i, label) in by.iter().enumerate() {
+        let valid = label
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid || label.starts_with("__") {
+            return Err(format!("slo.by: {label:?} is not a label name"));
+        }
+        if label == SLO_LABEL || label == "alertname" || label == "severity" {
+            return Err(format!("slo.by: {label} is set by outrider"));
+        }
+        if by[..i].contains(label) {
+            return Err(format!("slo.by: {label} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
 fn compile_rule(config: &RuleConfig) -> Result<Rule, String> {
     if !is_camel_case(&config.alert) {
         return Err(format!(
@@ -178,6 +206,22 @@ fn compile_rule(config: &RuleConfig) -> Result<Rule, String> {
             return Err(
                 "slo: the errors, good and total selectors must name their metric".to_owned(),
             );
+        }
+        check_slo_by(&slo.by)?;
+        // An SLO alert carries its `by` labels and `slo` only: a template
+        // reading any other label would render empty.
+        let templates = [&config.summary, &config.description];
+        for text in templates.into_iter().flatten() {
+            let template = Template::parse(text)?;
+            if let Some(label) = template
+                .labels()
+                .find(|l| *l != SLO_LABEL && !slo.by.iter().any(|b| b == l))
+            {
+                return Err(format!(
+                    "slo: the template {text:?} reads $labels.{label}, which the alert does not carry (it has slo and by: [{}])",
+                    slo.by.join(", ")
+                ));
+            }
         }
         Kind::Slo(slo)
     };
@@ -447,6 +491,22 @@ mod tests {
             (
                 "        selector: x\n        absent: 5m\n        labels: {severity: page}\n",
                 "severity is set by outrider",
+            ),
+            (
+                "        slo: {objective: 99, errors: e, total: t, period: 28d, by: []}\n",
+                "slo.by: give at least one label",
+            ),
+            (
+                "        slo: {objective: 99, errors: e, total: t, period: 28d, by: [job, 'a-b']}\n",
+                "\"a-b\" is not a label name",
+            ),
+            (
+                "        slo: {objective: 99, errors: e, total: t, period: 28d, by: [slo]}\n",
+                "slo is set by outrider",
+            ),
+            (
+                "        slo: {objective: 99, errors: e, total: t, period: 28d, by: [job]}\n        summary: '{{ $labels.service }} burns'\n",
+                "reads $labels.service, which the alert does not carry",
             ),
             (
                 "        selector: x\n        absent: 5m\n        summary: '{{ $nope }}'\n",

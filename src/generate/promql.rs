@@ -453,7 +453,7 @@ mod tests {
             score: None,
             direction,
             half_life: None,
-            seasonal: false,
+            seasonal: None,
             volume_floor: 0.0,
         };
         assert_eq!(

@@ -114,9 +114,10 @@ pub struct Anomaly {
     /// `baselines` section's).
     #[serde(default, with = "humantime_serde")]
     pub half_life: Option<Duration>,
-    /// Keep an hour-of-week profile for these series.
+    /// Keep an hour-of-week profile for these series (default: the
+    /// `baselines` section's `seasonal`).
     #[serde(default)]
-    pub seasonal: bool,
+    pub seasonal: Option<bool>,
     /// Below this, no anomaly is claimed.
     #[serde(default)]
     pub volume_floor: f64,

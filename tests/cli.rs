@@ -182,6 +182,17 @@ fn check_on_a_generated_prometheus_rule_file_points_at_promtool() {
         err.contains("Prometheus rule file") && err.contains("promtool check rules"),
         "{err}"
     );
+    // The rest of what `generate` writes into alerts/ points at its tool too.
+    let output = outrider(&["check", repo.join("alerts").to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let err = stderr(&output);
+    for hint in [
+        "`promtool check rules`",
+        "`promtool test rules`",
+        "`amtool check-config`",
+    ] {
+        assert!(err.contains(hint), "{hint}: {err}");
+    }
 }
 
 /// Every example the repository ships passes `check` as shipped.

@@ -203,8 +203,7 @@ fn listed(manifest: &str) -> Vec<PathBuf> {
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .map(PathBuf::from)
         .filter(|path| {
-            let mut parts = path.components();
-            let top = parts.next();
+            let top = path.components().next();
             top.is_some_and(|c| FOLDERS.iter().any(|f| c.as_os_str() == *f))
                 && path
                     .components()

@@ -109,7 +109,7 @@ fn tracker(series: usize) -> Tracker {
         max_series: series * 2,
         track: vec![TrackConfig {
             selector: Selector::parse("bench_gauge").expect("valid selector"),
-            seasonal: false,
+            seasonal: Some(false),
             volume_floor: 0.0,
             half_life: None,
             histogram: None,

@@ -16,6 +16,9 @@ use crate::paths::HostPaths;
 /// allocated, and new allocations continue just above it.
 pub const DEFAULT_PORT: u16 = 10777;
 
+/// The shortest bearer token accepted for the push and reload endpoints.
+pub const MIN_TOKEN_LENGTH: usize = 16;
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -200,27 +203,66 @@ impl Config {
     }
 
     /// Checks what serde cannot: values that parse but cannot work. Building
-    /// the collectors checks their regexes, so it is done here too.
+    /// the collectors checks their regexes, so it is done here too. `run`,
+    /// `check` and a reload all come here, so what one refuses the others
+    /// refuse too.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.problems().into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem `validate` would refuse, not only the first, for
+    /// `outrider check`.
+    pub fn problems(&self) -> Vec<ConfigError> {
+        let mut found = Vec::new();
         if self.collect_interval.is_zero() {
-            return Err(ConfigError::Invalid(
+            found.push(ConfigError::Invalid(
                 "collect_interval must be more than 0s (for example 15s)".to_owned(),
             ));
         }
-        listen_address(&self.web.listen_address)?;
+        if let Err(e) = listen_address(&self.web.listen_address) {
+            found.push(e);
+        }
         let path = &self.web.telemetry_path;
         if !path.starts_with('/') || ["/", "/-/healthy", "/-/ready"].contains(&path.as_str()) {
-            return Err(ConfigError::Invalid(format!(
+            found.push(ConfigError::Invalid(format!(
                 "web.telemetry_path {path:?} must start with '/' and not be /, /-/healthy or /-/ready"
             )));
         }
-        self.web_guard()?;
-        self.registry()?;
-        self.baselines.validate().map_err(ConfigError::Invalid)?;
-        self.alerting.validate().map_err(ConfigError::Invalid)?;
-        self.push.validate().map_err(ConfigError::Invalid)?;
-        self.load_rules()?;
-        Ok(())
+        // A short bearer token can be guessed; the endpoints it opens write.
+        for (name, token) in [
+            ("push.token", &self.push.token),
+            ("web.reload_token", &self.web.reload_token),
+        ] {
+            if token.as_deref().is_some_and(|t| t.len() < MIN_TOKEN_LENGTH) {
+                found.push(ConfigError::Invalid(format!(
+                    "{name} must be at least {MIN_TOKEN_LENGTH} characters (for example: openssl rand -hex 16)"
+                )));
+            }
+        }
+        if let Err(e) = self.web_guard() {
+            found.push(e);
+        }
+        if let Err(e) = self.registry() {
+            found.push(e);
+        }
+        let invalid = [
+            self.baselines.validate(),
+            self.alerting.validate(),
+            self.push.validate(),
+        ];
+        found.extend(
+            invalid
+                .into_iter()
+                .filter_map(Result::err)
+                .map(ConfigError::Invalid),
+        );
+        if let Err(e) = self.load_rules() {
+            found.push(e);
+        }
+        found
     }
 
     /// The collectors this config runs: the host table, then the sources of
@@ -407,6 +449,29 @@ mod tests {
         assert!(bad("web: {limits: {max_header_bytes: 10}}").contains("max_header_bytes"));
         assert!(bad("web: {limits: {read: {rat: 1}}}").contains("unknown field `rat`"));
         assert!(bad("web: {config_file: /nonexistent/web.yml}").contains("/nonexistent/web.yml"));
+        assert!(bad("web: {reload_token: short}").contains("web.reload_token must be at least 16"));
+        assert!(bad("push: {token: short}").contains("push.token must be at least 16"));
+    }
+
+    #[test]
+    fn problems_lists_every_error() {
+        let config = Config::from_yaml(
+            "collect_interval: 0s\nweb: {telemetry_path: metrics, reload_token: short}\npush: {token: short}\n",
+            "t",
+        )
+        .unwrap();
+        let problems: Vec<String> = config.problems().iter().map(|e| e.to_string()).collect();
+        for expected in [
+            "collect_interval",
+            "telemetry_path",
+            "push.token",
+            "reload_token",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(expected)),
+                "{expected}: {problems:?}"
+            );
+        }
     }
 
     #[test]

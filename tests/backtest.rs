@@ -268,3 +268,49 @@ fn a_wide_file_is_one_series_per_column() {
     let ratio: f64 = spike.split(',').nth(6).unwrap().parse().unwrap();
     assert!(ratio > 5.0, "{spike}");
 }
+
+/// The score column of samples.csv, by line.
+fn score_column(samples: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(samples).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == "score").unwrap();
+    lines
+        .map(|l| l.split(',').nth(at).unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A series scores the same whether an anomaly rule tracks it or only the
+/// backtest does: both take the one default of the baselines section
+/// (seasonal in a backtest), unless the rule itself says otherwise.
+#[test]
+fn a_series_scores_the_same_with_and_without_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let daily = data().join("art_daily_jumpsup.csv");
+    let rule = |extra: &str| {
+        format!(
+            "groups:\n  - name: b\n    rules:\n      - alert: Jumps\n        selector: art_daily_jumpsup\n        anomaly: {{score: {{warning: 0.5}}{extra}}}\n"
+        )
+    };
+    let run = |name: &str, rules: Option<String>| {
+        let out = dir.path().join(name);
+        let mut args = Vec::new();
+        let file = dir.path().join(format!("{name}.yml"));
+        if let Some(text) = rules {
+            std::fs::write(&file, text).unwrap();
+            args = vec!["--rules", file.to_str().unwrap()];
+        }
+        let output = backtest(&args, &[&daily], &out);
+        assert!(output.status.success(), "{output:?}");
+        score_column(&out.join("samples.csv"))
+    };
+    let without = run("without", None);
+    let with = run("with", Some(rule("")));
+    assert_eq!(without.len(), 4032);
+    assert!(without.iter().any(|s| !s.is_empty()), "scored at all");
+    let differing = without.iter().zip(&with).filter(|(a, b)| a != b).count();
+    assert_eq!(differing, 0, "{differing} scores differ with --rules");
+    // A rule that asks for no profile gets none, and that shows.
+    let flat = run("flat", Some(rule(", seasonal: false")));
+    assert_ne!(without, flat);
+}

@@ -61,7 +61,7 @@ proptest! {
             min_samples: 2,
             track: vec![TrackConfig {
                 selector: Selector::parse("s").unwrap(),
-                seasonal: true,
+                seasonal: Some(true),
                 volume_floor: 0.0,
                 half_life: None,
                 histogram: None,

@@ -120,6 +120,7 @@ const EVERY_KIND: &str = r#"groups:
       - alert: Swing
         selector: queue_depth
         anomaly: {direction: both, ratio: {warning: 1.5}, zscore: {critical: 5}}
+        summary: 'Queue {{ $labels.queue }} is deep'
       - alert: Spiky
         selector: 'latency_seconds{metric="p99"}'
         anomaly: {zscore: {warning: 4, critical: 8}}
@@ -131,11 +132,13 @@ const EVERY_KIND: &str = r#"groups:
         absent: 10m
         summary: '{{ $labels.job }} is gone'
       - alert: Availability
-        slo: {objective: 99.9, errors: 'req_total{code=~"5.."}', total: req_total, period: 30d, min_rate: 1}
+        slo: {objective: 99.9, errors: 'req_total{code=~"5.."}', total: req_total, period: 30d, min_rate: 1, by: [namespace, service]}
+        summary: 'Error budget of {{ $labels.service }} in {{ $labels.namespace }} burning'
         description: 'burning {{ $value | humanize }}x'
       - alert: Latency
         labels: {team: web}
         slo: {objective: 95, good: 'dur_bucket{le="0.25"}', total: dur_count, period: 7d}
+        summary: '{{ $labels.service }} of {{ $labels.job }} is slow'
         description: 'burning {{ $value }}x'
 "#;
 
@@ -164,24 +167,36 @@ fn every_kind_of_rule_generates_rules_that_promtool_checks_and_tests() {
         r#"outrider_anomaly_score{metric="cache_hits_total"} >= 0.9"#,
         r#"absent_over_time(up{job="db"}[10m])"#,
         "keep_firing_for: 5m",
-        "job:slo_errors_per_request:ratio_rate30d",
-        "job:slo_requests:rate1h{slo=\"Availability\"} >= 1",
+        "slo:sli_error:ratio_rate30d",
+        "slo:sli_requests:rate1h{slo=\"Availability\"} >= 1",
+        // Each SLO keeps its own `by` labels, and the default ones name a
+        // service, not only a job.
+        r#"sum by (namespace, service) (rate(req_total{code=~"5.."}[5m]))"#,
+        "and on (namespace, service, slo)",
+        "sum by (namespace, service, job) (rate(dur_count[5m]))",
+        "and on (namespace, service, job, slo)",
     ] {
         assert!(
             generated.contains(expected),
             "{expected} not in:\n{generated}"
         );
     }
+    assert!(!generated.contains("sum by (job)"), "{generated}");
+    // The promtool tests expect rendered summaries, with the labels the
+    // alerts carry, not blanks.
+    let tests = std::fs::read_to_string(dir.path().join("scale1/alerts/kinds.test.yml")).unwrap();
+    for expected in [
+        "summary: Error budget of critical-service in critical-namespace burning",
+        "summary: critical-service of critical-job is slow",
+        "summary: Queue test-queue is deep",
+    ] {
+        assert!(tests.contains(expected), "{expected} not in:\n{tests}");
+    }
+    assert!(!tests.contains("Error budget of  in"), "{tests}");
     let scaled =
         std::fs::read_to_string(dir.path().join("scale60/alerts/kinds.rules.yml")).unwrap();
-    assert!(
-        scaled.contains("job:slo_errors_per_request:ratio_rate5s"),
-        "{scaled}"
-    );
-    assert!(
-        scaled.contains("job:slo_errors_per_request:ratio_rate1h12m"),
-        "{scaled}"
-    );
+    assert!(scaled.contains("slo:sli_error:ratio_rate5s"), "{scaled}");
+    assert!(scaled.contains("slo:sli_error:ratio_rate1h12m"), "{scaled}");
 }
 
 /// The unit tests are not vacuous: a rule that no longer matches what the
@@ -226,23 +241,17 @@ fn check_names_missing_changed_and_stale_files_and_generate_fixes_them() {
     );
 
     generate_into(dir.path(), &[]);
-    std::fs::write(dir.path().join("alerts/old.rules.yml"), "groups: []\n").unwrap();
     std::fs::write(dir.path().join("grafana/outrider-app.json"), "{}\n").unwrap();
-    let stale = outrider(&["generate", "--check", "--out", out]);
-    assert_eq!(stale.status.code(), Some(1));
-    let report = text(&stale);
+    let changed = outrider(&["generate", "--check", "--out", out]);
+    assert_eq!(changed.status.code(), Some(1));
     assert!(
-        report.contains("alerts/old.rules.yml: not generated"),
-        "{report}"
+        text(&changed).contains("grafana/outrider-app.json: differs"),
+        "{}",
+        text(&changed)
     );
-    assert!(
-        report.contains("grafana/outrider-app.json: differs"),
-        "{report}"
-    );
-
     let fixed = outrider(&["generate", "--out", out]);
     assert!(
-        text(&fixed).contains("1 written, 1 stale removed"),
+        text(&fixed).contains("1 written, 0 stale removed"),
         "{}",
         text(&fixed)
     );
@@ -255,6 +264,65 @@ fn check_names_missing_changed_and_stale_files_and_generate_fixes_them() {
         "{}",
         text(&again)
     );
+}
+
+/// `--out` is often an ops repository: a team's own rules, dashboards and
+/// manifests beside the generated ones survive, and only what an earlier
+/// run generated and this one no longer does is removed.
+#[test]
+fn generate_removes_only_the_stale_files_it_wrote_and_keeps_a_teams_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ops");
+    let out_text = out.to_str().unwrap();
+    generate_into(&out, &[]);
+    let own = [
+        ("alerts/team.yml", "groups: []\n"),
+        ("alerts/team.rules.yml", "groups: []\n"),
+        ("grafana/mine.json", "{\"title\": \"mine\"}\n"),
+        ("deploy/secret.yml", "apiVersion: v1\nkind: Secret\n"),
+    ];
+    for (path, body) in own {
+        std::fs::write(out.join(path), body).unwrap();
+    }
+    let check = outrider(&["generate", "--check", "--out", out_text]);
+    assert!(check.status.success(), "{}", text(&check));
+
+    // The same rules without the app group: its files are stale.
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    for name in ["host.yml", "processes.yml", "containers.yml"] {
+        std::fs::copy(repo().join("rules").join(name), rules.join(name)).unwrap();
+    }
+    let rules_text = rules.to_str().unwrap();
+    let stale = outrider(&["generate", "--check", "--out", out_text, rules_text]);
+    assert_eq!(stale.status.code(), Some(1), "{}", text(&stale));
+    let report = text(&stale);
+    assert!(
+        report.contains("alerts/app.rules.yml: generated before"),
+        "{report}"
+    );
+    for (path, _) in own {
+        assert!(!report.contains(path), "{path} is not ours: {report}");
+    }
+    let stale_count = report.matches(": generated before").count();
+    let generated = outrider(&["generate", "--out", out_text, rules_text]);
+    assert!(generated.status.success(), "{}", text(&generated));
+    assert!(
+        text(&generated).contains(&format!(", {stale_count} stale removed")),
+        "{stale_count}: {}",
+        text(&generated)
+    );
+    assert!(!out.join("alerts/app.rules.yml").exists());
+    assert!(!out.join("alerts/app.test.yml").exists());
+    for (path, body) in own {
+        assert_eq!(
+            std::fs::read_to_string(out.join(path)).unwrap(),
+            body,
+            "{path} survives"
+        );
+    }
+    let check = outrider(&["generate", "--check", "--out", out_text, rules_text]);
+    assert!(check.status.success(), "{}", text(&check));
 }
 
 #[test]
@@ -303,13 +371,22 @@ fn bad_rule_files_and_options_exit_2_with_the_reason() {
 }
 
 #[test]
-fn the_operator_format_writes_prometheus_rules_that_promtool_accepts() {
+fn the_operator_format_writes_prometheus_rules_apart_from_promtool_rule_files() {
     let dir = tempfile::tempdir().unwrap();
     generate_into(dir.path(), &["--format", "prometheus-operator"]);
     let alerts = dir.path().join("alerts");
     assert!(files(&alerts, ".test.yml").is_empty());
-    for name in files(&alerts, ".rules.yml") {
-        let yaml = std::fs::read_to_string(alerts.join(&name)).unwrap();
+    // Every *.rules.yml left in alerts/ loads in promtool; the resources
+    // are in alerts/operator/.
+    let rule_files = files(&alerts, ".rules.yml");
+    assert!(rule_files.is_empty(), "{rule_files:?}");
+    let resources = files(&alerts.join("operator"), ".yaml");
+    assert_eq!(
+        resources,
+        ["app.yaml", "containers.yaml", "host.yaml", "processes.yaml"]
+    );
+    for name in resources {
+        let yaml = std::fs::read_to_string(alerts.join("operator").join(&name)).unwrap();
         let resource: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
         assert_eq!(resource["kind"], "PrometheusRule", "{name}");
         assert_eq!(resource["apiVersion"], "monitoring.coreos.com/v1");
@@ -323,6 +400,13 @@ fn the_operator_format_writes_prometheus_rules_that_promtool_accepts() {
         );
         assert!(checked.status.success(), "{name}: {}", text(&checked));
     }
+    // Switching formats in place leaves no file of the other one behind,
+    // and every rule file in alerts/ still loads in promtool.
+    generate_into(dir.path(), &[]);
+    assert!(!alerts.join("operator").join("host.yaml").exists());
+    promtool_passes(&alerts);
+    generate_into(dir.path(), &["--format", "prometheus-operator"]);
+    assert!(files(&alerts, ".rules.yml").is_empty());
     // deploy/ is the same in both formats.
     let plain = tempfile::tempdir().unwrap();
     generate_into(plain.path(), &[]);

@@ -217,3 +217,85 @@ fn a_backtest_records_the_value_that_resolved_an_alert() {
         "{alerts}"
     );
 }
+
+/// An SLO burns per service: the alert of the service whose errors burn
+/// its budget carries that service's labels (the SLO's `by`) and the SLO's
+/// name, and its summary is rendered with them; the healthy service beside
+/// it in the same job does not page.
+#[test]
+fn an_in_process_slo_alert_carries_its_service_labels_and_a_rendered_summary() {
+    const TOKEN: &str = "slo-push-token-0123456789";
+    let storage = tempfile::tempdir().unwrap();
+    let rules = storage.path().join("slo.yml");
+    std::fs::write(
+        &rules,
+        "groups:
+  - name: slo
+    rules:
+      - alert: Availability
+        slo:
+          objective: 99
+          errors: 'http_requests_total{code=\"500\"}'
+          total: http_requests_total
+          period: 28d
+          by: [job, service]
+        summary: 'Error budget of {{ $labels.service }} in {{ $labels.job }} ({{ $labels.slo }}) burning'
+",
+    )
+    .unwrap();
+    let config = storage.path().join("outrider.yml");
+    std::fs::write(
+        &config,
+        format!("collect_interval: 200ms\nrules: ['{}']\n", rules.display()),
+    )
+    .unwrap();
+    let (_process, address) = start_outrider_in(
+        storage.path(),
+        &["--config.file", config.to_str().unwrap()],
+        &[("OUTRIDER_PUSH_TOKEN", TOKEN)],
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    let mut pushes = 0u32;
+    let mut push = || {
+        pushes += 1;
+        let n = f64::from(pushes) * 100.0;
+        // cart: half its requests fail; search: none do.
+        for (service, failed) in [("cart", n / 2.0), ("search", 0.0)] {
+            let body = format!(
+                "# TYPE http_requests_total counter\nhttp_requests_total{{code=\"200\"}} {}\nhttp_requests_total{{code=\"500\"}} {failed}\n",
+                n - failed
+            );
+            let reply = common::send(
+                "PUT",
+                &format!("http://{address}/metrics/job/shop/service/{service}"),
+                &[("Authorization", bearer.as_str())],
+                body.as_bytes(),
+            );
+            assert!(reply.status < 300, "{}", reply.text());
+        }
+    };
+    let firing = |address: &str| -> Vec<serde_json::Value> {
+        json(address, "/api/v1/alerts")["data"]["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["labels"]["alertname"] == "Availability" && a["state"] == "firing")
+            .cloned()
+            .collect()
+    };
+    common::wait_until(Duration::from_secs(20), "the SLO alert to fire", || {
+        push();
+        !firing(&address).is_empty()
+    });
+    let alerts = firing(&address);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0];
+    assert_eq!(alert["labels"]["service"], "cart", "{alert}");
+    assert_eq!(alert["labels"]["job"], "shop", "{alert}");
+    assert_eq!(alert["labels"]["slo"], "Availability", "{alert}");
+    assert_eq!(alert["labels"]["severity"], "critical", "{alert}");
+    assert_eq!(
+        alert["annotations"]["summary"], "Error budget of cart in shop (Availability) burning",
+        "{alert}"
+    );
+}

@@ -24,8 +24,13 @@ pub struct Point {
 }
 
 /// The baselines section, with every series not picked by one of its
-/// `track` entries tracked under the section's own settings.
+/// `track` entries tracked under the section's own settings. Replayed
+/// series are few, so unless the section says otherwise they keep the
+/// seasonal profile, which lets the score know a daily peak from an
+/// anomaly: the section's default, so an anomaly rule's series that does
+/// not say `seasonal:` gets it too, and scores as it does without rules.
 pub fn track_everything(mut config: baseline::Config) -> baseline::Config {
+    config.seasonal.get_or_insert(true);
     config.track.push(TrackConfig {
         // No matcher at all: every name and label set matches, and no
         // regex runs per series and tick.
@@ -34,9 +39,7 @@ pub fn track_everything(mut config: baseline::Config) -> baseline::Config {
             metric: None,
             matchers: Vec::new(),
         },
-        // Replayed series are few; the profile is what lets the score
-        // know a daily peak from an anomaly.
-        seasonal: true,
+        seasonal: None,
         volume_floor: 0.0,
         half_life: None,
         histogram: None,

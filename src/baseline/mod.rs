@@ -30,6 +30,12 @@ pub struct Config {
     /// Half-life of the EWMA mean and variance.
     #[serde(with = "humantime_serde")]
     pub half_life: Duration,
+    /// Keep an hour-of-week profile for the series of track entries and
+    /// anomaly rules that do not say `seasonal:`. Unset: no in the sidecar
+    /// (168 buckets a series); yes in `outrider backtest`, whose series are
+    /// few. One default for both, so a series scores the same whether a
+    /// rule or the backtest itself tracks it.
+    pub seasonal: Option<bool>,
     /// Rolling windows for min/max/avg/count.
     #[serde(deserialize_with = "durations")]
     pub windows: Vec<Duration>,
@@ -57,9 +63,10 @@ pub struct TrackConfig {
     /// A PromQL series selector, such as `node_load1` or
     /// `node_network_receive_bytes_total{device=~"eth.*"}`.
     pub selector: Selector,
-    /// Keep an hour-of-week profile (168 buckets) for these series.
+    /// Keep an hour-of-week profile (168 buckets) for these series; unset:
+    /// the section's `seasonal`.
     #[serde(default)]
-    pub seasonal: bool,
+    pub seasonal: Option<bool>,
     /// Below this baseline and value (per second, for counters) no anomaly is
     /// claimed.
     #[serde(default)]
@@ -107,7 +114,7 @@ impl TryFrom<HistogramStatText> for HistogramStat {
 fn track(selector: &str, volume_floor: f64) -> TrackConfig {
     TrackConfig {
         selector: Selector::parse(selector).expect("built-in selectors are valid"),
-        seasonal: false,
+        seasonal: None,
         volume_floor,
         half_life: None,
         histogram: None,
@@ -118,6 +125,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             half_life: Duration::from_secs(3600),
+            seasonal: None,
             windows: vec![
                 Duration::from_secs(300),
                 Duration::from_secs(3600),
@@ -190,7 +198,7 @@ impl Config {
         Settings {
             half_life_seconds: track.half_life.unwrap_or(self.half_life).as_secs_f64(),
             windows_seconds: self.windows.iter().map(Duration::as_secs_f64).collect(),
-            seasonal: track.seasonal,
+            seasonal: track.seasonal.or(self.seasonal).unwrap_or(false),
             min_samples: self.min_samples,
             clip_sigma: self.clip_sigma,
             band_sigma: self.band_sigma,
@@ -945,7 +953,7 @@ mod tests {
             b.windows,
             [Duration::from_secs(60), Duration::from_secs(600)]
         );
-        assert!(b.track[0].seasonal);
+        assert_eq!(b.track[0].seasonal, Some(true));
         assert_eq!(b.track[0].half_life, Some(Duration::from_secs(1800)));
         let bad =
             crate::config::Config::from_yaml("baselines:\n  track:\n    - selector: 'up{'\n", "t");

@@ -840,6 +840,9 @@ fn slos(rules: &RuleSet, windows: &SloWindows) -> Option<Dashboard> {
     let mut first = None;
     for rule in rules.groups.iter().flat_map(|g| &g.rules) {
         let Kind::Slo(slo) = &rule.kind else { continue };
+        // One line per service: the SLO's `by` labels name it.
+        let legend: Vec<String> = slo.by.iter().map(|l| format!("{{{{{l}}}}}")).collect();
+        let legend = legend.join(" ");
         let budget = promql::number(promql::budget(slo));
         let ratio = |window: std::time::Duration| {
             format!(
@@ -857,7 +860,7 @@ fn slos(rules: &RuleSet, windows: &SloWindows) -> Option<Dashboard> {
             .map(|w| {
                 q(
                     format!("{} / {budget}", ratio(w)),
-                    &format!("{{{{job}}}} {}", promql::duration(w)),
+                    &format!("{legend} {}", promql::duration(w)),
                 )
             })
             .collect();
@@ -867,7 +870,7 @@ fn slos(rules: &RuleSet, windows: &SloWindows) -> Option<Dashboard> {
                 stat(
                     "Error budget left",
                     "percentunit",
-                    vec![q(format!("1 - {} / {budget}", ratio(slo.period)), "{{job}}")],
+                    vec![q(format!("1 - {} / {budget}", ratio(slo.period)), &legend)],
                 )
                 .describe(&format!("The part of the {period} budget not yet spent.")),
                 stat(
@@ -880,14 +883,14 @@ fn slos(rules: &RuleSet, windows: &SloWindows) -> Option<Dashboard> {
                             promql::SLO_LABEL,
                             promql::quote(&rule.name)
                         ),
-                        "{{job}}",
+                        &legend,
                     )],
                 ),
                 ts(
                     "Error ratio",
                     "percentunit",
                     vec![
-                        q(ratio(windows.long_page), "{{job}}"),
+                        q(ratio(windows.long_page), &legend),
                         q(format!("vector({budget})"), "allowed"),
                     ],
                 )

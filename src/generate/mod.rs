@@ -8,11 +8,18 @@
 //!   (`alertmanager`);
 //! - `grafana/*.json`: dashboards (`grafana`);
 //! - `deploy/`: a Kubernetes example with the rules as `PrometheusRule`s
-//!   (`operator`).
+//!   (`operator`);
+//! - `.outrider-generated`: the manifest of every file above.
 //!
 //! Every expression comes from the parsed `RuleSet` through `promql`. The
 //! output is deterministic (sorted keys, rule order), so `--check` compares
 //! bytes.
+//!
+//! `--out` is often the root of an ops repository, where `alerts/` and
+//! `deploy/` also hold a team's own files. A stale file is removed only when
+//! the manifest of the previous run lists it: a manifest works for JSON,
+//! which cannot carry a comment header, and a generated file copied by hand
+//! under another name is the team's, not ours.
 
 pub mod alertmanager;
 pub mod grafana;
@@ -27,15 +34,25 @@ use std::path::{Path, PathBuf};
 use crate::rules::RuleSet;
 use promql::SloWindows;
 
-/// The folders `generate` owns under `--out`.
+/// The folders `generate` writes into under `--out`.
 pub const FOLDERS: &[&str] = &["alerts", "grafana", "deploy"];
+
+/// The manifest under `--out`: the files the last run wrote, one path a
+/// line, so the next run removes those it no longer generates and nothing
+/// else.
+pub const MANIFEST: &str = ".outrider-generated";
+
+/// Where `--format prometheus-operator` writes its `PrometheusRule`s: apart
+/// from `alerts/*.rules.yml`, which stay files promtool loads.
+pub const OPERATOR_FOLDER: &str = "alerts/operator";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// Plain Prometheus rule files, with their promtool tests.
     #[default]
     Plain,
-    /// prometheus-operator `PrometheusRule` resources.
+    /// prometheus-operator `PrometheusRule` resources, in
+    /// `alerts/operator/<group>.yaml`.
     PrometheusOperator,
 }
 
@@ -114,7 +131,7 @@ pub fn generate(rules: &RuleSet, options: &Options) -> Result<Files, GenerateErr
             }
             Format::PrometheusOperator => {
                 files.insert(
-                    Path::new("alerts").join(&rule_file),
+                    Path::new(OPERATOR_FOLDER).join(format!("{}.yaml", group.name)),
                     format!("{header}{}", prometheus_rules::yaml(&resource)),
                 );
             }
@@ -160,28 +177,54 @@ pub fn generate(rules: &RuleSet, options: &Options) -> Result<Files, GenerateErr
         files.insert(Path::new("deploy").join(name), text);
     }
     files.insert(Path::new("deploy").join("kustomization.yml"), kustomization);
+    let manifest = manifest(&header, &files);
+    files.insert(PathBuf::from(MANIFEST), manifest);
     Ok(files)
 }
 
-/// Files in the generated folders that `generate` would not write.
-fn extra_files(out: &Path, files: &Files) -> Vec<PathBuf> {
-    let mut extra = Vec::new();
-    for folder in FOLDERS {
-        let Ok(entries) = std::fs::read_dir(out.join(folder)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let relative = Path::new(folder).join(entry.file_name());
-            let generated_kind = relative
-                .extension()
-                .is_some_and(|x| x == "yml" || x == "json");
-            if generated_kind && !files.contains_key(&relative) {
-                extra.push(relative);
-            }
-        }
+fn manifest(header: &str, files: &Files) -> String {
+    let mut text = format!(
+        "{header}# The files below are removed by the next run that no longer generates\n# them; no other file is.\n"
+    );
+    for path in files.keys() {
+        text.push_str(&path.display().to_string());
+        text.push('\n');
     }
-    extra.sort();
-    extra
+    text
+}
+
+/// The paths a manifest lists that are safe to remove: relative, under one
+/// of the generated folders, without `..`. A hand-edited manifest cannot
+/// point the removal anywhere else.
+fn listed(manifest: &str) -> Vec<PathBuf> {
+    manifest
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(PathBuf::from)
+        .filter(|path| {
+            let top = path.components().next();
+            top.is_some_and(|c| FOLDERS.iter().any(|f| c.as_os_str() == *f))
+                && path
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+        })
+        .collect()
+}
+
+/// Files the previous run wrote (its manifest lists them) that this one
+/// would not write and that are still there.
+fn stale_files(out: &Path, files: &Files) -> Vec<PathBuf> {
+    let Ok(previous) = std::fs::read_to_string(out.join(MANIFEST)) else {
+        return Vec::new();
+    };
+    let mut stale: Vec<PathBuf> = listed(&previous)
+        .into_iter()
+        .filter(|path| !files.contains_key(path) && out.join(path).is_file())
+        .collect();
+    stale.sort();
+    stale.dedup();
+    stale
 }
 
 /// What differs between `out` and the generated files: missing, changed
@@ -195,24 +238,31 @@ pub fn differences(out: &Path, files: &Files) -> Vec<String> {
             Err(_) => found.push(format!("{}: missing", path.display())),
         }
     }
-    for path in extra_files(out, files) {
+    for path in stale_files(out, files) {
         found.push(format!(
-            "{}: not generated from these rules",
+            "{}: generated before, not from these rules",
             path.display()
         ));
     }
     found
 }
 
-/// Writes the files (only those that changed) and removes stale ones from
-/// the generated folders; returns how many were written and removed.
+/// Writes the files (only those that changed) and removes those the
+/// previous run wrote and this one does not; returns how many were written
+/// and removed.
 pub fn write(out: &Path, files: &Files) -> Result<(usize, usize), GenerateError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| GenerateError::Io { path, source }
     };
+    // Read before the new manifest replaces it.
+    let stale = stale_files(out, files);
     let mut written = 0;
-    for (path, text) in files {
+    // The manifest goes last: it names the new files once they are there.
+    let (manifest, rest): (Vec<_>, Vec<_>) = files
+        .iter()
+        .partition(|(path, _)| path.as_path() == Path::new(MANIFEST));
+    for (path, text) in rest.into_iter().chain(manifest) {
         let full = out.join(path);
         if std::fs::read_to_string(&full).is_ok_and(|t| t == *text) {
             continue;
@@ -223,12 +273,11 @@ pub fn write(out: &Path, files: &Files) -> Result<(usize, usize), GenerateError>
         std::fs::write(&full, text).map_err(io(&full))?;
         written += 1;
     }
-    let extra = extra_files(out, files);
-    for path in &extra {
+    for path in &stale {
         let full = out.join(path);
         std::fs::remove_file(&full).map_err(io(&full))?;
     }
-    Ok((written, extra.len()))
+    Ok((written, stale.len()))
 }
 
 #[cfg(test)]
@@ -266,7 +315,11 @@ mod tests {
                 .keys()
                 .any(|p| p.to_string_lossy().ends_with(".test.yml"))
         );
-        assert!(resources[Path::new("alerts/host.rules.yml")].contains("kind: PrometheusRule"));
+        assert!(resources[Path::new("alerts/operator/host.yaml")].contains("kind: PrometheusRule"));
+        assert!(
+            !resources.contains_key(Path::new("alerts/host.rules.yml")),
+            "alerts/*.rules.yml are for promtool"
+        );
         assert_eq!(
             resources[Path::new("deploy/prometheus-rules.yml")],
             files[Path::new("deploy/prometheus-rules.yml")]
@@ -274,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn every_alert_has_a_severity_summary_description_and_runbook() {
+    fn every_alert_has_a_severity_summary_and_description_and_no_made_up_runbook() {
         let text = "groups:\n  - name: g\n    rules:\n      - alert: Bare\n        selector: x\n        threshold: {above: {warning: 1, critical: 2}}\n";
         let rules = RuleSet::from_groups(crate::rules::parse(text, "t.yml").unwrap()).unwrap();
         let files = generate(&rules, &Options::default()).unwrap();
@@ -285,9 +338,35 @@ mod tests {
             "severity: critical",
             "summary: Bare is firing",
             "description: The value is {{ $value }}.",
-            "runbook_url: https://outrider.dev/runbooks/g#bare",
         ] {
             assert!(generated.contains(expected), "{expected}:\n{generated}");
         }
+        assert!(!generated.contains("runbook_url"), "{generated}");
+        let text = text.replace(
+            "threshold:",
+            "runbook_url: https://wiki.example/bare\n        threshold:",
+        );
+        let rules = RuleSet::from_groups(crate::rules::parse(&text, "t.yml").unwrap()).unwrap();
+        let files = generate(&rules, &Options::default()).unwrap();
+        let generated = &files[Path::new("alerts/g.rules.yml")];
+        assert!(
+            generated.contains("runbook_url: https://wiki.example/bare"),
+            "{generated}"
+        );
+    }
+
+    #[test]
+    fn the_manifest_names_only_safe_paths_under_the_generated_folders() {
+        let listed = listed(
+            "# comment\nalerts/a.rules.yml\n\ngrafana/x.json\n../etc/passwd\n/etc/passwd\nalerts/../../x\nsrc/main.rs\nalerts/operator/g.yaml\n",
+        );
+        assert_eq!(
+            listed,
+            [
+                PathBuf::from("alerts/a.rules.yml"),
+                PathBuf::from("grafana/x.json"),
+                PathBuf::from("alerts/operator/g.yaml"),
+            ]
+        );
     }
 }

@@ -90,9 +90,14 @@ pub fn deployment(version: &str) -> Value {
 }
 
 /// Scrapes the sidecar and the app of every monitored pod; the `pod` label
-/// is what the Alertmanager example groups by.
+/// is what the Alertmanager example groups by. A PodMonitor's `job` is the
+/// same for every app it scrapes, so `service` comes from the pod's
+/// `app.kubernetes.io/name`: the SLOs are summed by it (`DEFAULT_SLO_BY`).
 pub fn pod_monitor() -> Value {
-    let relabel = json!([{"sourceLabels": ["__meta_kubernetes_pod_name"], "targetLabel": "pod"}]);
+    let relabel = json!([
+        {"sourceLabels": ["__meta_kubernetes_pod_name"], "targetLabel": "pod"},
+        {"sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"], "targetLabel": "service"},
+    ]);
     json!({
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",

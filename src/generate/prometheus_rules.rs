@@ -47,17 +47,11 @@ pub struct Alerting {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// The runbook of a rule that names none: where the default rules' are.
-pub fn default_runbook(group: &str, rule: &str) -> String {
-    format!(
-        "https://outrider.dev/runbooks/{group}#{}",
-        rule.to_ascii_lowercase()
-    )
-}
-
 /// The annotations of a rule's alerts: its own, or defaults that say what
-/// fired, so every alert has a summary, a description and a runbook.
-pub fn annotations(group: &Group, rule: &Rule) -> BTreeMap<String, String> {
+/// fired, so every alert has a summary and a description. A runbook link
+/// only when the rule names one: a made-up address would send the on-call
+/// to a page nobody wrote.
+pub fn annotations(rule: &Rule) -> BTreeMap<String, String> {
     let config = &rule.config;
     let summary = config
         .summary
@@ -72,15 +66,14 @@ pub fn annotations(group: &Group, rule: &Rule) -> BTreeMap<String, String> {
         };
         format!("{what} is {{{{ $value }}}}.")
     });
-    let runbook = config
-        .runbook_url
-        .clone()
-        .unwrap_or_else(|| default_runbook(&group.name, &rule.name));
-    BTreeMap::from([
+    let mut annotations = BTreeMap::from([
         ("description".to_owned(), description),
-        ("runbook_url".to_owned(), runbook),
         ("summary".to_owned(), summary),
-    ])
+    ]);
+    if let Some(url) = &config.runbook_url {
+        annotations.insert("runbook_url".to_owned(), url.clone());
+    }
+    annotations
 }
 
 /// The labels of a rule's alert at a severity.
@@ -115,12 +108,7 @@ fn recordings(group: &Group, windows: &SloWindows) -> Vec<PromRule> {
         }));
         out.push(PromRule::Record(Recording {
             record: promql::requests_record(&promql::duration(windows.long_page)),
-            expr: format!(
-                "sum by ({}) (rate({}[{}]))",
-                promql::SLO_BY,
-                promql::selector(&slo.total),
-                promql::duration(windows.long_page)
-            ),
+            expr: promql::requests_rate(slo, windows.long_page),
             labels,
         }));
     }
@@ -147,7 +135,7 @@ pub fn groups(group: &Group, windows: &SloWindows) -> Vec<RuleGroup> {
                 for_duration: duration(rule.for_duration),
                 keep_firing_for: duration(rule.keep_firing_for),
                 labels: labels(rule, severity),
-                annotations: annotations(group, rule),
+                annotations: annotations(rule),
             }));
         }
     }

@@ -13,10 +13,7 @@ use crate::selector::{MatchOp, Matcher, Selector};
 pub const RATE_WINDOW: Duration = Duration::from_secs(300);
 
 /// The label the SLO recording rules and alerts carry the rule's name in.
-pub const SLO_LABEL: &str = "slo";
-
-/// The label SLO series are aggregated by.
-pub const SLO_BY: &str = "job";
+pub use crate::rules::SLO_LABEL;
 
 /// A PromQL string literal that reads back as `value`: backslashes,
 /// quotes and control characters escaped, as Go's `strconv.Quote` does.
@@ -319,37 +316,53 @@ pub fn budget(slo: &Slo) -> f64 {
     (100.0 - slo.objective) / 100.0
 }
 
+/// The recorded error ratio of every SLO over `window`, summed by each
+/// SLO's own `by` labels; the `slo` label tells them apart. The `slo:`
+/// level says so, as sloth names its recordings, since no one fixed set of
+/// labels would be true of them all.
 pub fn error_ratio_record(window: &str) -> String {
-    format!("{SLO_BY}:slo_errors_per_request:ratio_rate{window}")
+    format!("slo:sli_error:ratio_rate{window}")
 }
 
+/// The recorded rate of an SLO's events over `window`.
 pub fn requests_record(window: &str) -> String {
-    format!("{SLO_BY}:slo_requests:rate{window}")
+    format!("slo:sli_requests:rate{window}")
 }
 
-fn sum_rate(selector: &Selector, window: Duration) -> String {
+/// `sum by (namespace, service, job)`, for an SLO's `by` labels.
+pub fn sum_by(by: &[String]) -> String {
+    format!("sum by ({})", by.join(", "))
+}
+
+fn sum_rate(selector: &Selector, window: Duration, by: &[String]) -> String {
     format!(
-        "sum by ({SLO_BY}) (rate({}[{}]))",
+        "{} (rate({}[{}]))",
+        sum_by(by),
         self::selector(selector),
         duration(window)
     )
 }
 
+/// The rate of an SLO's events over `window`, by its labels.
+pub fn requests_rate(slo: &Slo, window: Duration) -> String {
+    sum_rate(&slo.total, window, &slo.by)
+}
+
 /// The error ratio over `window`: errors / total, or (total − good) / total.
 pub fn error_ratio(slo: &Slo, window: Duration) -> String {
-    let total = sum_rate(&slo.total, window);
+    let total = sum_rate(&slo.total, window, &slo.by);
     match (&slo.errors, &slo.good) {
-        (Some(errors), _) => format!("{}\n/\n{total}", sum_rate(errors, window)),
+        (Some(errors), _) => format!("{}\n/\n{total}", sum_rate(errors, window, &slo.by)),
         (None, Some(good)) => format!(
             "(\n  {total}\n  -\n  {}\n)\n/\n{total}",
-            sum_rate(good, window)
+            sum_rate(good, window, &slo.by)
         ),
         (None, None) => String::new(),
     }
 }
 
 /// The error ratio over the whole period, from the 5m ratios already
-/// recorded: one series per job instead of weeks of raw counters.
+/// recorded: one series per service instead of weeks of raw counters.
 pub fn period_error_ratio(name: &str, windows: &SloWindows, period: Duration) -> String {
     let short = error_ratio_record(&duration(windows.short_page));
     let selector = format!("{short}{{{SLO_LABEL}={}}}", quote(name));
@@ -359,10 +372,11 @@ pub fn period_error_ratio(name: &str, windows: &SloWindows, period: Duration) ->
 
 /// A multi-window, multi-burn-rate alert: either pair's both windows burn
 /// faster than its factor, and the long page window saw enough traffic. The
-/// value is the burn rate of the firing pair's long window.
+/// value is the burn rate of the firing pair's long window. Series are
+/// matched on the SLO's `by` labels, so each service burns its own budget.
 pub fn slo_alert(name: &str, slo: &Slo, windows: &SloWindows, severity: Severity) -> String {
     let budget = number(budget(slo));
-    let by = format!("{SLO_BY}, {SLO_LABEL}");
+    let by = format!("{}, {SLO_LABEL}", slo.by.join(", "));
     let burn = |window: Duration, factor: f64| {
         format!(
             "{}{{{SLO_LABEL}={}}} / {budget} > {}",
@@ -451,7 +465,7 @@ mod tests {
             score: None,
             direction,
             half_life: None,
-            seasonal: false,
+            seasonal: None,
             volume_floor: 0.0,
         };
         assert_eq!(

@@ -154,6 +154,22 @@ fn labels_for(selector: &Selector, against: Option<&Selector>) -> Result<Labels,
     Ok(out)
 }
 
+/// The test series of a threshold or anomaly rule carry every label its
+/// templates read (the alert has the series' labels), so the expected
+/// annotations are rendered text, not blanks.
+fn with_template_labels(rule: &Rule, mut labels: Labels) -> Labels {
+    for template in rule.summary.iter().chain(&rule.description) {
+        for label in template.labels() {
+            if label != CASE {
+                labels
+                    .entry(label.to_owned())
+                    .or_insert_with(|| format!("test-{label}"));
+            }
+        }
+    }
+    labels
+}
+
 /// A value that reaches `level` in the direction, by a margin.
 fn beyond(level: f64, above: bool) -> f64 {
     match (above, level > 0.0) {
@@ -201,7 +217,6 @@ fn steps(d: Duration, interval: Duration) -> u64 {
 }
 
 struct Builder<'a> {
-    group: &'a Group,
     interval: Duration,
     windows: &'a SloWindows,
 }
@@ -216,7 +231,7 @@ impl Builder<'_> {
     ) -> ExpectedAlert {
         let mut exp_labels = series.clone();
         exp_labels.extend(labels(rule, severity));
-        let mut exp_annotations = annotations(self.group, rule);
+        let mut exp_annotations = annotations(rule);
         for text in exp_annotations.values_mut() {
             if let Ok(template) = Template::parse(text) {
                 *text = template.render(series, value);
@@ -230,7 +245,7 @@ impl Builder<'_> {
 
     fn threshold(&self, rule: &Rule, s: &Selector, t: &Threshold) -> Result<TestGroup, String> {
         let metric = s.metric.clone().unwrap_or_default();
-        let base = labels_for(s, None)?;
+        let base = with_template_labels(rule, labels_for(s, None)?);
         let (levels, above) = match (&t.above, &t.below) {
             (Some(l), _) => (l, true),
             (None, Some(l)) => (l, false),
@@ -283,6 +298,7 @@ impl Builder<'_> {
             base.insert(k, v);
         }
         base.insert("metric".to_owned(), s.metric.clone().unwrap_or_default());
+        let base = with_template_labels(rule, base);
         let eval = steps(rule.for_duration, self.interval) + 2;
         let samples = eval + 1;
         // Which gauge the test series cross the levels with.
@@ -397,8 +413,12 @@ impl Builder<'_> {
         let mut input = Vec::new();
         let mut exp = Vec::new();
         for (case, ratio, total_rate, fires) in cases {
+            // Every `by` label tells the cases apart, so the expected
+            // alerts carry them all and the templates render them.
             let job = |mut l: Labels| {
-                l.insert(promql::SLO_BY.to_owned(), case.to_owned());
+                for label in &slo.by {
+                    l.insert(label.clone(), format!("{case}-{label}"));
+                }
                 l
             };
             let part_rate = if is_errors { ratio } else { 1.0 - ratio } * total_rate;
@@ -473,11 +493,7 @@ pub fn interval(group: &Group, windows: &SloWindows) -> Duration {
 /// The unit tests of one group's generated rule file.
 pub fn tests(group: &Group, rule_file: &str, windows: &SloWindows) -> Result<TestFile, String> {
     let interval = interval(group, windows);
-    let builder = Builder {
-        group,
-        interval,
-        windows,
-    };
+    let builder = Builder { interval, windows };
     let mut tests = Vec::new();
     for rule in &group.rules {
         let made = match (&rule.kind, &rule.selector) {

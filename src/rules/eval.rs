@@ -96,26 +96,53 @@ fn level(value: f64, levels: &Levels, above: bool) -> Option<Severity> {
 }
 
 /// A burn-rate budget kept in one-minute buckets over the longest window
-/// evaluated in process (6 h): fixed size whatever the traffic.
+/// evaluated in process (6 h), per value of the SLO's `by` labels (one
+/// service's errors do not burn another's budget): fixed size per service
+/// whatever the traffic.
 #[derive(Clone, Debug)]
 struct Budget {
-    minutes: Vec<(i64, f64, f64)>,
+    by: Vec<String>,
+    services: HashMap<BTreeMap<String, String>, Minutes>,
     readings: HashMap<String, CounterReading>,
 }
 
+/// (minute, errors, events) per minute slot.
+type Minutes = Vec<(i64, f64, f64)>;
+
 const BUDGET_MINUTES: usize = 360;
 
+/// Increases by service (the values of the `by` labels).
+type ByService = HashMap<BTreeMap<String, String>, f64>;
+
 impl Budget {
-    fn new() -> Self {
+    fn new(by: &[String]) -> Self {
         Budget {
-            minutes: vec![(i64::MIN, 0.0, 0.0); BUDGET_MINUTES],
+            by: by.to_vec(),
+            services: HashMap::new(),
             readings: HashMap::new(),
         }
     }
 
-    fn add(&mut self, now: f64, errors: f64, total: f64) {
+    /// The service a series belongs to: its values of the `by` labels (a
+    /// label it lacks is left out, as `sum by` does).
+    fn service_of(&self, labels: &Labels) -> BTreeMap<String, String> {
+        self.by
+            .iter()
+            .filter_map(|name| {
+                label_value(labels, name)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (name.clone(), v.to_owned()))
+            })
+            .collect()
+    }
+
+    fn add(&mut self, service: BTreeMap<String, String>, now: f64, errors: f64, total: f64) {
         let minute = (now / 60.0).floor() as i64;
-        let slot = &mut self.minutes[minute.rem_euclid(BUDGET_MINUTES as i64) as usize];
+        let minutes = self
+            .services
+            .entry(service)
+            .or_insert_with(|| vec![(i64::MIN, 0.0, 0.0); BUDGET_MINUTES]);
+        let slot = &mut minutes[minute.rem_euclid(BUDGET_MINUTES as i64) as usize];
         if slot.0 != minute {
             *slot = (minute, 0.0, 0.0);
         }
@@ -123,29 +150,41 @@ impl Budget {
         slot.2 += total;
     }
 
-    /// Errors and events over the last `window`.
-    fn over(&self, now: f64, window: Duration) -> (f64, f64) {
+    /// Errors and events of `minutes` over the last `window`.
+    fn over(minutes: &Minutes, now: f64, window: Duration) -> (f64, f64) {
         let minute = (now / 60.0).floor() as i64;
         let oldest = minute - (window.as_secs() / 60).max(1) as i64 + 1;
-        self.minutes
+        minutes
             .iter()
             .filter(|(m, _, _)| (oldest..=minute).contains(m))
             .fold((0.0, 0.0), |(e, t), (_, de, dt)| (e + de, t + dt))
     }
 
+    /// Services with nothing in the last 6 hours hold no budget: dropped,
+    /// so a service that went away costs nothing.
+    fn forget_idle(&mut self, now: f64) {
+        let minute = (now / 60.0).floor() as i64;
+        let oldest = minute - BUDGET_MINUTES as i64 + 1;
+        self.services
+            .retain(|_, minutes| minutes.iter().any(|(m, _, _)| *m >= oldest));
+    }
+
     /// The increase of a counter family's matching series since the last
-    /// tick, summed; a reset counts from zero.
+    /// tick, summed by service; a reset counts from zero. Every service
+    /// with a matching series is in the answer, with 0 when it did not
+    /// move.
     fn increase(
         &mut self,
         family: Option<&Family>,
         select: impl Fn(&Labels) -> bool,
         prefix: &str,
         now: f64,
-    ) -> f64 {
-        let Some(family) = family else { return 0.0 };
+    ) -> ByService {
+        let mut sums = ByService::new();
+        let Some(family) = family else { return sums };
         let now = family.read_at.unwrap_or(now);
-        let mut sum = 0.0;
         for sample in family.samples.iter().filter(|s| select(&s.labels)) {
+            let sum = sums.entry(self.service_of(&sample.labels)).or_default();
             let key = format!("{prefix}{:?}", sample.labels);
             let reading = CounterReading {
                 value: sample.value,
@@ -153,11 +192,11 @@ impl Budget {
             };
             if let Some(before) = self.readings.insert(key, reading) {
                 if let Some(rate) = counter_rate(before, sample.value, now) {
-                    sum += rate * (now - before.time);
+                    *sum += rate * (now - before.time);
                 }
             }
         }
-        sum
+        sums
     }
 }
 
@@ -708,7 +747,7 @@ impl Evaluator {
                 let budget = self
                     .budgets
                     .entry(id.to_owned())
-                    .or_insert_with(Budget::new);
+                    .or_insert_with(|| Budget::new(&slo.by));
                 let family_of = |s: &crate::selector::Selector| {
                     s.metric.as_deref().and_then(|m| by_name.get(m).copied())
                 };
@@ -737,40 +776,38 @@ impl Evaluator {
                         slo.total
                     ));
                 }
-                let total = budget.increase(
+                let totals = budget.increase(
                     family_of(&slo.total),
                     |l| slo.total.matches_labels(l),
                     "t",
                     now,
                 );
-                let errors = match (&slo.errors, &slo.good) {
-                    (Some(errors), _) => {
-                        budget.increase(family_of(errors), |l| errors.matches_labels(l), "e", now)
-                    }
-                    (None, Some(good)) => {
-                        let good =
-                            budget.increase(family_of(good), |l| good.matches_labels(l), "g", now);
-                        (total - good).max(0.0)
-                    }
-                    (None, None) => 0.0,
+                let (errors, good) = match (&slo.errors, &slo.good) {
+                    (Some(errors), _) => (
+                        budget.increase(family_of(errors), |l| errors.matches_labels(l), "e", now),
+                        ByService::new(),
+                    ),
+                    (None, Some(good)) => (
+                        ByService::new(),
+                        budget.increase(family_of(good), |l| good.matches_labels(l), "g", now),
+                    ),
+                    (None, None) => (ByService::new(), ByService::new()),
                 };
-                budget.add(now, errors, total);
+                let mut services: Vec<&BTreeMap<String, String>> =
+                    totals.keys().chain(errors.keys()).collect();
+                services.sort();
+                services.dedup();
+                for service in services {
+                    let total = totals.get(service).copied().unwrap_or(0.0);
+                    let spent = match &slo.good {
+                        Some(_) => (total - good.get(service).copied().unwrap_or(0.0)).max(0.0),
+                        None => errors.get(service).copied().unwrap_or(0.0),
+                    };
+                    budget.add(service.clone(), now, spent, total);
+                }
+                budget.forget_idle(now);
                 let allowed = 1.0 - slo.objective / 100.0;
-                let burn = |window: Duration| {
-                    let (e, t) = budget.over(now, window);
-                    if t > 0.0 { e / t / allowed } else { 0.0 }
-                };
                 let minutes = |m: u64| Duration::from_secs(m * 60);
-                let (_, hour_total) = budget.over(now, minutes(60));
-                // The value of an SLO alert is the burn rate over the long
-                // window of its pair; one that ends records the hour's.
-                if may_end {
-                    values.insert(key_of(&BTreeMap::new()), burn(minutes(60)));
-                }
-                if hour_total / 3600.0 < slo.min_rate {
-                    evaluated.error = failed;
-                    return evaluated;
-                }
                 // The multi-window pairs of the SRE workbook that fit in
                 // process (the 1d and 3d pairs are the generated rules').
                 let page = [
@@ -778,23 +815,37 @@ impl Evaluator {
                     (minutes(30), minutes(360), 6.0),
                 ];
                 let ticket = [(minutes(120), minutes(360), 3.0)];
-                let fires = |pairs: &[(Duration, Duration, f64)]| {
-                    pairs
-                        .iter()
-                        .find(|(short, long, factor)| {
-                            burn(*short) > *factor && burn(*long) > *factor
-                        })
-                        .map(|(_, long, _)| burn(*long))
-                };
-                if let Some(rate) = fires(&page) {
-                    holding.push(Holding::new(
-                        BTreeMap::new(),
-                        Severity::Critical,
-                        rate,
-                        None,
-                    ));
-                } else if let Some(rate) = fires(&ticket) {
-                    holding.push(Holding::new(BTreeMap::new(), Severity::Warning, rate, None));
+                for (service, spent) in &budget.services {
+                    let burn = |window: Duration| {
+                        let (e, t) = Budget::over(spent, now, window);
+                        if t > 0.0 { e / t / allowed } else { 0.0 }
+                    };
+                    let (_, hour_total) = Budget::over(spent, now, minutes(60));
+                    if hour_total / 3600.0 < slo.min_rate {
+                        continue;
+                    }
+                    let fires = |pairs: &[(Duration, Duration, f64)]| {
+                        pairs
+                            .iter()
+                            .find(|(short, long, factor)| {
+                                burn(*short) > *factor && burn(*long) > *factor
+                            })
+                            .map(|(_, long, _)| burn(*long))
+                    };
+                    // The alert carries the service's labels and the SLO's
+                    // name, as the generated rules' alerts do.
+                    let mut labels = service.clone();
+                    labels.insert(super::SLO_LABEL.to_owned(), rule.name.clone());
+                    // The value of an SLO alert is the burn rate over the
+                    // long window of its pair; one that ends records the
+                    // hour's.
+                    if let Some(rate) = fires(&page) {
+                        holding.push(Holding::new(labels, Severity::Critical, rate, None));
+                    } else if let Some(rate) = fires(&ticket) {
+                        holding.push(Holding::new(labels, Severity::Warning, rate, None));
+                    } else if may_end {
+                        values.insert(key_of(&labels), burn(minutes(60)));
+                    }
                 }
             }
         }

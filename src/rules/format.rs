@@ -114,9 +114,10 @@ pub struct Anomaly {
     /// `baselines` section's).
     #[serde(default, with = "humantime_serde")]
     pub half_life: Option<Duration>,
-    /// Keep an hour-of-week profile for these series.
+    /// Keep an hour-of-week profile for these series (default: the
+    /// `baselines` section's `seasonal`).
     #[serde(default)]
-    pub seasonal: bool,
+    pub seasonal: Option<bool>,
     /// Below this, no anomaly is claimed.
     #[serde(default)]
     pub volume_floor: f64,
@@ -141,4 +142,22 @@ pub struct Slo {
     /// service does not page).
     #[serde(default)]
     pub min_rate: f64,
+    /// The labels that tell one service's budget from another's: the
+    /// events are summed by these, and the alerts carry them (default
+    /// `[namespace, service, job]`, see `DEFAULT_SLO_BY`).
+    #[serde(default = "default_slo_by")]
+    pub by: Vec<String>,
+}
+
+/// The labels that name a service in Prometheus' usual target labels:
+/// `job` in a plain scrape config; `namespace` and `service` as
+/// prometheus-operator's ServiceMonitors set them (where `job` is the
+/// service's name too). Under a PodMonitor `job` is the PodMonitor's, the
+/// same for every app it scrapes, so the generated PodMonitor sets
+/// `service` from the pod's `app.kubernetes.io/name`. A label a target
+/// does not have is no harm: it is simply not there.
+pub const DEFAULT_SLO_BY: &[&str] = &["namespace", "service", "job"];
+
+fn default_slo_by() -> Vec<String> {
+    DEFAULT_SLO_BY.iter().map(|l| (*l).to_owned()).collect()
 }

@@ -113,6 +113,34 @@ fn check_levels(levels: &format::Levels, above: bool, what: &str) -> Result<(), 
     Ok(())
 }
 
+/// The label SLO alerts and recording rules carry the rule's name in.
+pub const SLO_LABEL: &str = "slo";
+
+fn check_slo_by(by: &[String]) -> Result<(), String> {
+    if by.is_empty() {
+        return Err(
+            "slo.by: give at least one label that tells services apart (such as job)".to_owned(),
+        );
+    }
+    for (i, label) in by.iter().enumerate() {
+        let valid = label
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid || label.starts_with("__") {
+            return Err(format!("slo.by: {label:?} is not a label name"));
+        }
+        if label == SLO_LABEL || label == "alertname" || label == "severity" {
+            return Err(format!("slo.by: {label} is set by outrider"));
+        }
+        if by[..i].contains(label) {
+            return Err(format!("slo.by: {label} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
 fn compile_rule(config: &RuleConfig) -> Result<Rule, String> {
     if !is_camel_case(&config.alert) {
         return Err(format!(
@@ -179,6 +207,22 @@ fn compile_rule(config: &RuleConfig) -> Result<Rule, String> {
                 "slo: the errors, good and total selectors must name their metric".to_owned(),
             );
         }
+        check_slo_by(&slo.by)?;
+        // An SLO alert carries its `by` labels and `slo` only: a template
+        // reading any other label would render empty.
+        let templates = [&config.summary, &config.description];
+        for text in templates.into_iter().flatten() {
+            let template = Template::parse(text)?;
+            if let Some(label) = template
+                .labels()
+                .find(|l| *l != SLO_LABEL && !slo.by.iter().any(|b| b == l))
+            {
+                return Err(format!(
+                    "slo: the template {text:?} reads $labels.{label}, which the alert does not carry (it has slo and by: [{}])",
+                    slo.by.join(", ")
+                ));
+            }
+        }
         Kind::Slo(slo)
     };
     let needs_selector = !matches!(kind, Kind::Slo(_));
@@ -216,29 +260,38 @@ fn compile_rule(config: &RuleConfig) -> Result<Rule, String> {
 
 /// Parses and checks one rule file.
 pub fn parse(text: &str, file: &str) -> Result<Vec<Group>, RuleError> {
+    parse_all(text, file).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// Parses and checks one rule file, with every rule's error, not only the
+/// first (`outrider check` shows them all). Never an empty error list.
+pub fn parse_all(text: &str, file: &str) -> Result<Vec<Group>, Vec<RuleError>> {
     let parsed: RuleFile = serde_yaml_ng::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        RuleError {
+        vec![RuleError {
             file: file.to_owned(),
             line,
             column,
             message: e.to_string(),
-        }
+        }]
     })?;
     let mut groups = Vec::new();
+    let mut errors = Vec::new();
     for GroupConfig { name, rules } in parsed.groups {
         let mut compiled = Vec::new();
         for config in &rules {
-            let rule = compile_rule(config).map_err(|message| {
-                let (line, column) = position_of(text, &config.alert);
-                RuleError {
-                    file: file.to_owned(),
-                    line,
-                    column,
-                    message: format!("rule {}: {message}", config.alert),
+            match compile_rule(config) {
+                Ok(rule) => compiled.push(rule),
+                Err(message) => {
+                    let (line, column) = position_of(text, &config.alert);
+                    errors.push(RuleError {
+                        file: file.to_owned(),
+                        line,
+                        column,
+                        message: format!("rule {}: {message}", config.alert),
+                    });
                 }
-            })?;
-            compiled.push(rule);
+            }
         }
         groups.push(Group {
             name,
@@ -246,7 +299,11 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Group>, RuleError> {
             rules: compiled,
         });
     }
-    Ok(groups)
+    if errors.is_empty() {
+        Ok(groups)
+    } else {
+        Err(errors)
+    }
 }
 
 impl RuleSet {
@@ -436,6 +493,22 @@ mod tests {
                 "severity is set by outrider",
             ),
             (
+                "        slo: {objective: 99, errors: e, total: t, period: 28d, by: []}\n",
+                "slo.by: give at least one label",
+            ),
+            (
+                "        slo: {objective: 99, errors: e, total: t, period: 28d, by: [job, 'a-b']}\n",
+                "\"a-b\" is not a label name",
+            ),
+            (
+                "        slo: {objective: 99, errors: e, total: t, period: 28d, by: [slo]}\n",
+                "slo is set by outrider",
+            ),
+            (
+                "        slo: {objective: 99, errors: e, total: t, period: 28d, by: [job]}\n        summary: '{{ $labels.service }} burns'\n",
+                "reads $labels.service, which the alert does not carry",
+            ),
+            (
                 "        selector: x\n        absent: 5m\n        summary: '{{ $nope }}'\n",
                 "unknown",
             ),
@@ -444,6 +517,15 @@ mod tests {
             let error = rule(body).unwrap_err();
             assert!(error.contains(expected), "{body}: {error}");
         }
+    }
+
+    #[test]
+    fn every_bad_rule_is_reported() {
+        let text = "groups:\n  - name: g\n    rules:\n      - alert: lower\n        selector: x\n        threshold: {above: {warning: 1}}\n      - alert: Good\n        selector: x\n        threshold: {above: {warning: 1}}\n      - alert: NoLevels\n        selector: x\n        threshold: {}\n";
+        let errors = parse_all(text, "bad.yml").unwrap_err();
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [4, 10], "{errors:?}");
+        assert_eq!(parse(text, "bad.yml").unwrap_err(), errors[0]);
     }
 
     #[test]

@@ -70,6 +70,14 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// The labels the template reads, in order of appearance.
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Label(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
     pub fn render(&self, labels: &BTreeMap<String, String>, value: f64) -> String {
         let mut out = String::new();
         for part in &self.parts {

@@ -232,7 +232,7 @@ impl Endpoints {
                 Method::DELETE => PushMethod::Delete,
                 _ => PushMethod::Post,
             };
-            Op::from_pushgateway(method, &path, &body, &store.config, now, ttl).map(|op| (op, 0))
+            Op::from_pushgateway(method, &path, &body, now, ttl).map(|op| (op, 0))
         };
         let (op, count) = match built {
             Ok(built) => built,

@@ -368,6 +368,14 @@ fn a_time_to_live_removes_the_group_and_only_it() {
     );
     let json = r#"{"service":"s","ttl":"1s","metrics":[{"name":"g","type":"gauge","value":1}]}"#;
     assert_eq!(push_json(&address, json).status, 200);
+    // Later pushes that name no time to live keep the group's, as they
+    // keep the group.
+    assert_eq!(
+        push_text("PUT", &address, "/metrics/job/short", "m 1\n").status,
+        200
+    );
+    let again = r#"{"service":"s","metrics":[{"name":"g","type":"gauge","value":1}]}"#;
+    assert_eq!(push_json(&address, again).status, 200);
     next_tick(&address);
     assert_eq!(value(&address, "m", &[("job", "short")]), Some(1.0));
     assert_eq!(value(&address, "g", &[("service", "s")]), Some(1.0));

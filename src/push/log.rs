@@ -31,6 +31,8 @@ pub enum LogError {
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("{path} is not a folder: outrider keeps pushed metrics in <storage.path>/push")]
+    NotAFolder { path: PathBuf },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -101,6 +103,11 @@ impl Log {
     /// Opens (or creates) the log in `dir`; returns it with the ops to
     /// replay over the snapshot's groups.
     pub fn open(dir: &Path) -> Result<Opened, LogError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(LogError::NotAFolder {
+                path: dir.to_owned(),
+            });
+        }
         fs::create_dir_all(dir).map_err(io_error(dir))?;
         let snapshot_path = dir.join(SNAPSHOT_FILE);
         let snapshot = match fs::read(&snapshot_path) {

@@ -32,8 +32,9 @@ pub struct PushConfig {
     pub enabled: Option<bool>,
     /// Bearer token every push must carry. Also `OUTRIDER_PUSH_TOKEN`.
     pub token: Option<String>,
-    /// Removes a group this long after its last push, unless the push asks
-    /// for another time to live (`?ttl=` or the `Outrider-Ttl` header).
+    /// Removes a new group this long after its last push, unless a push
+    /// asks for another time to live (`?ttl=`, the `Outrider-Ttl` header or
+    /// `"ttl"` in a JSON body); a push that names none keeps the group's.
     /// Unset: groups stay until deleted, as in the Pushgateway.
     #[serde(with = "humantime_serde")]
     pub default_ttl: Option<Duration>,
@@ -172,6 +173,11 @@ pub struct Group {
 impl Group {
     fn series_count(&self) -> usize {
         self.families.values().map(|f| f.series.len()).sum()
+    }
+
+    /// The time to live of the group's last push.
+    fn ttl(&self) -> Option<f64> {
+        self.expires_at.map(|at| at - self.push_time)
     }
 }
 
@@ -561,9 +567,11 @@ impl PushStore {
     /// Checks, logs and applies `op`; returns the number of stale gauge
     /// sets and the log position to wait for with [`PushStore::durable`]
     /// before the pusher may hear "accepted".
-    pub fn submit(&self, op: Op) -> Result<(usize, u64), PushError> {
+    pub fn submit(&self, mut op: Op) -> Result<(usize, u64), PushError> {
         let (written_to, stale) = {
             let mut state = self.lock();
+            let existing = op.group().and_then(|g| state.groups.get(g));
+            op.settle_ttl(existing, self.config.default_ttl);
             if let Err(error) = state.check(&op, &self.limits) {
                 if let Some(group) = op.group().filter(|g| state.groups.contains_key(*g)) {
                     let failure = Op::Failure {
@@ -639,9 +647,7 @@ impl Op {
             group: vec![("service".to_owned(), batch.service)],
             updates: batch.updates,
             at: now,
-            ttl: ttl
-                .or(batch.ttl)
-                .or(config.default_ttl.map(|d| d.as_secs_f64())),
+            ttl: ttl.or(batch.ttl),
         };
         Ok((op, count))
     }
@@ -652,7 +658,6 @@ impl Op {
         method: PushMethod,
         path: &str,
         body: &[u8],
-        config: &PushConfig,
         now: f64,
         ttl: Option<f64>,
     ) -> Result<Op, String> {
@@ -670,8 +675,21 @@ impl Op {
             families,
             whole_group: method == PushMethod::Put,
             at: now,
-            ttl: ttl.or(config.default_ttl.map(|d| d.as_secs_f64())),
+            ttl,
         })
+    }
+
+    /// A push that names no time to live keeps its group's, as it keeps
+    /// the group; a new group takes `push.default_ttl`. Settled before the
+    /// op is logged, so a replay applies the same expiry.
+    fn settle_ttl(&mut self, existing: Option<&Group>, default: Option<Duration>) {
+        if let Op::Replace { ttl, .. } | Op::Json { ttl, .. } = self {
+            if ttl.is_none() {
+                *ttl = existing
+                    .and_then(Group::ttl)
+                    .or(default.map(|d| d.as_secs_f64()));
+            }
+        }
     }
 
     fn group(&self) -> Option<&GroupKey> {

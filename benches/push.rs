@@ -48,10 +48,7 @@ fn text_body() -> String {
 }
 
 fn limits() -> Limits {
-    Limits {
-        per_group: 100_000,
-        total: 10_000_000,
-    }
+    Limits::new(100_000, 10_000_000, &PushConfig::default())
 }
 
 fn push(c: &mut Criterion) {

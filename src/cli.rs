@@ -466,7 +466,7 @@ fn run(args: &RunArgs) -> ExitCode {
 enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("pushed metrics cannot be restored: {0}{hint}", hint = push_state_hint(.0))]
+    #[error("pushed metrics cannot be restored: {0}")]
     PushState(crate::push::log::LogError),
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
@@ -477,28 +477,17 @@ enum RunError {
     },
 }
 
-/// Advice for a push state that cannot be read: only a damaged file is
-/// worth moving away; a missing permission or a file where a folder
-/// belongs says what is wrong by itself.
-fn push_state_hint(error: &crate::push::log::LogError) -> &'static str {
-    match error {
-        crate::push::log::LogError::Corrupt { .. } => {
-            " (the file is damaged: move it away to start without the pushed metrics it holds)"
-        }
-        _ => "",
-    }
-}
-
 async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
     // Before anything is restored from the folder or written to it.
     let _storage_lock = crate::storage::lock(&config.storage.path)?;
     let mut registry = config.registry()?;
     let push_store = if config.push.active().map_err(ConfigError::Invalid)? {
         let directory = config.storage.path.join("push");
-        let limits = crate::push::Limits {
-            per_group: config.web.limits.max_push_series_per_group,
-            total: config.web.limits.max_push_series_total,
-        };
+        let limits = crate::push::Limits::new(
+            config.web.limits.max_push_series_per_group,
+            config.web.limits.max_push_series_total,
+            &config.push,
+        );
         let store = crate::push::PushStore::open(&directory, config.push.clone(), limits)
             .map_err(RunError::PushState)?;
         let store = Arc::new(store);

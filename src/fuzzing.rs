@@ -120,10 +120,7 @@ pub fn pushgateway(text: &str) {
 /// next tick do.
 fn apply(op: crate::push::Op) {
     let mut state = crate::push::State::default();
-    let limits = crate::push::Limits {
-        per_group: 10_000,
-        total: 100_000,
-    };
+    let limits = crate::push::Limits::new(10_000, 100_000, &crate::push::PushConfig::default());
     if state.check(&op, &limits).is_ok() {
         state.apply(&op);
         let _ = state.families();

@@ -266,6 +266,15 @@ impl Endpoints {
                 );
                 response
             }
+            Ok(Err(PushError::NoSpace(message))) => {
+                warn!(error = %message, "push not stored: the disk is full");
+                let mut response = json_error(StatusCode::INSUFFICIENT_STORAGE, &message);
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(SERIES_LIMIT_RETRY_AFTER),
+                );
+                response
+            }
             Ok(Err(error)) => {
                 warn!(error = %error, "push not stored");
                 json_error(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string())

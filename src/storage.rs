@@ -90,6 +90,20 @@ pub fn lock(path: &Path) -> Result<StorageLock, StorageError> {
     Ok(StorageLock { _file: file })
 }
 
+/// Copies a damaged state file beside itself, named for the time
+/// (`<file>.damaged-<unix seconds>`), so whoever looks into the loss has
+/// the bytes; returns the copy's path.
+pub fn set_aside(path: &Path) -> io::Result<PathBuf> {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".damaged-{seconds}"));
+    let aside = PathBuf::from(aside);
+    fs::copy(path, &aside)?;
+    Ok(aside)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

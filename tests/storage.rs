@@ -93,14 +93,78 @@ fn a_storage_path_that_cannot_hold_state_is_refused_with_what_is_wrong() {
     );
 }
 
-#[test]
-fn a_damaged_push_snapshot_is_refused_with_advice_to_move_it_away() {
-    let storage = tempfile::tempdir().unwrap();
-    std::fs::create_dir(storage.path().join("push")).unwrap();
-    std::fs::write(storage.path().join("push/push.snapshot"), "not a snapshot").unwrap();
-    let message = refused_start(storage.path(), true);
-    assert!(
-        message.contains("push.snapshot") && message.contains("move it away"),
-        "{message}"
+/// Starts outrider in a mount namespace of its own, its storage on a
+/// 256 KiB tmpfs, and returns it with its address once it is ready.
+fn start_on_a_small_disk(storage: &std::path::Path) -> (common::Process, String) {
+    let script = format!(
+        "mount -t tmpfs -o size=256k tmpfs {dir} && exec {bin} --web.listen-address 127.0.0.1:0 --storage.path {dir} --collect.interval 200ms",
+        dir = storage.display(),
+        bin = outrider_binary().display()
     );
+    let unshare = common::require("unshare");
+    let args = ["-rm", "sh", "-c", &script].map(str::to_owned);
+    let process = common::spawn(&unshare, &args, &[("OUTRIDER_PUSH_TOKEN", TOKEN)]);
+    let mut address = None;
+    common::wait_until(Duration::from_secs(10), "outrider listening", || {
+        address = process.log_text().lines().find_map(|line| {
+            line.contains("message=listening")
+                .then(|| {
+                    line.split_whitespace()
+                        .find_map(|f| f.strip_prefix("address="))
+                })
+                .flatten()
+                .map(str::to_owned)
+        });
+        address.is_some()
+    });
+    let address = address.expect("waited for it");
+    let ready = format!("http://{address}/-/ready");
+    common::wait_until(Duration::from_secs(10), "outrider ready", || {
+        common::get(&ready, &[]).status == 200
+    });
+    (process, address)
+}
+
+#[test]
+fn a_full_disk_answers_507_with_retry_after_and_loses_no_acknowledged_push() {
+    let storage = tempfile::tempdir().unwrap();
+    let (_process, address) = start_on_a_small_disk(storage.path());
+    let body: String = (0..100)
+        .map(|i| format!("filler{{i=\"{i}\"}} {i}\n"))
+        .collect();
+    let mut acknowledged = Vec::new();
+    let mut full = None;
+    // 256 KiB hold a few dozen of these; the loop is bounded well past it.
+    for job in 0..400 {
+        let reply = common::send(
+            "PUT",
+            &format!("http://{address}/metrics/job/j{job}"),
+            &[("Authorization", &format!("Bearer {TOKEN}"))],
+            body.as_bytes(),
+        );
+        match reply.status {
+            200 => acknowledged.push(format!("j{job}")),
+            _ => {
+                full = Some(reply);
+                break;
+            }
+        }
+    }
+    let reply = full.expect("the disk never filled");
+    assert_eq!(reply.status, 507, "{}", reply.text());
+    assert!(reply.headers.contains_key("retry-after"));
+    assert!(
+        reply.text().contains("No space left on device"),
+        "{}",
+        reply.text()
+    );
+    assert!(!acknowledged.is_empty());
+    // Every push that was acknowledged is served.
+    let metrics = format!("http://{address}/metrics");
+    common::wait_until(Duration::from_secs(5), "the last push exported", || {
+        let text = common::get(&metrics, &[]).text();
+        acknowledged
+            .iter()
+            .all(|job| text.contains(&format!("job=\"{job}\"")))
+    });
 }

@@ -48,10 +48,7 @@ fn text_body() -> String {
 }
 
 fn limits() -> Limits {
-    Limits {
-        per_group: 100_000,
-        total: 10_000_000,
-    }
+    Limits::new(100_000, 10_000_000, &PushConfig::default())
 }
 
 fn push(c: &mut Criterion) {
@@ -83,30 +80,17 @@ fn push(c: &mut Criterion) {
     let mut state = State::default();
     let path = |i: usize| format!("/metrics/job/batch/instance/i{i}");
     for i in 0..GROUPS {
-        let op = Op::from_pushgateway(
-            PushMethod::Put,
-            &path(i),
-            body.as_bytes(),
-            &config,
-            1.0,
-            None,
-        )
-        .unwrap();
+        let op =
+            Op::from_pushgateway(PushMethod::Put, &path(i), body.as_bytes(), 1.0, None).unwrap();
         state.apply(&op);
     }
     let paths: Vec<String> = (0..GROUPS).map(path).collect();
     group.bench_function("pushgateway_put", |b| {
         b.iter(|| {
             next = (next + 1) % GROUPS;
-            let op = Op::from_pushgateway(
-                PushMethod::Put,
-                &paths[next],
-                body.as_bytes(),
-                &config,
-                2.0,
-                None,
-            )
-            .unwrap();
+            let op =
+                Op::from_pushgateway(PushMethod::Put, &paths[next], body.as_bytes(), 2.0, None)
+                    .unwrap();
             state.check(&op, &limits).unwrap();
             black_box(state.apply(&op));
         })

@@ -526,8 +526,10 @@ fn run(args: &RunArgs) -> ExitCode {
 enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("pushed metrics cannot be restored: {0} (move the file away to start without them)")]
+    #[error("pushed metrics cannot be restored: {0}")]
     PushState(crate::push::log::LogError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     #[error("listening on {address}: {source}")]
     Listen {
         address: String,
@@ -538,13 +540,16 @@ enum RunError {
 }
 
 async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
+    // Before anything is restored from the folder or written to it.
+    let _storage_lock = crate::storage::lock(&config.storage.path)?;
     let mut registry = config.registry()?;
     let push_store = if config.push.active().map_err(ConfigError::Invalid)? {
         let directory = config.storage.path.join("push");
-        let limits = crate::push::Limits {
-            per_group: config.web.limits.max_push_series_per_group,
-            total: config.web.limits.max_push_series_total,
-        };
+        let limits = crate::push::Limits::new(
+            config.web.limits.max_push_series_per_group,
+            config.web.limits.max_push_series_total,
+            &config.push,
+        );
         let store = crate::push::PushStore::open(&directory, config.push.clone(), limits)
             .map_err(RunError::PushState)?;
         let store = Arc::new(store);

@@ -104,14 +104,12 @@ pub fn push_json(data: &[u8]) {
 /// A Pushgateway request: the first line is the path, the rest the body.
 pub fn pushgateway(text: &str) {
     let (path, body) = text.split_once('\n').unwrap_or((text, ""));
-    let config = crate::push::PushConfig::default();
     for method in [
         crate::push::PushMethod::Put,
         crate::push::PushMethod::Post,
         crate::push::PushMethod::Delete,
     ] {
-        if let Ok(op) =
-            crate::push::Op::from_pushgateway(method, path, body.as_bytes(), &config, 1.0, None)
+        if let Ok(op) = crate::push::Op::from_pushgateway(method, path, body.as_bytes(), 1.0, None)
         {
             apply(op);
         }
@@ -122,10 +120,7 @@ pub fn pushgateway(text: &str) {
 /// next tick do.
 fn apply(op: crate::push::Op) {
     let mut state = crate::push::State::default();
-    let limits = crate::push::Limits {
-        per_group: 10_000,
-        total: 100_000,
-    };
+    let limits = crate::push::Limits::new(10_000, 100_000, &crate::push::PushConfig::default());
     if state.check(&op, &limits).is_ok() {
         state.apply(&op);
         let _ = state.families();

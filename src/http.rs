@@ -243,7 +243,7 @@ impl Endpoints {
                 Method::DELETE => PushMethod::Delete,
                 _ => PushMethod::Post,
             };
-            Op::from_pushgateway(method, &path, &body, &store.config, now, ttl).map(|op| (op, 0))
+            Op::from_pushgateway(method, &path, &body, now, ttl).map(|op| (op, 0))
         };
         let (op, count) = match built {
             Ok(built) => built,
@@ -271,6 +271,15 @@ impl Endpoints {
             Ok(Err(PushError::Invalid(message))) => json_error(StatusCode::BAD_REQUEST, &message),
             Ok(Err(PushError::Limit(message))) => {
                 let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, &message);
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(SERIES_LIMIT_RETRY_AFTER),
+                );
+                response
+            }
+            Ok(Err(PushError::NoSpace(message))) => {
+                warn!(error = %message, "push not stored: the disk is full");
+                let mut response = json_error(StatusCode::INSUFFICIENT_STORAGE, &message);
                 response.headers_mut().insert(
                     header::RETRY_AFTER,
                     HeaderValue::from_static(SERIES_LIMIT_RETRY_AFTER),

@@ -6,6 +6,7 @@
 //! once per tick) → `http` (hands out the prepared bytes).
 //! `pipeline` drives the tick; `config` and `cli` set everything up;
 //! `selector` is the PromQL series selector the later stages share;
+//! `storage` makes and locks the folder that state survives restarts in;
 //! `generate` turns the rules into Prometheus, Alertmanager and Grafana files.
 #![forbid(unsafe_code)]
 
@@ -30,6 +31,7 @@ pub mod reload;
 pub mod rules;
 pub mod selector;
 pub mod series;
+pub mod storage;
 pub mod textparse;
 pub mod web;
 

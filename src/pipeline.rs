@@ -179,7 +179,15 @@ impl Core {
                 info!(kept, total, "baselines restored from snapshot");
             }
             Ok(None) => debug!("no baseline snapshot yet"),
-            Err(e) => warn!(error = %e, "baseline snapshot ignored; baselines start afresh"),
+            Err(e) => {
+                // Damage is copied aside before the next snapshot replaces
+                // it; a file that cannot be read has nothing to copy.
+                let damaged = !matches!(e, snapshot::SnapshotError::Io { .. });
+                let aside = damaged
+                    .then(|| crate::storage::set_aside(&storage.join(snapshot::FILE_NAME)).ok())
+                    .flatten();
+                warn!(error = %e, damaged_copy = ?aside, "baseline snapshot ignored; baselines start afresh");
+            }
         }
         Core {
             registry,

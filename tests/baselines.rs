@@ -172,6 +172,19 @@ fn a_damaged_snapshot_is_reported_and_ignored() {
             "{}",
             process.log_text()
         );
+        // A copy of the damaged file is kept beside it.
+        let copies: Vec<Vec<u8>> = std::fs::read_dir(storage.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("baselines.snapshot.damaged-")
+            })
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
+        assert_eq!(copies, vec![damage.to_vec()]);
         // It starts afresh and its next snapshot replaces the damaged file.
         common::wait_until(Duration::from_secs(10), "a good snapshot", || {
             std::fs::read(storage.path().join("baselines.snapshot"))

@@ -354,6 +354,137 @@ fn bad_pushes_get_a_clear_error_and_change_nothing() {
     assert!(value(&address, "push_failure_time_seconds", &[("job", "j")]).unwrap() > 0.0);
 }
 
+/// Asserts a JSON error with `status` whose message contains `needle`.
+fn refused(status: u16, reply: common::Reply, needle: &str) {
+    assert_eq!(reply.status, status, "{}", reply.text());
+    let error: serde_json::Value = serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|_| panic!("not JSON: {}", reply.text()));
+    let message = error["error"].as_str().unwrap();
+    assert!(message.contains(needle), "{message}");
+}
+
+#[test]
+fn hostile_pushes_are_refused_within_their_bounds() {
+    let storage = tempfile::tempdir().unwrap();
+    let (_process, address, _config) = start_in(
+        storage.path(),
+        Some("push:\n  max_groups: 3\n  label_limit: 4\n  label_value_length_limit: 100\n"),
+    );
+    // outrider's own names cannot be pushed on any path.
+    refused(
+        400,
+        push_text(
+            "PUT",
+            &address,
+            "/metrics/job/j",
+            "# TYPE outrider_health_score gauge\noutrider_health_score 5\n",
+        ),
+        "outrider_health_score",
+    );
+    refused(
+        400,
+        push_text(
+            "PUT",
+            &address,
+            "/metrics/job@base64/ag",
+            "outrider_rule_state 1\n",
+        ),
+        "outrider_rule_state",
+    );
+    // Label count and length, grouping labels included.
+    refused(
+        400,
+        push_text(
+            "PUT",
+            &address,
+            "/metrics/job/j/a/1/b/2",
+            "m{c=\"3\",d=\"4\"} 1\n",
+        ),
+        "push.label_limit",
+    );
+    let long = "v".repeat(101);
+    refused(
+        400,
+        push_text(
+            "PUT",
+            &address,
+            &format!("/metrics/job/j/a/{long}"),
+            "m 1\n",
+        ),
+        "push.label_value_length_limit",
+    );
+    refused(
+        400,
+        push_json(
+            &address,
+            &format!(
+                r#"{{"service":"s","metrics":[{{"name":"g","type":"gauge","value":1,"labels":{{"l":"{long}"}}}}]}}"#
+            ),
+        ),
+        "metrics[0]: g: the value of label l",
+    );
+    // An increment that overflows is refused; the counter keeps its value.
+    let big = r#"{"service":"s","metrics":[{"name":"c_total","type":"counter","value":1.7e308}]}"#;
+    assert_eq!(push_json(&address, big).status, 200);
+    refused(400, push_json(&address, big), "overflows");
+    // An empty grouping value is no label in Prometheus: a second group
+    // that would expose the same series is refused.
+    assert_eq!(
+        push_text("PUT", &address, "/metrics/job/e/a@base64/=", "m 1\n").status,
+        200
+    );
+    refused(
+        400,
+        push_text("PUT", &address, "/metrics/job/e/b@base64/=", "m 2\n"),
+        "would expose the same series",
+    );
+    refused(
+        400,
+        push_text("PUT", &address, "/metrics/job/e", "m 2\n"),
+        "would expose the same series",
+    );
+    // Groups are bounded: s, e and one more.
+    assert_eq!(
+        push_text("PUT", &address, "/metrics/job/third", "m 3\n").status,
+        200
+    );
+    let reply = push_text("PUT", &address, "/metrics/job/fourth", "");
+    assert_eq!(
+        reply.headers.get("retry-after").map(String::as_str),
+        Some("60")
+    );
+    refused(429, reply, "push.max_groups");
+    // A group that is held can still be pushed to.
+    assert_eq!(
+        push_text("PUT", &address, "/metrics/job/third", "m 4\n").status,
+        200
+    );
+    next_tick(&address);
+    let text = get(&format!("http://{address}/metrics"), &[]).text();
+    assert_eq!(
+        common::sample_value(&text, "c_total", &[("service", "s")]),
+        Some(1.7e308)
+    );
+    assert_eq!(
+        common::sample_value(&text, "m", &[("job", "third")]),
+        Some(4.0)
+    );
+    // The empty value stays, so Prometheus adds no instance of its own.
+    assert_eq!(
+        common::sample_value(&text, "m", &[("a", ""), ("job", "e")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        common::sample_value(&text, "outrider_push_groups", &[]),
+        Some(3.0)
+    );
+    assert!(!text.contains("fourth"));
+    assert_eq!(
+        common::promtool_problems(text.as_bytes()),
+        Vec::<String>::new()
+    );
+}
+
 #[test]
 fn a_time_to_live_removes_the_group_and_only_it() {
     let storage = tempfile::tempdir().unwrap();
@@ -368,6 +499,14 @@ fn a_time_to_live_removes_the_group_and_only_it() {
     );
     let json = r#"{"service":"s","ttl":"1s","metrics":[{"name":"g","type":"gauge","value":1}]}"#;
     assert_eq!(push_json(&address, json).status, 200);
+    // Later pushes that name no time to live keep the group's, as they
+    // keep the group.
+    assert_eq!(
+        push_text("PUT", &address, "/metrics/job/short", "m 1\n").status,
+        200
+    );
+    let again = r#"{"service":"s","metrics":[{"name":"g","type":"gauge","value":1}]}"#;
+    assert_eq!(push_json(&address, again).status, 200);
     next_tick(&address);
     assert_eq!(value(&address, "m", &[("job", "short")]), Some(1.0));
     assert_eq!(value(&address, "g", &[("service", "s")]), Some(1.0));
@@ -498,27 +637,68 @@ delete_from_gateway("{address}", job="gone", handler=with_token)
 }
 
 #[test]
-fn a_damaged_snapshot_stops_the_start_rather_than_losing_pushes() {
+fn damaged_state_is_set_aside_and_every_record_that_holds_is_kept() {
     let storage = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(storage.path().join("push")).unwrap();
-    std::fs::write(
-        storage.path().join("push/push.snapshot"),
-        b"ORPUSH01\0\0\0\0damaged",
-    )
-    .unwrap();
-    let output = std::process::Command::new(common::outrider_binary())
-        .args(["--web.listen-address", "127.0.0.1:0", "--storage.path"])
-        .arg(storage.path())
-        .env("OUTRIDER_PUSH_TOKEN", TOKEN)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let log = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
-    assert!(
-        log.contains("push.snapshot") && log.contains("checksum"),
-        "{log}"
+    let push_dir = storage.path().join("push");
+    // Two groups in the snapshot (a clean stop compacts), three in the log.
+    let (mut process, address, _config) = start_in(storage.path(), None);
+    for job in ["snap1", "snap2"] {
+        let path = format!("/metrics/job/{job}");
+        assert_eq!(push_text("PUT", &address, &path, "m 1\n").status, 200);
+    }
+    process.signal_and_wait("TERM", Duration::from_secs(10));
+    let (mut process, address, _config) = start_in(storage.path(), None);
+    for job in ["logged_c", "logged_d", "logged_e"] {
+        let path = format!("/metrics/job/{job}");
+        assert_eq!(push_text("PUT", &address, &path, "m 2\n").status, 200);
+    }
+    process.signal_and_wait("KILL", Duration::from_secs(5));
+
+    // One flipped byte in the snapshot, one in the middle record.
+    let damage = |file: &str, needle: &[u8]| {
+        let path = push_dir.join(file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap_or_else(|| panic!("{file} holds no {needle:?}"));
+        bytes[at] ^= 0x5A;
+        std::fs::write(&path, bytes).unwrap();
+    };
+    damage("push.snapshot", b"snap1");
+    damage("push.log", b"logged_d");
+
+    // The start goes on, with what holds, and says what was lost.
+    let (process, address, _config) = start_in(storage.path(), None);
+    next_tick(&address);
+    let jobs: std::collections::BTreeSet<String> = series(&address)
+        .into_keys()
+        .filter(|k| k.name == "m")
+        .filter_map(|k| k.labels.get("job").cloned())
+        .collect();
+    assert_eq!(
+        jobs.into_iter().collect::<Vec<_>>(),
+        vec!["logged_c", "logged_e"]
     );
+    assert_eq!(
+        value(&address, "outrider_push_log_records_lost", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&address, "outrider_push_snapshot_damaged", &[]),
+        Some(1.0)
+    );
+    let log = process.log_text();
+    assert!(log.contains("push log damaged"), "{log}");
+    assert!(log.contains("push snapshot damaged"), "{log}");
+    // Copies of both damaged files are kept beside them.
+    let names: Vec<String> = std::fs::read_dir(&push_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for file in ["push.log.damaged-", "push.snapshot.damaged-"] {
+        assert!(names.iter().any(|n| n.starts_with(file)), "{names:?}");
+    }
 }
 
 #[test]

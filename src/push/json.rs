@@ -216,6 +216,21 @@ impl Update {
         }
     }
 
+    /// The series this update adds its value to (a counter, or a
+    /// histogram's `_sum`) with the value it holds now, so a batch can be
+    /// refused before a sum overflows to +Inf.
+    pub fn summed(&self, existing: Option<&StoredFamily>) -> Option<(SeriesKey, f64)> {
+        let series = match self.kind {
+            UpdateKind::Counter => key(&self.name, &self.labels),
+            UpdateKind::Histogram => key(&format!("{}_sum", self.name), &self.labels),
+            UpdateKind::Gauge => return None,
+        };
+        let held = existing
+            .and_then(|f| f.series.get(&series))
+            .map_or(0.0, |v| v.value);
+        Some((series, held))
+    }
+
     /// Applies the update; returns false for a gauge set older than the
     /// value held (a late delivery must not roll a gauge back).
     pub fn apply(&self, families: &mut BTreeMap<String, StoredFamily>) -> bool {

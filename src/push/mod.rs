@@ -32,8 +32,9 @@ pub struct PushConfig {
     pub enabled: Option<bool>,
     /// Bearer token every push must carry. Also `OUTRIDER_PUSH_TOKEN`.
     pub token: Option<String>,
-    /// Removes a group this long after its last push, unless the push asks
-    /// for another time to live (`?ttl=` or the `Outrider-Ttl` header).
+    /// Removes a new group this long after its last push, unless a push
+    /// asks for another time to live (`?ttl=`, the `Outrider-Ttl` header or
+    /// `"ttl"` in a JSON body); a push that names none keeps the group's.
     /// Unset: groups stay until deleted, as in the Pushgateway.
     #[serde(with = "humantime_serde")]
     pub default_ttl: Option<Duration>,
@@ -44,6 +45,20 @@ pub struct PushConfig {
     pub default_buckets: Vec<f64>,
     /// Compacts the log into a snapshot once it is this big, in bytes.
     pub log_compact_bytes: u64,
+    /// Most groups held at once; a push that would start one more is
+    /// refused (429). Each group also exports `push_time_seconds` and
+    /// `push_failure_time_seconds`, so empty groups cost too.
+    pub max_groups: usize,
+    /// Most labels a pushed series may carry, grouping labels included and
+    /// the metric name not counted (Prometheus's `label_limit`); 0: no
+    /// limit.
+    pub label_limit: usize,
+    /// Longest label name, in bytes (`label_name_length_limit`); 0: no
+    /// limit.
+    pub label_name_length_limit: usize,
+    /// Longest label value, grouping values and metric names included, in
+    /// bytes (`label_value_length_limit`); 0: no limit.
+    pub label_value_length_limit: usize,
 }
 
 impl Default for PushConfig {
@@ -58,6 +73,11 @@ impl Default for PushConfig {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ],
             log_compact_bytes: 64 << 20,
+            // Bounds what one pushed series can cost: a few KiB at most.
+            max_groups: 10_000,
+            label_limit: 30,
+            label_name_length_limit: 128,
+            label_value_length_limit: 2048,
         }
     }
 }
@@ -173,6 +193,11 @@ impl Group {
     fn series_count(&self) -> usize {
         self.families.values().map(|f| f.series.len()).sum()
     }
+
+    /// The time to live of the group's last push.
+    fn ttl(&self) -> Option<f64> {
+        self.expires_at.map(|at| at - self.push_time)
+    }
 }
 
 /// A change to the store, as logged.
@@ -213,7 +238,7 @@ pub enum PushMethod {
 }
 
 /// Why a push is refused; each maps to one HTTP status.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum PushError {
     /// Malformed or inconsistent input: 400.
     #[error("{0}")]
@@ -224,6 +249,27 @@ pub enum PushError {
     /// The log could not be written: 500, and nothing was applied.
     #[error("the push could not be stored: {0}")]
     Storage(String),
+    /// The disk is full: 507 with Retry-After, since the same push may
+    /// succeed once space is freed; nothing was applied.
+    #[error("the push could not be stored: {0}")]
+    NoSpace(String),
+}
+
+impl From<&log::LogError> for PushError {
+    fn from(error: &log::LogError) -> Self {
+        let full = match error {
+            log::LogError::Io { source, .. } => {
+                source.kind() == std::io::ErrorKind::StorageFull
+                    || source.kind() == std::io::ErrorKind::QuotaExceeded
+            }
+            _ => false,
+        };
+        if full {
+            PushError::NoSpace(error.to_string())
+        } else {
+            PushError::Storage(error.to_string())
+        }
+    }
 }
 
 /// The groups, and the type each family name has across all of them (a
@@ -231,6 +277,9 @@ pub enum PushError {
 #[derive(Debug, Default)]
 pub struct State {
     groups: BTreeMap<GroupKey, Group>,
+    /// The groups with an empty grouping value (`instance@base64/=`), the
+    /// only ones that can collide with another group in Prometheus.
+    with_empty_values: std::collections::BTreeSet<GroupKey>,
     kinds: HashMap<String, (Kind, usize)>,
     series_total: usize,
 }
@@ -238,6 +287,77 @@ pub struct State {
 pub struct Limits {
     pub per_group: usize,
     pub total: usize,
+    pub groups: usize,
+    pub labels: usize,
+    pub name_length: usize,
+    pub value_length: usize,
+}
+
+impl Limits {
+    /// The series limits (from `web.limits`) with the group and label
+    /// limits of `push:`.
+    pub fn new(per_group: usize, total: usize, config: &PushConfig) -> Self {
+        let or_unlimited = |n: usize| if n == 0 { usize::MAX } else { n };
+        Limits {
+            per_group,
+            total,
+            groups: config.max_groups,
+            labels: or_unlimited(config.label_limit),
+            name_length: or_unlimited(config.label_name_length_limit),
+            value_length: or_unlimited(config.label_value_length_limit),
+        }
+    }
+
+    /// Checks one series' name and labels (grouping labels first).
+    fn check_series<'a>(
+        &self,
+        name: &str,
+        labels: impl Iterator<Item = &'a (String, String)> + Clone,
+    ) -> Result<(), String> {
+        if name.len() > self.value_length {
+            return Err(format!(
+                "the metric name {}… is {} bytes; the limit is {} (push.label_value_length_limit)",
+                clip(name),
+                name.len(),
+                self.value_length
+            ));
+        }
+        let count = labels.clone().count();
+        if count > self.labels {
+            return Err(format!(
+                "{name} has {count} labels; the limit is {} (push.label_limit)",
+                self.labels
+            ));
+        }
+        for (label, value) in labels {
+            if label.len() > self.name_length {
+                return Err(format!(
+                    "{name}: the label name {}… is {} bytes; the limit is {} (push.label_name_length_limit)",
+                    clip(label),
+                    label.len(),
+                    self.name_length
+                ));
+            }
+            if value.len() > self.value_length {
+                return Err(format!(
+                    "{name}: the value of label {} is {} bytes; the limit is {} (push.label_value_length_limit)",
+                    clip(label),
+                    value.len(),
+                    self.value_length
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The start of a long name, for a message that stays short.
+fn clip(text: &str) -> &str {
+    let mut end = text.len().min(64);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 impl State {
@@ -251,6 +371,21 @@ impl State {
 
     /// Whether `op` may be applied; checks everything `apply` relies on.
     pub fn check(&self, op: &Op, limits: &Limits) -> Result<(), PushError> {
+        if let Some(group) = op.group() {
+            let starts_one = matches!(op, Op::Replace { .. } | Op::Json { .. })
+                && !self.groups.contains_key(group);
+            if starts_one {
+                self.check_distinct(group)?;
+            }
+            if starts_one && self.groups.len() >= limits.groups {
+                return Err(PushError::Limit(format!(
+                    "group {} would be group {} held; the limit is {} (push.max_groups)",
+                    describe(group),
+                    self.groups.len() + 1,
+                    limits.groups
+                )));
+            }
+        }
         match op {
             Op::Replace {
                 group,
@@ -258,6 +393,13 @@ impl State {
                 whole_group,
                 ..
             } => {
+                for family in families.values() {
+                    for (name, labels) in family.series.keys() {
+                        limits
+                            .check_series(name, group.iter().chain(labels))
+                            .map_err(PushError::Invalid)?;
+                    }
+                }
                 let old = self.groups.get(group);
                 for (name, family) in families {
                     self.check_kind(group, name, family.kind)?;
@@ -278,8 +420,22 @@ impl State {
             Op::Json { group, updates, .. } => {
                 let old = self.groups.get(group);
                 let mut added: HashMap<&str, usize> = HashMap::new();
+                let mut sums: HashMap<SeriesKey, f64> = HashMap::new();
                 for (i, update) in updates.iter().enumerate() {
+                    limits
+                        .check_series(&update.name, group.iter().chain(&update.labels))
+                        .map_err(|e| PushError::Invalid(format!("metrics[{i}]: {e}")))?;
                     let existing = old.and_then(|g| g.families.get(&update.name));
+                    if let Some((series, held)) = update.summed(existing) {
+                        let sum = sums.entry(series).or_insert(held);
+                        *sum += update.value;
+                        if !sum.is_finite() {
+                            return Err(PushError::Invalid(format!(
+                                "metrics[{i}].value: adding {} to {} overflows",
+                                update.value, update.name
+                            )));
+                        }
+                    }
                     let kind = update.kind.stored();
                     if let Some(existing) = existing {
                         if existing.kind != kind {
@@ -302,6 +458,33 @@ impl State {
                 self.check_counts(group, old_count, new_count, limits)
             }
             Op::Delete { .. } | Op::Failure { .. } => Ok(()),
+        }
+    }
+
+    /// Refuses a new group that Prometheus could not tell from a held one:
+    /// an empty label is no label there, so `{job="x",a=""}` and
+    /// `{job="x",b=""}` would expose the same series. An empty value is
+    /// still kept (`instance@base64/=` is how a Pushgateway client keeps
+    /// Prometheus from adding an instance).
+    fn check_distinct(&self, group: &GroupKey) -> Result<(), PushError> {
+        let seen = |key: &GroupKey| -> GroupKey {
+            key.iter().filter(|(_, v)| !v.is_empty()).cloned().collect()
+        };
+        let this = seen(group);
+        let clash = if this.len() < group.len() && self.groups.contains_key(&this) {
+            Some(&this)
+        } else {
+            self.with_empty_values
+                .iter()
+                .find(|held| *held != group && seen(held) == this)
+        };
+        match clash {
+            Some(held) => Err(PushError::Invalid(format!(
+                "group {} would expose the same series as the group {} held (an empty label is no label in Prometheus)",
+                describe(group),
+                describe(held)
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -400,6 +583,7 @@ impl State {
 
     fn take_group(&mut self, key: &GroupKey) -> Option<Group> {
         let group = self.groups.remove(key)?;
+        self.with_empty_values.remove(key);
         self.series_total -= group.series_count();
         for name in group.families.keys() {
             if let Some((_, holders)) = self.kinds.get_mut(name) {
@@ -413,6 +597,9 @@ impl State {
     }
 
     fn put_group(&mut self, key: GroupKey, group: Group) {
+        if key.iter().any(|(_, v)| v.is_empty()) {
+            self.with_empty_values.insert(key.clone());
+        }
         self.series_total += group.series_count();
         for (name, family) in &group.families {
             let entry = self.kinds.entry(name.clone()).or_insert((family.kind, 0));
@@ -561,9 +748,11 @@ impl PushStore {
     /// Checks, logs and applies `op`; returns the number of stale gauge
     /// sets and the log position to wait for with [`PushStore::durable`]
     /// before the pusher may hear "accepted".
-    pub fn submit(&self, op: Op) -> Result<(usize, u64), PushError> {
+    pub fn submit(&self, mut op: Op) -> Result<(usize, u64), PushError> {
         let (written_to, stale) = {
             let mut state = self.lock();
+            let existing = op.group().and_then(|g| state.groups.get(g));
+            op.settle_ttl(existing, self.config.default_ttl);
             if let Err(error) = state.check(&op, &self.limits) {
                 if let Some(group) = op.group().filter(|g| state.groups.contains_key(*g)) {
                     let failure = Op::Failure {
@@ -576,10 +765,7 @@ impl PushStore {
                 }
                 return Err(error);
             }
-            let offset = self
-                .log
-                .append(&op)
-                .map_err(|e| PushError::Storage(e.to_string()))?;
+            let offset = self.log.append(&op).map_err(|e| PushError::from(&e))?;
             let stale = state.apply(&op);
             if self.log.pending_bytes() >= self.compact_bytes {
                 if let Err(e) = self.log.compact(state.groups()) {
@@ -594,7 +780,7 @@ impl PushStore {
     /// Completes once the log is on disk up to `position`. One thread does
     /// the syncs, and pushes that wait together share one.
     pub async fn durable(&self, position: u64) -> Result<(), PushError> {
-        self.syncer.wait(position).await.map_err(PushError::Storage)
+        self.syncer.wait(position).await
     }
 
     /// The tick's families; drops expired groups first.
@@ -612,6 +798,21 @@ impl PushStore {
         families.push(
             Family::gauge("outrider_push_groups", "Pushed groups held.")
                 .single(state.groups.len() as f64),
+        );
+        let damage = self.log.damage();
+        families.push(
+            Family::gauge(
+                "outrider_push_log_records_lost",
+                "Acknowledged pushes found damaged in push.log at the start and skipped (a copy of the damaged log is kept beside it).",
+            )
+            .single(damage.log_records_lost as f64),
+        );
+        families.push(
+            Family::gauge(
+                "outrider_push_snapshot_damaged",
+                "1 when push.snapshot was found damaged at the start and set aside, losing the groups it held; 0 otherwise.",
+            )
+            .single(if damage.snapshot_set_aside { 1.0 } else { 0.0 }),
         );
         families
     }
@@ -639,9 +840,7 @@ impl Op {
             group: vec![("service".to_owned(), batch.service)],
             updates: batch.updates,
             at: now,
-            ttl: ttl
-                .or(batch.ttl)
-                .or(config.default_ttl.map(|d| d.as_secs_f64())),
+            ttl: ttl.or(batch.ttl),
         };
         Ok((op, count))
     }
@@ -652,7 +851,6 @@ impl Op {
         method: PushMethod,
         path: &str,
         body: &[u8],
-        config: &PushConfig,
         now: f64,
         ttl: Option<f64>,
     ) -> Result<Op, String> {
@@ -670,8 +868,21 @@ impl Op {
             families,
             whole_group: method == PushMethod::Put,
             at: now,
-            ttl: ttl.or(config.default_ttl.map(|d| d.as_secs_f64())),
+            ttl,
         })
+    }
+
+    /// A push that names no time to live keeps its group's, as it keeps
+    /// the group; a new group takes `push.default_ttl`. Settled before the
+    /// op is logged, so a replay applies the same expiry.
+    fn settle_ttl(&mut self, existing: Option<&Group>, default: Option<Duration>) {
+        if let Op::Replace { ttl, .. } | Op::Json { ttl, .. } = self {
+            if ttl.is_none() {
+                *ttl = existing
+                    .and_then(Group::ttl)
+                    .or(default.map(|d| d.as_secs_f64()));
+            }
+        }
     }
 
     fn group(&self) -> Option<&GroupKey> {

@@ -100,6 +100,12 @@ pub fn parse_body(body: &str, group: &GroupKey) -> Result<BTreeMap<String, Store
         if family.name == "push_time_seconds" || family.name == "push_failure_time_seconds" {
             return Err(format!("{} is set by the gateway itself", family.name));
         }
+        if family.name.starts_with("outrider_") {
+            return Err(format!(
+                "{} is a name outrider exports itself; outrider_* cannot be pushed",
+                family.name
+            ));
+        }
         let mut series = BTreeMap::new();
         for sample in family.samples {
             if sample.timestamp.is_some() {

@@ -464,6 +464,11 @@ fn backtest(args: &BacktestArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The config's own track entries score as the sidecar scores them; the
+    // backtest's seasonal default is for the series it adds (by rules or
+    // its catch-all), so a series scores the same with and without rules.
+    let mut config = config;
+    config.baselines.settle_seasonal();
     let options = backtest::Options {
         series,
         baselines: config.baseline_config(&rules),

@@ -194,11 +194,27 @@ impl Config {
         Ok(())
     }
 
+    /// Whether a track entry that does not say keeps a seasonal profile:
+    /// the section's `seasonal`, else no.
+    fn seasonal_by_default(&self) -> bool {
+        self.seasonal.unwrap_or(false)
+    }
+
+    /// Settles every track entry's `seasonal` as the sidecar would, so a
+    /// replay that later changes the section's default (the backtest's)
+    /// still scores these entries as the running sidecar does.
+    pub fn settle_seasonal(&mut self) {
+        let default = self.seasonal_by_default();
+        for track in &mut self.track {
+            track.seasonal.get_or_insert(default);
+        }
+    }
+
     fn settings(&self, track: &TrackConfig) -> Settings {
         Settings {
             half_life_seconds: track.half_life.unwrap_or(self.half_life).as_secs_f64(),
             windows_seconds: self.windows.iter().map(Duration::as_secs_f64).collect(),
-            seasonal: track.seasonal.or(self.seasonal).unwrap_or(false),
+            seasonal: track.seasonal.unwrap_or(self.seasonal_by_default()),
             min_samples: self.min_samples,
             clip_sigma: self.clip_sigma,
             band_sigma: self.band_sigma,

@@ -548,24 +548,12 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
     // Before anything is restored from the folder or written to it.
     let _storage_lock = crate::storage::lock(&config.storage.path)?;
     let mut registry = config.registry()?;
-    let push_store = if config.push.active().map_err(ConfigError::Invalid)? {
-        let directory = config.storage.path.join("push");
-        let limits = crate::push::Limits::new(
-            config.web.limits.max_push_series_per_group,
-            config.web.limits.max_push_series_total,
-            &config.push,
-        );
-        let store = crate::push::PushStore::open(&directory, config.push.clone(), limits)
-            .map_err(RunError::PushState)?;
-        let store = Arc::new(store);
-        registry.add(
-            "push",
-            Box::new(crate::collect::push::PushCollector::new(Arc::clone(&store))),
-        );
-        Some(store)
-    } else {
-        None
-    };
+    let rules = config.load_rules()?;
+    let guard = Arc::new(config.web_guard()?);
+    let push_active = config.push.active().map_err(ConfigError::Invalid)?;
+    // The port opens before state is restored: a long push log takes
+    // seconds to replay, and a liveness probe must not kill the process
+    // meanwhile. Readiness waits for the first tick, which comes after.
     let address = config::listen_address(&config.web.listen_address)?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -573,11 +561,70 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
             address: config.web.listen_address.clone(),
             source,
         })?;
-    let guard = Arc::new(config.web_guard()?);
     let bound = listener.local_addr().map_or(address, |a| a);
     info!(address = %bound, tls = guard.active().tls.is_some(), telemetry_path = %config.web.telemetry_path, collect_interval = ?config.collect_interval, version = crate::build::VERSION, "listening");
 
-    let rules = config.load_rules()?;
+    let published = Arc::new(Published::new(config.collect_interval));
+    let (reload_requests, reloads) = tokio::sync::mpsc::channel(1);
+    let push_slot = Arc::new(std::sync::OnceLock::new());
+    let endpoints = Arc::new(Endpoints {
+        telemetry_path: config.web.telemetry_path.clone(),
+        published: Arc::clone(&published),
+        reload: config
+            .web
+            .reload_token
+            .clone()
+            .map(|token| http::ReloadEndpoint {
+                token,
+                requests: reload_requests.clone(),
+            }),
+        push: push_active.then(|| http::PushEndpoint {
+            token: config.push.token.clone().unwrap_or_default(),
+            store: Arc::clone(&push_slot),
+        }),
+    });
+    // A start that fails after the port opened, or a tick loop that dies,
+    // stops the server and ends the process with an error, so the
+    // orchestrator restarts it rather than it serving frozen values.
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve(listener, endpoints, guard, async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            Ok(()) = server_stopped => {}
+        }
+    }));
+
+    let push_store = if push_active {
+        let directory = config.storage.path.join("push");
+        let limits = crate::push::Limits::new(
+            config.web.limits.max_push_series_per_group,
+            config.web.limits.max_push_series_total,
+            &config.push,
+        );
+        let push_config = config.push.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            crate::push::PushStore::open(&directory, push_config, limits)
+        })
+        .await
+        .expect("restoring pushed metrics does not panic");
+        let store = match opened {
+            Ok(store) => Arc::new(store),
+            Err(e) => {
+                let _ = stop_server.send(());
+                let _ = server.await;
+                return Err(RunError::PushState(e));
+            }
+        };
+        registry.add(
+            "push",
+            Box::new(crate::collect::push::PushCollector::new(Arc::clone(&store))),
+        );
+        let _ = push_slot.set(Arc::clone(&store));
+        Some(store)
+    } else {
+        None
+    };
+
     let tracker = Tracker::new(config.baseline_config(&rules));
     let evaluator = Evaluator::new(rules, config.alerting.resend_interval);
     let notifier = Notifier::start(&config.alerting);
@@ -603,15 +650,9 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
     })
     .await
     .expect("restoring baselines does not panic");
-    let published = Arc::new(Published::new(config.collect_interval));
     let (stop_ticks, ticks_stopped) = watch::channel(false);
-    let (reload_requests, reloads) = tokio::sync::mpsc::channel(1);
     let _watch = reload::watch_files(&watched, reload_requests.clone());
-    let reload_requests_for_http = reload_requests.clone();
     reload::on_sighup(reload_requests);
-    // A tick loop that dies ends the process with an error, so the
-    // orchestrator restarts it rather than serving frozen values.
-    let (ticker_died, died) = tokio::sync::oneshot::channel::<()>();
     let ticker = tokio::spawn({
         let run = pipeline::run(
             core,
@@ -623,34 +664,12 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
         async move {
             let result = run.await;
             if result.is_err() {
-                let _ = ticker_died.send(());
+                let _ = stop_server.send(());
             }
             result
         }
     });
-    let endpoints = Arc::new(Endpoints {
-        telemetry_path: config.web.telemetry_path.clone(),
-        published,
-        reload: config
-            .web
-            .reload_token
-            .clone()
-            .map(|token| http::ReloadEndpoint {
-                token,
-                requests: reload_requests_for_http,
-            }),
-        push: push_store.clone().map(|store| http::PushEndpoint {
-            token: config.push.token.clone().unwrap_or_default(),
-            store,
-        }),
-    });
-    let stop = async {
-        tokio::select! {
-            () = shutdown_signal() => {}
-            Ok(()) = died => {}
-        }
-    };
-    http::serve(listener, endpoints, guard, stop).await;
+    let _ = server.await;
     let _ = stop_ticks.send(true);
     // A tick stuck in a collector must not hold the exit up for long; the
     // last snapshot is written once the tick in flight is done.

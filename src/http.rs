@@ -62,7 +62,9 @@ pub struct Endpoints {
 
 pub struct PushEndpoint {
     pub token: String,
-    pub store: Arc<crate::push::PushStore>,
+    /// Set once the store is restored: the port opens before a long log
+    /// is replayed, so liveness probes pass while pushes wait.
+    pub store: Arc<std::sync::OnceLock<Arc<crate::push::PushStore>>>,
 }
 
 /// What a client told "too many series" should wait before trying again.
@@ -233,7 +235,16 @@ impl Endpoints {
                 );
             }
         };
-        let store = Arc::clone(&push.store);
+        let Some(store) = push.store.get().map(Arc::clone) else {
+            let mut response = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "pushed metrics are still being restored after the start; try again shortly",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        };
         let now = crate::pipeline::unix_now();
         let built = if path == JSON_PUSH_PATH {
             Op::from_json(&body, &store.config, now, ttl)

@@ -702,6 +702,32 @@ fn damaged_state_is_set_aside_and_every_record_that_holds_is_kept() {
 }
 
 #[test]
+fn the_port_opens_before_pushed_metrics_are_restored() {
+    let storage = tempfile::tempdir().unwrap();
+    let (mut process, address, _config) = start_in(storage.path(), None);
+    assert_eq!(
+        push_text("PUT", &address, "/metrics/job/kept", "m 1\n").status,
+        200
+    );
+    process.signal_and_wait("KILL", Duration::from_secs(5));
+    // A liveness probe needs the port while a long log is replayed; the
+    // pushes are served once it is.
+    let (process, address, _config) = start_in(storage.path(), None);
+    let log = process.log_text();
+    let line_of = |needle: &str| {
+        log.lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{log}"))
+    };
+    assert!(
+        line_of("message=listening") < line_of("pushed metrics restored"),
+        "{log}"
+    );
+    next_tick(&address);
+    assert_eq!(value(&address, "m", &[("job", "kept")]), Some(1.0));
+}
+
+#[test]
 fn pushed_series_get_baselines_and_rules_like_any_other() {
     let storage = tempfile::tempdir().unwrap();
     let rules = storage.path().join("app-rules.yml");

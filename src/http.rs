@@ -114,9 +114,54 @@ async fn as_json(refusal: Response<Body>) -> Response<Body> {
     response
 }
 
-/// Whether a request goes to the push endpoints, which read a body.
-fn is_push(path: &str) -> bool {
-    path == JSON_PUSH_PATH || crate::push::pushgateway::grouping_key(path).is_some()
+/// What the router does with a request, decided once from its path. The
+/// guard classes a request by its route and method, so a request is guarded
+/// as what it will do: the Pushgateway's `/metrics/job@base64/...` form is a
+/// push like `/metrics/job/...`, because the same parser routes both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `/api/v1/metrics/push`.
+    JsonPush,
+    /// `/metrics/job/...` and `/metrics/job@base64/...`.
+    GatewayPush,
+    /// `/-/reload`.
+    Reload,
+    /// Every other path, answered from the headers alone by `handle`.
+    Page,
+}
+
+impl Route {
+    pub fn of(path: &str) -> Route {
+        if path == JSON_PUSH_PATH {
+            Route::JsonPush
+        } else if crate::push::pushgateway::grouping_key(path).is_some() {
+            Route::GatewayPush
+        } else if path == "/-/reload" {
+            Route::Reload
+        } else {
+            Route::Page
+        }
+    }
+
+    /// The guard class: write for a method that pushes, admin for reload
+    /// and any other `/-/` path asked to change something, read for the
+    /// rest (a push path asked with GET only gets 405).
+    pub fn class(self, method: &Method, path: &str) -> Class {
+        let reads = method == Method::GET || method == Method::HEAD;
+        match self {
+            Route::JsonPush if method == Method::POST => Class::Write,
+            Route::GatewayPush if [Method::PUT, Method::POST, Method::DELETE].contains(method) => {
+                Class::Write
+            }
+            Route::Reload => Class::Admin,
+            Route::Page if path.starts_with("/-/") && !reads => Class::Admin,
+            _ => Class::Read,
+        }
+    }
+
+    fn is_push(self) -> bool {
+        matches!(self, Route::JsonPush | Route::GatewayPush)
+    }
 }
 
 pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
@@ -135,12 +180,13 @@ impl Endpoints {
     pub async fn respond(
         &self,
         request: Request<hyper::body::Incoming>,
+        route: Route,
         guard: &Guard,
     ) -> Response<Body> {
-        if is_push(request.uri().path()) {
-            return self.push(request, guard).await;
+        match route {
+            Route::JsonPush | Route::GatewayPush => self.push(request, guard).await,
+            Route::Reload | Route::Page => self.handle(&request),
         }
-        self.handle(&request)
     }
 
     async fn push(&self, request: Request<hyper::body::Incoming>, guard: &Guard) -> Response<Body> {
@@ -538,11 +584,12 @@ impl Connection {
             let guard = Arc::clone(&guard);
             async move {
                 let active = guard.active();
-                let push = is_push(request.uri().path());
-                let mut response = match guard.admit(&request, peer.ip(), &active).await {
-                    Ok(_admitted) => endpoints.respond(request, &guard).await,
+                let route = Route::of(request.uri().path());
+                let class = route.class(request.method(), request.uri().path());
+                let mut response = match guard.admit(&request, class, peer.ip(), &active).await {
+                    Ok(_admitted) => endpoints.respond(request, route, &guard).await,
                     // Pushers get every error in the same JSON shape.
-                    Err(refusal) if push => as_json(refusal).await,
+                    Err(refusal) if route.is_push() => as_json(refusal).await,
                     Err(refusal) => refusal,
                 };
                 active.decorate(&mut response);
@@ -579,6 +626,40 @@ mod tests {
 
     fn get(endpoints: &Endpoints, path: &str) -> Response<Body> {
         endpoints.handle(&Request::get(path).body(()).unwrap())
+    }
+
+    #[test]
+    fn classes_by_route_and_method() {
+        let class = |method: Method, path| Route::of(path).class(&method, path);
+        assert_eq!(class(Method::POST, "/-/reload"), Class::Admin);
+        assert_eq!(class(Method::GET, "/-/reload"), Class::Admin);
+        assert_eq!(class(Method::PUT, "/-/quit"), Class::Admin);
+        assert_eq!(class(Method::GET, "/-/healthy"), Class::Read);
+        assert_eq!(class(Method::POST, "/api/v1/metrics/push"), Class::Write);
+        assert_eq!(class(Method::GET, "/api/v1/metrics/push"), Class::Read);
+        assert_eq!(
+            class(Method::PUT, "/metrics/job/a/instance/b"),
+            Class::Write
+        );
+        assert_eq!(class(Method::DELETE, "/metrics/job/a"), Class::Write);
+        assert_eq!(class(Method::POST, "/metrics/job/a"), Class::Write);
+        assert_eq!(class(Method::GET, "/metrics/job/a"), Class::Read);
+        // The Pushgateway's base64 form of the job is a push too, and so
+        // is a malformed one, which the push handler answers with 400.
+        for path in [
+            "/metrics/job@base64/YnlwYXNz",
+            "/metrics/job@base64/Zm9vL2Jhcg/instance/x",
+            "/metrics/job@base64/!!",
+        ] {
+            assert_eq!(Route::of(path), Route::GatewayPush, "{path}");
+            assert_eq!(class(Method::PUT, path), Class::Write, "{path}");
+            assert_eq!(class(Method::DELETE, path), Class::Write, "{path}");
+        }
+        assert_eq!(class(Method::GET, "/metrics/job@base64/YQ"), Class::Read);
+        assert_eq!(Route::of("/metrics/jobs/a"), Route::Page);
+        assert_eq!(class(Method::POST, "/metrics"), Class::Read);
+        assert_eq!(class(Method::GET, "/metrics"), Class::Read);
+        assert_eq!(class(Method::GET, "/api/v1/alerts"), Class::Read);
     }
 
     #[test]

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
@@ -71,20 +71,6 @@ impl Class {
     fn index(self) -> usize {
         self as usize
     }
-}
-
-pub fn classify(method: &Method, path: &str) -> Class {
-    let reads = method == Method::GET || method == Method::HEAD;
-    if path == "/-/reload" || (path.starts_with("/-/") && !reads) {
-        return Class::Admin;
-    }
-    if (method == Method::POST && path == "/api/v1/metrics/push")
-        || ((method == Method::PUT || method == Method::POST || method == Method::DELETE)
-            && path.starts_with("/metrics/job/"))
-    {
-        return Class::Write;
-    }
-    Class::Read
 }
 
 /// What the web config file sets up: TLS, users and response headers.
@@ -292,10 +278,10 @@ impl Guard {
     pub async fn admit<B>(
         &self,
         request: &Request<B>,
+        class: Class,
         peer: IpAddr,
         active: &Active,
     ) -> Result<Admitted, Response<Full<Bytes>>> {
-        let class = classify(request.method(), request.uri().path());
         let i = class.index();
         if !self.allow[i].allows(peer) {
             debug!(peer = %peer, class = class.name(), "refused by the allowlist");
@@ -368,27 +354,6 @@ impl Guard {
 mod tests {
     use super::*;
 
-    #[test]
-    fn classes_by_path_and_method() {
-        let class = |method: Method, path| classify(&method, path);
-        assert_eq!(class(Method::POST, "/-/reload"), Class::Admin);
-        assert_eq!(class(Method::GET, "/-/reload"), Class::Admin);
-        assert_eq!(class(Method::PUT, "/-/quit"), Class::Admin);
-        assert_eq!(class(Method::GET, "/-/healthy"), Class::Read);
-        assert_eq!(class(Method::POST, "/api/v1/metrics/push"), Class::Write);
-        assert_eq!(class(Method::GET, "/api/v1/metrics/push"), Class::Read);
-        assert_eq!(
-            class(Method::PUT, "/metrics/job/a/instance/b"),
-            Class::Write
-        );
-        assert_eq!(class(Method::DELETE, "/metrics/job/a"), Class::Write);
-        assert_eq!(class(Method::POST, "/metrics/job/a"), Class::Write);
-        assert_eq!(class(Method::GET, "/metrics/job/a"), Class::Read);
-        assert_eq!(class(Method::POST, "/metrics"), Class::Read);
-        assert_eq!(class(Method::GET, "/metrics"), Class::Read);
-        assert_eq!(class(Method::GET, "/api/v1/alerts"), Class::Read);
-    }
-
     fn request(method: &str, path: &str, length: Option<u64>) -> Request<()> {
         let mut builder = Request::builder().method(method).uri(path);
         if let Some(length) = length {
@@ -414,22 +379,41 @@ mod tests {
         let other: IpAddr = "127.0.0.2".parse().unwrap();
         let push = request("PUT", "/metrics/job/x", Some(10));
 
-        let refused = guard.admit(&push, other, &active).await.err().unwrap();
+        let refused = guard
+            .admit(&push, Class::Write, other, &active)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
         // The read class is open to both.
         let read = request("GET", "/metrics", None);
-        let admitted = guard.admit(&read, other, &active).await.unwrap();
+        let admitted = guard
+            .admit(&read, Class::Read, other, &active)
+            .await
+            .unwrap();
         assert_eq!(admitted.class, Class::Read);
         // One slot, held by `admitted`.
-        let busy = guard.admit(&push, local, &active).await.err().unwrap();
+        let busy = guard
+            .admit(&push, Class::Write, local, &active)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
         drop(admitted);
         let too_big = request("PUT", "/metrics/job/x", Some(101));
-        let answer = guard.admit(&too_big, local, &active).await.err().unwrap();
+        let answer = guard
+            .admit(&too_big, Class::Write, local, &active)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
         // The burst of 2 was spent by the two requests above that got past
         // the allowlist.
-        let limited = guard.admit(&push, local, &active).await.err().unwrap();
+        let limited = guard
+            .admit(&push, Class::Write, local, &active)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(limited.headers()[header::RETRY_AFTER], "1");
     }

@@ -71,17 +71,6 @@ pub struct ReloadEndpoint {
     pub requests: tokio::sync::mpsc::Sender<()>,
 }
 
-/// Compares in time that depends on the length only, so a wrong token
-/// does not tell how much of it was right.
-fn same_token(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected)
-            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-            == 0
-}
-
 type Body = Full<Bytes>;
 
 fn json_error(status: StatusCode, message: &str) -> Response<Body> {
@@ -143,18 +132,16 @@ impl Route {
         }
     }
 
-    /// The guard class: write for a method that pushes, admin for reload
-    /// and any other `/-/` path asked to change something, read for the
-    /// rest (a push path asked with GET only gets 405).
-    pub fn class(self, method: &Method, path: &str) -> Class {
-        let reads = method == Method::GET || method == Method::HEAD;
+    /// The guard class: write for a method that pushes, admin for a
+    /// reload, read for the rest, which changes nothing (a push or reload
+    /// path asked with another method gets 405).
+    pub fn class(self, method: &Method) -> Class {
         match self {
             Route::JsonPush if method == Method::POST => Class::Write,
             Route::GatewayPush if [Method::PUT, Method::POST, Method::DELETE].contains(method) => {
                 Class::Write
             }
-            Route::Reload => Class::Admin,
-            Route::Page if path.starts_with("/-/") && !reads => Class::Admin,
+            Route::Reload if method == Method::POST => Class::Admin,
             _ => Class::Read,
         }
     }
@@ -452,10 +439,8 @@ fn bearer_matches<B>(request: &Request<B>, token: &str) -> bool {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    same_token(given.as_bytes(), token.as_bytes())
+        .map(HeaderValue::as_bytes);
+    crate::web::auth::bearer_matches(given, token)
 }
 
 /// A push's time to live: the `ttl` query parameter or the `Outrider-Ttl`
@@ -585,7 +570,7 @@ impl Connection {
             async move {
                 let active = guard.active();
                 let route = Route::of(request.uri().path());
-                let class = route.class(request.method(), request.uri().path());
+                let class = route.class(request.method());
                 let mut response = match guard.admit(&request, class, peer.ip(), &active).await {
                     Ok(_admitted) => endpoints.respond(request, route, &guard).await,
                     // Pushers get every error in the same JSON shape.
@@ -630,10 +615,11 @@ mod tests {
 
     #[test]
     fn classes_by_route_and_method() {
-        let class = |method: Method, path| Route::of(path).class(&method, path);
+        let class = |method: Method, path| Route::of(path).class(&method);
         assert_eq!(class(Method::POST, "/-/reload"), Class::Admin);
-        assert_eq!(class(Method::GET, "/-/reload"), Class::Admin);
-        assert_eq!(class(Method::PUT, "/-/quit"), Class::Admin);
+        // Answered 405, changing nothing.
+        assert_eq!(class(Method::GET, "/-/reload"), Class::Read);
+        assert_eq!(class(Method::PUT, "/-/quit"), Class::Read);
         assert_eq!(class(Method::GET, "/-/healthy"), Class::Read);
         assert_eq!(class(Method::POST, "/api/v1/metrics/push"), Class::Write);
         assert_eq!(class(Method::GET, "/api/v1/metrics/push"), Class::Read);

@@ -6,9 +6,12 @@
 
 mod common;
 
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use common::{Process, spawn_outrider};
 
@@ -146,6 +149,12 @@ push_to_gateway("{address}", job="team/batch", registry=registry, handler=with_t
     );
     let base64 = format!("http://{address}/metrics/job@base64/YjY0am9i");
     assert_eq!(push("PUT", &base64, &bearer(), "ab 1\n"), 200);
+    // Basic credentials are not the push token, and a refusal spends no
+    // part of the rate limit.
+    assert_eq!(
+        push("PUT", &base64, &basic("prometheus", PASSWORD), "ab 1\n"),
+        401
+    );
     assert_eq!(push("DELETE", &base64, &bearer(), ""), 202);
     // The burst of 3 is spent: the fourth push is limited, in either form.
     assert_eq!(push("PUT", &base64, &bearer(), "ab 1\n"), 429);
@@ -164,4 +173,177 @@ push_to_gateway("{address}", job="team/batch", registry=registry, handler=with_t
                     && line.contains(" 7999")
             })
     });
+}
+
+/// Runs `attack` on `threads` threads until the test's own requests are
+/// done or `within` passes, and returns what the test's requests returned
+/// and how many attacking requests were made.
+fn under_attack<T: Send>(
+    threads: usize,
+    within: Duration,
+    attack: impl Fn(u64) + Sync,
+    legitimate: impl FnOnce(&dyn Fn() -> u64) -> T + Send,
+) -> (T, u64) {
+    let stop = AtomicBool::new(false);
+    let made = AtomicU64::new(0);
+    let deadline = Instant::now() + within;
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    attack(made.fetch_add(1, Ordering::Relaxed));
+                }
+            });
+        }
+        let count = || made.load(Ordering::Relaxed);
+        let result = legitimate(&count);
+        stop.store(true, Ordering::Relaxed);
+        (result, count())
+    })
+}
+
+/// A status without panicking on a refused connection (0).
+fn status(method: &str, url: &str, headers: &[(&str, &str)]) -> u16 {
+    let mut request = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .request(method, url);
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    match request.send_bytes(b"ab 1\n") {
+        Ok(response) => response.status(),
+        Err(ureq::Error::Status(status, _)) => status,
+        Err(_) => 0,
+    }
+}
+
+#[test]
+fn requests_without_credentials_do_not_spend_the_rate_limits() {
+    const RELOAD: &str = "a-reload-token-for-the-guard-tests";
+    let dir = tempfile::tempdir().unwrap();
+    let (_outrider, address) = start(
+        dir.path(),
+        &format!(
+            "web:\n  reload_token: {RELOAD}\n  limits:\n    write: {{rate: 1, burst: 20}}\n    admin: {{rate: 0.1, burst: 3}}\n"
+        ),
+        &[],
+    );
+    let push_url = format!("http://{address}/metrics/job@base64/YQ");
+    let reload_url = format!("http://{address}/-/reload");
+    let reload_bearer = format!("Bearer {RELOAD}");
+    let ((pushes, reloads), flood) = under_attack(
+        2,
+        Duration::from_secs(30),
+        |n| {
+            // No token, or a wrong one: 401, whatever the endpoint.
+            let answer = if n % 2 == 0 {
+                status("PUT", &push_url, &[])
+            } else {
+                status("POST", &reload_url, &[("Authorization", "Bearer guess")])
+            };
+            assert!([401, 429, 0].contains(&answer), "{answer}");
+        },
+        |made| {
+            common::wait_until(Duration::from_secs(10), "the flood", || made() >= 200);
+            let pushes: Vec<u16> = (0..10)
+                .map(|_| status("PUT", &push_url, &[("Authorization", &bearer())]))
+                .collect();
+            let reloads: Vec<u16> = (0..3)
+                .map(|_| status("POST", &reload_url, &[("Authorization", &reload_bearer)]))
+                .collect();
+            (pushes, reloads)
+        },
+    );
+    assert!(flood >= 200, "{flood}");
+    assert_eq!(pushes, [200; 10], "after {flood} requests without a token");
+    assert_eq!(reloads, [202; 3], "after {flood} requests without a token");
+}
+
+#[test]
+fn wrong_password_floods_do_not_turn_away_a_logged_in_scraper() {
+    // A cost at which one check takes 20 ms or more on this machine, so
+    // the flood is real work.
+    let mut cost = 4;
+    let hash = loop {
+        let started = Instant::now();
+        let hash = bcrypt::hash(PASSWORD, cost).unwrap();
+        if started.elapsed() >= Duration::from_millis(20) || cost >= 12 {
+            break hash;
+        }
+        cost += 1;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web-config.yml");
+    std::fs::write(&web, format!("basic_auth_users:\n  prometheus: '{hash}'\n")).unwrap();
+    let (_outrider, address) = start(
+        dir.path(),
+        "web:\n  limits: {max_requests: 4}\n",
+        &["--web.config.file", web.to_str().unwrap()],
+    );
+    let metrics = format!("http://{address}/metrics");
+    let right = basic("prometheus", PASSWORD);
+    // Logged in once: the verdict is cached.
+    common::wait_until(Duration::from_secs(10), "the first tick", || {
+        status("GET", &metrics, &[("Authorization", &right)]) == 200
+    });
+    let (scrapes, flood) = under_attack(
+        16,
+        Duration::from_secs(40),
+        |n| {
+            let guess = basic("prometheus", &format!("guess-{n}"));
+            let answer = status("GET", &metrics, &[("Authorization", &guess)]);
+            assert!([401, 503, 0].contains(&answer), "{answer}");
+        },
+        |made| {
+            common::wait_until(Duration::from_secs(10), "the flood", || made() >= 50);
+            (0..15)
+                .map(|_| {
+                    let started = Instant::now();
+                    let answer = status("GET", &metrics, &[("Authorization", &right)]);
+                    (answer, started.elapsed())
+                })
+                .collect::<Vec<_>>()
+        },
+    );
+    for (answer, took) in &scrapes {
+        assert_eq!(*answer, 200, "{scrapes:?} during {flood} guesses");
+        assert!(*took < Duration::from_secs(2), "{scrapes:?}");
+    }
+}
+
+/// Opens a push whose body never arrives in full: it holds its request
+/// until `body_read_timeout`.
+fn slow_upload(address: &str, n: usize) -> TcpStream {
+    let mut stream = TcpStream::connect(address).unwrap();
+    let head = format!(
+        "PUT /metrics/job/slow{n} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: 100000\r\n\r\nab 1\n",
+        bearer()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+#[test]
+fn slow_uploads_leave_slots_for_scrapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_outrider, address) = start(
+        dir.path(),
+        "web:\n  limits: {max_requests: 4, body_read_timeout: 60s}\n",
+        &[],
+    );
+    let metrics = format!("http://{address}/metrics");
+    common::wait_until(Duration::from_secs(10), "the first tick", || {
+        status("GET", &metrics, &[]) == 200
+    });
+    let uploads: Vec<TcpStream> = (0..6).map(|n| slow_upload(&address, n)).collect();
+    // The uploads hold what writes may hold: a complete push is turned away.
+    let push_url = format!("http://{address}/metrics/job/quick");
+    common::wait_until(Duration::from_secs(10), "the writes' share taken", || {
+        status("PUT", &push_url, &[("Authorization", &bearer())]) == 503
+    });
+    for _ in 0..5 {
+        assert_eq!(status("GET", &metrics, &[]), 200);
+    }
+    drop(uploads);
 }

@@ -25,7 +25,8 @@ pub struct LimitsConfig {
     /// until one closes. 0: no limit.
     pub max_connections: usize,
     /// Requests served at once at most; more get 503 with Retry-After, as
-    /// node_exporter's `--web.max-requests` does. 0: no limit.
+    /// node_exporter's `--web.max-requests` does. Write and admin requests
+    /// together leave a quarter (at least one) to reads. 0: no limit.
     pub max_requests: usize,
     /// A client gets this long to send its request headers (and to finish a
     /// TLS handshake); then the connection is closed.

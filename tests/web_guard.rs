@@ -336,10 +336,13 @@ fn slow_uploads_leave_slots_for_scrapes() {
     common::wait_until(Duration::from_secs(10), "the first tick", || {
         status("GET", &metrics, &[]) == 200
     });
-    let uploads: Vec<TcpStream> = (0..6).map(|n| slow_upload(&address, n)).collect();
-    // The uploads hold what writes may hold: a complete push is turned away.
+    // Slow uploads until they hold what writes may hold, which a complete
+    // push then finds taken. One more each round: a push racing them may
+    // have held a slot for a moment and turned one away.
     let push_url = format!("http://{address}/metrics/job/quick");
+    let mut uploads = Vec::new();
     common::wait_until(Duration::from_secs(10), "the writes' share taken", || {
+        uploads.push(slow_upload(&address, uploads.len()));
         status("PUT", &push_url, &[("Authorization", &bearer())]) == 503
     });
     for _ in 0..5 {

@@ -482,7 +482,11 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(guard.limits.header_read_timeout)
-        // Longer request lines and headers get 431.
+        // A request line and headers longer than this get 431. The read
+        // buffer's limit alone lets a head that arrives in one read grow
+        // past it (by up to the buffer's next increment); this counts the
+        // parsed head exactly.
+        .max_header_size(guard.limits.max_header_bytes)
         .max_buf_size(guard.limits.max_header_bytes);
     let connections = (guard.limits.max_connections > 0)
         .then(|| Arc::new(Semaphore::new(guard.limits.max_connections)));

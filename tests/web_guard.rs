@@ -350,3 +350,52 @@ fn slow_uploads_leave_slots_for_scrapes() {
     }
     drop(uploads);
 }
+
+/// A GET of `/-/healthy` whose request line and headers are `size` bytes,
+/// and the status it gets (0: none).
+fn head_of(address: &str, path: &str, size: usize) -> u16 {
+    let start = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: ");
+    let end = "\r\n\r\n";
+    let pad = size - start.len() - end.len();
+    let head = format!("{start}{}{end}", "p".repeat(pad));
+    assert_eq!(head.len(), size);
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(head.as_bytes());
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut stream, &mut answer);
+    String::from_utf8_lossy(&answer)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn request_heads_are_held_to_max_header_bytes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    // The default 64 KiB.
+    let (_outrider, address) = start(dir.path(), "", &[]);
+    assert_eq!(head_of(&address, "/-/healthy", 65_536), 200);
+    assert_eq!(head_of(&address, "/-/healthy", 65_537), 431);
+    // What used to pass: the read buffer's next increment past the limit.
+    assert_eq!(head_of(&address, "/-/healthy", 114_688), 431);
+    // A long URI counts toward the same limit, and gets the same answer.
+    let long_path = format!("/-/healthy?{}", "q".repeat(100_000));
+    assert_eq!(head_of(&address, &long_path, 100_100), 431);
+    let url = format!("http://{address}{long_path}");
+    assert_eq!(curl(&[&url]), 431);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_outrider, address) = start(
+        dir.path(),
+        "web:\n  limits: {max_header_bytes: 20000}\n",
+        &[],
+    );
+    assert_eq!(head_of(&address, "/-/healthy", 20_000), 200);
+    assert_eq!(head_of(&address, "/-/healthy", 20_001), 431);
+    assert_eq!(head_of(&address, "/-/healthy", 40_000), 431);
+}

@@ -35,8 +35,8 @@ pub struct LimitsConfig {
     /// A client gets this long to send a request body; then 408.
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
-    /// Request line and headers together at most, in bytes (at least 8192);
-    /// more gets 431.
+    /// Request line and headers together at most, in bytes (at least 8192),
+    /// counted exactly; more gets 431, a long URI included.
     pub max_header_bytes: usize,
     /// Series one push group (one job and grouping labels) may hold; enforced
     /// by the push store.

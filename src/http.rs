@@ -36,12 +36,12 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::exposition::{Format, accepts_gzip};
 use crate::pipeline::{Published, Tick};
 use crate::push::{Op, PushError, PushMethod};
+use crate::web::connections::{Slot, Slots, Tracked};
 use crate::web::{Class, Guard, read_body_limited};
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -488,19 +488,10 @@ pub async fn serve(
         // parsed head exactly.
         .max_header_size(guard.limits.max_header_bytes)
         .max_buf_size(guard.limits.max_header_bytes);
-    let connections = (guard.limits.max_connections > 0)
-        .then(|| Arc::new(Semaphore::new(guard.limits.max_connections)));
+    let slots =
+        (guard.limits.max_connections > 0).then(|| Slots::new(guard.limits.max_connections));
     tokio::pin!(shutdown);
     loop {
-        // Over max_connections, clients wait in the listen backlog, as
-        // behind Go's netutil.LimitListener.
-        let slot = match &connections {
-            None => None,
-            Some(connections) => tokio::select! {
-                slot = Arc::clone(connections).acquire_owned() => slot.ok(),
-                _ = &mut shutdown => break,
-            },
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -513,6 +504,23 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
+        // An address no allowlist holds could only be refused: it is closed
+        // before it takes a slot, so it cannot hold one by sending slowly.
+        if !guard.admits_address(peer.ip()) {
+            debug!(peer = %peer, "connection refused by the allowlists");
+            drop(stream);
+            continue;
+        }
+        // Over max_connections, the longest idle connection gives way;
+        // when all are busy, this one waits and later clients wait in the
+        // listen backlog, as behind Go's netutil.LimitListener.
+        let slot = match &slots {
+            None => None,
+            Some(slots) => tokio::select! {
+                slot = slots.acquire() => Some(slot),
+                _ = &mut shutdown => break,
+            },
+        };
         let active = guard.active();
         let connection = Connection {
             endpoints: Arc::clone(&endpoints),
@@ -520,23 +528,34 @@ pub async fn serve(
             builder: builder.clone(),
             watcher: graceful.watcher(),
             peer,
+            slot: slot.clone(),
         };
         tokio::spawn(async move {
-            let _slot = slot;
-            match &active.tls {
-                None => connection.serve(stream).await,
-                Some(acceptor) => {
-                    // The handshake is bounded like the headers, or a
-                    // client could hold a slot by never finishing it.
-                    let timeout = connection.guard.limits.header_read_timeout;
-                    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => connection.serve(stream).await,
-                        Ok(Err(error)) => {
-                            debug!(peer = %peer, error = %error, "TLS handshake failed");
+            let serving = async move {
+                match &active.tls {
+                    None => connection.serve(stream).await,
+                    Some(acceptor) => {
+                        // The handshake is bounded like the headers, or a
+                        // client could hold a slot by never finishing it.
+                        let timeout = connection.guard.limits.header_read_timeout;
+                        match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => connection.serve(stream).await,
+                            Ok(Err(error)) => {
+                                debug!(peer = %peer, error = %error, "TLS handshake failed");
+                            }
+                            Err(_) => debug!(peer = %peer, "TLS handshake timed out"),
                         }
-                        Err(_) => debug!(peer = %peer, "TLS handshake timed out"),
                     }
                 }
+            };
+            match slot {
+                None => serving.await,
+                Some(slot) => tokio::select! {
+                    () = serving => {}
+                    () = slot.evicted() => {
+                        debug!(peer = %peer, "idle connection closed to make room for a new one");
+                    }
+                },
             }
         });
     }
@@ -554,6 +573,8 @@ struct Connection {
     builder: hyper::server::conn::http1::Builder,
     watcher: hyper_util::server::graceful::Watcher,
     peer: std::net::SocketAddr,
+    /// Its slot under max_connections: busy while a request is answered.
+    slot: Option<Arc<Slot>>,
 }
 
 impl Connection {
@@ -567,10 +588,15 @@ impl Connection {
             builder,
             watcher,
             peer,
+            slot,
         } = self;
         let service = service_fn(move |request: Request<hyper::body::Incoming>| {
             let endpoints = Arc::clone(&endpoints);
             let guard = Arc::clone(&guard);
+            let slot = slot.clone();
+            if let Some(slot) = &slot {
+                slot.busy();
+            }
             async move {
                 let active = guard.active();
                 let route = Route::of(request.uri().path());
@@ -582,7 +608,8 @@ impl Connection {
                     Err(refusal) => refusal,
                 };
                 active.decorate(&mut response);
-                Ok::<_, Infallible>(response)
+                // Idle again once the response is written, not before.
+                Ok::<_, Infallible>(response.map(|body| Tracked::new(body, slot)))
             }
         });
         let connection = builder.serve_connection(TokioIo::new(io), service);

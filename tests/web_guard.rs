@@ -399,3 +399,127 @@ fn request_heads_are_held_to_max_header_bytes_exactly() {
     assert_eq!(head_of(&address, "/-/healthy", 20_001), 431);
     assert_eq!(head_of(&address, "/-/healthy", 40_000), 431);
 }
+
+/// Holds `connections` connections that send a request head a byte at a
+/// time and never finish it, opening a new one for each the server closes,
+/// as a reconnecting slow-loris client does.
+fn slowloris(
+    address: &str,
+    connections: usize,
+    opened: &AtomicU64,
+    stop: &AtomicBool,
+    deadline: Instant,
+) {
+    let address: std::net::SocketAddr = address.parse().unwrap();
+    let mut streams: Vec<TcpStream> = Vec::new();
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        while streams.len() < connections {
+            let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1))
+            else {
+                break;
+            };
+            if stream
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                .is_ok()
+            {
+                stream.set_nonblocking(true).unwrap();
+                streams.push(stream);
+                opened.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        streams.retain_mut(|stream| {
+            let mut probe = [0u8; 64];
+            let closed = matches!(std::io::Read::read(stream, &mut probe), Ok(0));
+            !closed && stream.write_all(b"X").is_ok()
+        });
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn slow_connections_cannot_keep_a_scraper_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_outrider, address) = start(
+        dir.path(),
+        "web:\n  limits: {max_connections: 16, header_read_timeout: 60s}\n",
+        &[],
+    );
+    let metrics = format!("http://{address}/metrics");
+    common::wait_until(Duration::from_secs(10), "the first tick", || {
+        status("GET", &metrics, &[]) == 200
+    });
+    let stop = AtomicBool::new(false);
+    let opened = AtomicU64::new(0);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let scrapes = std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| slowloris(&address, 15, &opened, &stop, deadline));
+        }
+        // Slow connections three times over the slots before the scrapes
+        // begin.
+        common::wait_until(Duration::from_secs(10), "the slow connections", || {
+            opened.load(Ordering::Relaxed) >= 45
+        });
+        let scrapes: Vec<(u16, Duration)> = (0..5)
+            .map(|_| {
+                let started = Instant::now();
+                (status("GET", &metrics, &[]), started.elapsed())
+            })
+            .collect();
+        stop.store(true, Ordering::Relaxed);
+        scrapes
+    });
+    for (answer, took) in &scrapes {
+        assert_eq!(*answer, 200, "{scrapes:?}");
+        assert!(*took < Duration::from_secs(3), "{scrapes:?}");
+    }
+}
+
+/// A connection from `source`, a loopback address other than 127.0.0.1.
+fn connect_from(source: &str, address: &str) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        socket.connect(address.parse().unwrap()).await.unwrap()
+    });
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+#[test]
+fn addresses_no_allowlist_holds_are_closed_before_they_take_a_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_outrider, address) = start(
+        dir.path(),
+        "web:\n  allow: {read: [127.0.0.1], write: [127.0.0.1], admin: [127.0.0.1]}\n  limits: {max_connections: 4, header_read_timeout: 60s}\n",
+        &[],
+    );
+    let metrics = format!("http://{address}/metrics");
+    common::wait_until(Duration::from_secs(10), "the first tick", || {
+        status("GET", &metrics, &[]) == 200
+    });
+    // More connections from 127.0.0.2 than there are slots, each closed at
+    // once without an answer, long before the header timeout.
+    let strangers: Vec<TcpStream> = (0..8)
+        .map(|_| connect_from("127.0.0.2", &address))
+        .collect();
+    for mut stranger in strangers {
+        stranger
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buffer = [0u8; 16];
+        let started = Instant::now();
+        let read = std::io::Read::read(&mut stranger, &mut buffer);
+        assert!(
+            matches!(read, Ok(0)) || read.is_err() && started.elapsed() < Duration::from_secs(4),
+            "{read:?} after {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(status("GET", &metrics, &[]), 200);
+}

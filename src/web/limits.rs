@@ -21,8 +21,10 @@ pub struct LimitsConfig {
     pub write: ClassLimits,
     /// `POST /-/reload`.
     pub admin: ClassLimits,
-    /// Open connections at most; further clients wait in the listen backlog
-    /// until one closes. 0: no limit.
+    /// Open connections at most. Past it, a new connection takes the slot
+    /// of the one idle longest (no request in progress), which is closed;
+    /// when all are busy, further clients wait in the listen backlog.
+    /// 0: no limit.
     pub max_connections: usize,
     /// Requests served at once at most; more get 503 with Retry-After, as
     /// node_exporter's `--web.max-requests` does. Write and admin requests

@@ -32,6 +32,7 @@
 
 pub mod allowlist;
 pub mod auth;
+pub mod connections;
 pub mod limits;
 pub mod tls;
 pub mod web_config;
@@ -318,6 +319,12 @@ impl Guard {
         self
     }
 
+    /// Whether any class's allowlist holds `peer`: a connection from
+    /// anywhere else could only be refused.
+    pub fn admits_address(&self, peer: IpAddr) -> bool {
+        self.allow.iter().any(|list| list.allows(peer))
+    }
+
     /// The web config in force, for a new connection or request.
     pub fn active(&self) -> Arc<Active> {
         self.web.current()
@@ -539,6 +546,23 @@ mod tests {
             .unwrap();
         assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(limited.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn connections_are_refused_from_addresses_no_allowlist_holds() {
+        let lists = |read: &[&str], write: &[&str]| AllowConfig {
+            read: read.iter().map(|s| s.to_string()).collect(),
+            write: write.iter().map(|s| s.to_string()).collect(),
+            admin: vec!["10.0.0.1".into()],
+        };
+        let limits = LimitsConfig::default();
+        let guard = Guard::new(&lists(&["127.0.0.1"], &["10.0.0.0/8"]), &limits, None).unwrap();
+        assert!(guard.admits_address("127.0.0.1".parse().unwrap()));
+        assert!(guard.admits_address("10.9.9.9".parse().unwrap()));
+        assert!(!guard.admits_address("127.0.0.2".parse().unwrap()));
+        // An open list lets everyone connect.
+        let guard = Guard::new(&lists(&[], &["10.0.0.0/8"]), &limits, None).unwrap();
+        assert!(guard.admits_address("127.0.0.2".parse().unwrap()));
     }
 
     #[tokio::test]

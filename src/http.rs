@@ -12,15 +12,17 @@
 //!   `Authorization: Bearer <web.reload_token>`, and is off without a token
 //! - `POST /api/v1/metrics/push`  a JSON batch of metrics
 //! - `PUT|POST|DELETE /metrics/job/<job>{/<label>/<value>}`  the Pushgateway's
-//!   API: replace a group, replace its metrics of the pushed names, delete it
+//!   API: replace a group, replace its metrics of the pushed names, delete it;
+//!   also `/metrics/job@base64/<job>...`, its form for any job name
 //!
 //! The push endpoints need `Authorization: Bearer <push.token>` and are off
 //! (404) without a token. Their errors are JSON: `{"status":"error","error":…}`.
 //!
 //! HEAD is answered like GET without a body; other methods get 405.
 //!
-//! Before routing, `web::Guard` checks every request (allowlists, rates,
-//! concurrency, body size, basic auth); the connection itself is bounded by
+//! Before routing, `web::Guard` checks every request (allowlists,
+//! credentials, rates, concurrency, body size), classed by the `Route` the
+//! router then dispatches on; the connection itself is bounded by
 //! `web.limits` (connections, header read time and size) and may be TLS.
 
 use std::convert::Infallible;
@@ -488,8 +490,8 @@ pub async fn serve(
         // parsed head exactly.
         .max_header_size(guard.limits.max_header_bytes)
         .max_buf_size(guard.limits.max_header_bytes);
-    let slots =
-        (guard.limits.max_connections > 0).then(|| Slots::new(guard.limits.max_connections));
+    let slots = (guard.limits.max_connections > 0)
+        .then(|| Slots::new(guard.limits.max_connections, guard.limits.body_read_timeout));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -595,7 +597,7 @@ impl Connection {
             let guard = Arc::clone(&guard);
             let slot = slot.clone();
             if let Some(slot) = &slot {
-                slot.busy();
+                slot.busy(std::time::Instant::now());
             }
             async move {
                 let active = guard.active();

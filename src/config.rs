@@ -289,6 +289,9 @@ impl Config {
             &self.web.limits,
             self.web.config_file.as_deref(),
         )
+        .map(|guard| {
+            guard.with_tokens(self.push.token.as_deref(), self.web.reload_token.as_deref())
+        })
         .map_err(ConfigError::Invalid)
     }
 

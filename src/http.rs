@@ -16,15 +16,17 @@
 //!   <web.reload_token>`, and is off without a token
 //! - `POST /api/v1/metrics/push`  a JSON batch of metrics
 //! - `PUT|POST|DELETE /metrics/job/<job>{/<label>/<value>}`  the Pushgateway's
-//!   API: replace a group, replace its metrics of the pushed names, delete it
+//!   API: replace a group, replace its metrics of the pushed names, delete it;
+//!   also `/metrics/job@base64/<job>...`, its form for any job name
 //!
 //! The push endpoints need `Authorization: Bearer <push.token>` and are off
 //! (404) without a token. Their errors are JSON: `{"status":"error","error":…}`.
 //!
 //! HEAD is answered like GET without a body; other methods get 405.
 //!
-//! Before routing, `web::Guard` checks every request (allowlists, rates,
-//! concurrency, body size, basic auth); the connection itself is bounded by
+//! Before routing, `web::Guard` checks every request (allowlists,
+//! credentials, rates, concurrency, body size), classed by the `Route` the
+//! router then dispatches on; the connection itself is bounded by
 //! `web.limits` (connections, header read time and size) and may be TLS.
 
 use std::convert::Infallible;
@@ -40,12 +42,12 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::exposition::{Format, accepts_gzip};
 use crate::pipeline::{Published, Readiness, Tick};
 use crate::push::{Op, PushError, PushMethod};
+use crate::web::connections::{Slot, Slots, Tracked};
 use crate::web::{Class, Guard, read_body_limited};
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -81,17 +83,6 @@ pub struct ReloadEndpoint {
 /// two ticks, so a tick stuck in a collector holds it up.
 const RELOAD_WAIT: Duration = Duration::from_secs(30);
 
-/// Compares in time that depends on the length only, so a wrong token
-/// does not tell how much of it was right.
-fn same_token(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected)
-            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-            == 0
-}
-
 type Body = Full<Bytes>;
 
 fn json_error(status: StatusCode, message: &str) -> Response<Body> {
@@ -124,9 +115,52 @@ async fn as_json(refusal: Response<Body>) -> Response<Body> {
     response
 }
 
-/// Whether a request goes to the push endpoints, which read a body.
-fn is_push(path: &str) -> bool {
-    path == JSON_PUSH_PATH || crate::push::pushgateway::grouping_key(path).is_some()
+/// What the router does with a request, decided once from its path. The
+/// guard classes a request by its route and method, so a request is guarded
+/// as what it will do: the Pushgateway's `/metrics/job@base64/...` form is a
+/// push like `/metrics/job/...`, because the same parser routes both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `/api/v1/metrics/push`.
+    JsonPush,
+    /// `/metrics/job/...` and `/metrics/job@base64/...`.
+    GatewayPush,
+    /// `/-/reload`.
+    Reload,
+    /// Every other path, answered from the headers alone by `handle`.
+    Page,
+}
+
+impl Route {
+    pub fn of(path: &str) -> Route {
+        if path == JSON_PUSH_PATH {
+            Route::JsonPush
+        } else if crate::push::pushgateway::grouping_key(path).is_some() {
+            Route::GatewayPush
+        } else if path == "/-/reload" {
+            Route::Reload
+        } else {
+            Route::Page
+        }
+    }
+
+    /// The guard class: write for a method that pushes, admin for a
+    /// reload, read for the rest, which changes nothing (a push or reload
+    /// path asked with another method gets 405).
+    pub fn class(self, method: &Method) -> Class {
+        match self {
+            Route::JsonPush if method == Method::POST => Class::Write,
+            Route::GatewayPush if [Method::PUT, Method::POST, Method::DELETE].contains(method) => {
+                Class::Write
+            }
+            Route::Reload if method == Method::POST => Class::Admin,
+            _ => Class::Read,
+        }
+    }
+
+    fn is_push(self) -> bool {
+        matches!(self, Route::JsonPush | Route::GatewayPush)
+    }
 }
 
 pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
@@ -145,15 +179,14 @@ impl Endpoints {
     pub async fn respond(
         &self,
         request: Request<hyper::body::Incoming>,
+        route: Route,
         guard: &Guard,
     ) -> Response<Body> {
-        if is_push(request.uri().path()) {
-            return self.push(request, guard).await;
+        match route {
+            Route::JsonPush | Route::GatewayPush => self.push(request, guard).await,
+            Route::Reload => self.reload(&request).await,
+            Route::Page => self.handle(&request),
         }
-        if request.uri().path() == "/-/reload" {
-            return self.reload(&request).await;
-        }
-        self.handle(&request)
     }
 
     async fn push(&self, request: Request<hyper::body::Incoming>, guard: &Guard) -> Response<Body> {
@@ -494,10 +527,8 @@ fn bearer_matches<B>(request: &Request<B>, token: &str) -> bool {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    same_token(given.as_bytes(), token.as_bytes())
+        .map(HeaderValue::as_bytes);
+    crate::web::auth::bearer_matches(given, token)
 }
 
 /// A push's time to live: the `ttl` query parameter or the `Outrider-Ttl`
@@ -539,21 +570,16 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(guard.limits.header_read_timeout)
-        // Longer request lines and headers get 431.
+        // A request line and headers longer than this get 431. The read
+        // buffer's limit alone lets a head that arrives in one read grow
+        // past it (by up to the buffer's next increment); this counts the
+        // parsed head exactly.
+        .max_header_size(guard.limits.max_header_bytes)
         .max_buf_size(guard.limits.max_header_bytes);
-    let connections = (guard.limits.max_connections > 0)
-        .then(|| Arc::new(Semaphore::new(guard.limits.max_connections)));
+    let slots = (guard.limits.max_connections > 0)
+        .then(|| Slots::new(guard.limits.max_connections, guard.limits.body_read_timeout));
     tokio::pin!(shutdown);
     loop {
-        // Over max_connections, clients wait in the listen backlog, as
-        // behind Go's netutil.LimitListener.
-        let slot = match &connections {
-            None => None,
-            Some(connections) => tokio::select! {
-                slot = Arc::clone(connections).acquire_owned() => slot.ok(),
-                _ = &mut shutdown => break,
-            },
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -566,6 +592,23 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
+        // An address no allowlist holds could only be refused: it is closed
+        // before it takes a slot, so it cannot hold one by sending slowly.
+        if !guard.admits_address(peer.ip()) {
+            debug!(peer = %peer, "connection refused by the allowlists");
+            drop(stream);
+            continue;
+        }
+        // Over max_connections, the longest idle connection gives way;
+        // when all are busy, this one waits and later clients wait in the
+        // listen backlog, as behind Go's netutil.LimitListener.
+        let slot = match &slots {
+            None => None,
+            Some(slots) => tokio::select! {
+                slot = slots.acquire() => Some(slot),
+                _ = &mut shutdown => break,
+            },
+        };
         let active = guard.active();
         let connection = Connection {
             endpoints: Arc::clone(&endpoints),
@@ -573,23 +616,34 @@ pub async fn serve(
             builder: builder.clone(),
             watcher: graceful.watcher(),
             peer,
+            slot: slot.clone(),
         };
         tokio::spawn(async move {
-            let _slot = slot;
-            match &active.tls {
-                None => connection.serve(stream).await,
-                Some(acceptor) => {
-                    // The handshake is bounded like the headers, or a
-                    // client could hold a slot by never finishing it.
-                    let timeout = connection.guard.limits.header_read_timeout;
-                    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => connection.serve(stream).await,
-                        Ok(Err(error)) => {
-                            debug!(peer = %peer, error = %error, "TLS handshake failed");
+            let serving = async move {
+                match &active.tls {
+                    None => connection.serve(stream).await,
+                    Some(acceptor) => {
+                        // The handshake is bounded like the headers, or a
+                        // client could hold a slot by never finishing it.
+                        let timeout = connection.guard.limits.header_read_timeout;
+                        match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => connection.serve(stream).await,
+                            Ok(Err(error)) => {
+                                debug!(peer = %peer, error = %error, "TLS handshake failed");
+                            }
+                            Err(_) => debug!(peer = %peer, "TLS handshake timed out"),
                         }
-                        Err(_) => debug!(peer = %peer, "TLS handshake timed out"),
                     }
                 }
+            };
+            match slot {
+                None => serving.await,
+                Some(slot) => tokio::select! {
+                    () = serving => {}
+                    () = slot.evicted() => {
+                        debug!(peer = %peer, "idle connection closed to make room for a new one");
+                    }
+                },
             }
         });
     }
@@ -607,6 +661,8 @@ struct Connection {
     builder: hyper::server::conn::http1::Builder,
     watcher: hyper_util::server::graceful::Watcher,
     peer: std::net::SocketAddr,
+    /// Its slot under max_connections: busy while a request is answered.
+    slot: Option<Arc<Slot>>,
 }
 
 impl Connection {
@@ -620,21 +676,28 @@ impl Connection {
             builder,
             watcher,
             peer,
+            slot,
         } = self;
         let service = service_fn(move |request: Request<hyper::body::Incoming>| {
             let endpoints = Arc::clone(&endpoints);
             let guard = Arc::clone(&guard);
+            let slot = slot.clone();
+            if let Some(slot) = &slot {
+                slot.busy(std::time::Instant::now());
+            }
             async move {
                 let active = guard.active();
-                let push = is_push(request.uri().path());
-                let mut response = match guard.admit(&request, peer.ip(), &active).await {
-                    Ok(_admitted) => endpoints.respond(request, &guard).await,
+                let route = Route::of(request.uri().path());
+                let class = route.class(request.method());
+                let mut response = match guard.admit(&request, class, peer.ip(), &active).await {
+                    Ok(_admitted) => endpoints.respond(request, route, &guard).await,
                     // Pushers get every error in the same JSON shape.
-                    Err(refusal) if push => as_json(refusal).await,
+                    Err(refusal) if route.is_push() => as_json(refusal).await,
                     Err(refusal) => refusal,
                 };
                 active.decorate(&mut response);
-                Ok::<_, Infallible>(response)
+                // Idle again once the response is written, not before.
+                Ok::<_, Infallible>(response.map(|body| Tracked::new(body, slot)))
             }
         });
         let connection = builder.serve_connection(TokioIo::new(io), service);
@@ -667,6 +730,41 @@ mod tests {
 
     fn get(endpoints: &Endpoints, path: &str) -> Response<Body> {
         endpoints.handle(&Request::get(path).body(()).unwrap())
+    }
+
+    #[test]
+    fn classes_by_route_and_method() {
+        let class = |method: Method, path| Route::of(path).class(&method);
+        assert_eq!(class(Method::POST, "/-/reload"), Class::Admin);
+        // Answered 405, changing nothing.
+        assert_eq!(class(Method::GET, "/-/reload"), Class::Read);
+        assert_eq!(class(Method::PUT, "/-/quit"), Class::Read);
+        assert_eq!(class(Method::GET, "/-/healthy"), Class::Read);
+        assert_eq!(class(Method::POST, "/api/v1/metrics/push"), Class::Write);
+        assert_eq!(class(Method::GET, "/api/v1/metrics/push"), Class::Read);
+        assert_eq!(
+            class(Method::PUT, "/metrics/job/a/instance/b"),
+            Class::Write
+        );
+        assert_eq!(class(Method::DELETE, "/metrics/job/a"), Class::Write);
+        assert_eq!(class(Method::POST, "/metrics/job/a"), Class::Write);
+        assert_eq!(class(Method::GET, "/metrics/job/a"), Class::Read);
+        // The Pushgateway's base64 form of the job is a push too, and so
+        // is a malformed one, which the push handler answers with 400.
+        for path in [
+            "/metrics/job@base64/YnlwYXNz",
+            "/metrics/job@base64/Zm9vL2Jhcg/instance/x",
+            "/metrics/job@base64/!!",
+        ] {
+            assert_eq!(Route::of(path), Route::GatewayPush, "{path}");
+            assert_eq!(class(Method::PUT, path), Class::Write, "{path}");
+            assert_eq!(class(Method::DELETE, path), Class::Write, "{path}");
+        }
+        assert_eq!(class(Method::GET, "/metrics/job@base64/YQ"), Class::Read);
+        assert_eq!(Route::of("/metrics/jobs/a"), Route::Page);
+        assert_eq!(class(Method::POST, "/metrics"), Class::Read);
+        assert_eq!(class(Method::GET, "/metrics"), Class::Read);
+        assert_eq!(class(Method::GET, "/api/v1/alerts"), Class::Read);
     }
 
     #[test]

@@ -439,7 +439,7 @@ fn allowlists_by_source_address_per_class() {
     let dir = tempfile::tempdir().unwrap();
     let (_outrider, address) = start(
         dir.path(),
-        "web:\n  allow:\n    read: [127.0.0.1/32]\n    write: [127.0.0.1]\n    admin: ['::1']\n",
+        "web:\n  allow:\n    read: [127.0.0.1/32]\n    write: [127.0.0.1]\n    admin: ['::1', 127.0.0.2]\n",
         &[],
         &[],
     );
@@ -463,9 +463,13 @@ fn allowlists_by_source_address_per_class() {
     assert_eq!(from("127.0.0.2", &put, &push).status, 403);
     let through = from("127.0.0.1", &put, &push).status;
     assert!(through == 404 || through == 405, "{through}");
-    // Admin: only ::1, so neither loopback IPv4 address.
+    // Admin: not 127.0.0.1.
     let reload = format!("http://{address}/-/reload");
     assert_eq!(from("127.0.0.1", &["-X", "POST"], &reload).status, 403);
+    // An address in no list at all is closed before any answer.
+    let stranger = from("127.0.0.3", &[], &metrics);
+    assert_eq!(stranger.status, 0, "{}", stranger.output);
+    assert_ne!(stranger.exit, 0);
 }
 
 #[test]
@@ -653,27 +657,59 @@ fn slow_malformed_and_oversized_requests() {
 }
 
 #[test]
-fn connections_over_the_limit_wait_for_a_free_slot() {
+fn idle_connections_give_way_and_busy_ones_make_newcomers_wait() {
+    const TOKEN: &str = "a-push-token-for-slow-uploads";
     let dir = tempfile::tempdir().unwrap();
     let (_outrider, address) = start(
         dir.path(),
         "web:\n  limits: {max_connections: 2, header_read_timeout: 30s}\n",
         &[],
-        &[],
+        &[("OUTRIDER_PUSH_TOKEN", TOKEN)],
     );
-    let first = TcpStream::connect(&address).unwrap();
+    let healthy = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    // Two connections that send nothing hold both slots; a third client
+    // takes the place of the one idle longest, which is closed.
+    let mut first = TcpStream::connect(&address).unwrap();
     let second = TcpStream::connect(&address).unwrap();
-    // Both slots are held: a third client is not served.
     let mut third = TcpStream::connect(&address).unwrap();
-    third
-        .write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let (answer, _) = read_until_closed(&mut third, Duration::from_millis(700));
-    assert!(answer.is_empty(), "served past max_connections: {answer}");
-    drop(first);
+    third.write_all(healthy).unwrap();
     let (answer, _) = read_until_closed(&mut third, Duration::from_secs(5));
     assert_eq!(status_of(&answer), 200, "{answer}");
+    let (_, ended) = read_until_closed(&mut first, Duration::from_secs(5));
+    assert!(ended.is_some(), "the longest idle connection was kept");
     drop(second);
+
+    // Two uploads the server is reading (it asked for their bodies with
+    // 100 Continue) are busy: a newcomer waits until one ends.
+    let upload = |n: usize| {
+        let mut stream = TcpStream::connect(&address).unwrap();
+        let head = format!(
+            "PUT /metrics/job/slow{n} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut continued = String::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        while !continued.contains("100 Continue") && Instant::now() < deadline {
+            let mut buffer = [0u8; 256];
+            if let Ok(n) = stream.read(&mut buffer) {
+                continued.push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        }
+        assert!(continued.contains("100 Continue"), "{continued:?}");
+        stream
+    };
+    let busy = upload(1);
+    let _also_busy = upload(2);
+    let mut newcomer = TcpStream::connect(&address).unwrap();
+    newcomer.write_all(healthy).unwrap();
+    let (answer, _) = read_until_closed(&mut newcomer, Duration::from_millis(700));
+    assert!(answer.is_empty(), "served past max_connections: {answer}");
+    drop(busy);
+    let (answer, _) = read_until_closed(&mut newcomer, Duration::from_secs(5));
+    assert_eq!(status_of(&answer), 200, "{answer}");
 }
 
 #[test]

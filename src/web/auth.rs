@@ -1,4 +1,5 @@
-//! HTTP basic auth against the bcrypt hashes of `basic_auth_users`.
+//! HTTP basic auth against the bcrypt hashes of `basic_auth_users`, and the
+//! bearer tokens of the write and admin classes.
 //!
 //! bcrypt is slow on purpose (tens of milliseconds), so a verdict is cached:
 //! a scraper that sends the same credentials every 15 s pays once. The cache
@@ -7,23 +8,112 @@
 //! unknown user is checked against a real user's hash, and the verdicts of
 //! both are cached alike, so the time of an answer does not tell whether a
 //! user exists.
+//!
+//! Correct credentials are cached apart from wrong ones: a flood of guesses
+//! fills and clears only the cache of refusals, so a scraper that logged in
+//! once never pays bcrypt again. Uncached checks run on a [`Verifier`] of
+//! one or two threads of its own with a short queue: guesses beyond it are
+//! refused at once (503) instead of taking the threads the tick and the
+//! push store use, or the slots of requests that are already let in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use ring::hmac;
+use tracing::warn;
 
-/// Verdicts kept at most; the cache starts over when full, so guessing
-/// many passwords cannot grow it.
+/// Verdicts kept at most, of each kind; a cache starts over when full, so
+/// guessing many passwords cannot grow it.
 const CACHE_CAPACITY: usize = 4096;
+
+/// bcrypt checks that may wait for a verifier thread; more are refused.
+/// With bcrypt at cost 10 (about 80 ms) this is under a second of waiting.
+const VERIFY_QUEUE: usize = 8;
+
+/// What a basic-auth check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Refused,
+    /// Not cached, and the verifier's queue is full: try again later.
+    Busy,
+}
+
+struct Job {
+    password: Vec<u8>,
+    hash: String,
+    reply: tokio::sync::oneshot::Sender<bool>,
+}
+
+/// The threads that run bcrypt: at most two, and one on a machine with two
+/// cores or fewer, so a flood of guesses leaves a core to everything else.
+pub struct Verifier {
+    /// None when no thread could be started: every uncached check is Busy.
+    jobs: Option<SyncSender<Job>>,
+}
+
+impl Verifier {
+    pub fn start() -> Verifier {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.saturating_sub(1).clamp(1, 2);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Job>(VERIFY_QUEUE);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let mut started = 0;
+        for n in 0..threads {
+            let receiver = Arc::clone(&receiver);
+            match std::thread::Builder::new()
+                .name(format!("outrider-bcrypt-{n}"))
+                .spawn(move || verify_jobs(&receiver))
+            {
+                Ok(_) => started += 1,
+                Err(error) => warn!(error = %error, "no thread for password checks"),
+            }
+        }
+        Verifier {
+            jobs: (started > 0).then_some(sender),
+        }
+    }
+
+    /// Whether `password` matches `hash`; None when the queue is full.
+    async fn verify(&self, password: Vec<u8>, hash: String) -> Option<bool> {
+        let jobs = self.jobs.as_ref()?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        match jobs.try_send(Job {
+            password,
+            hash,
+            reply,
+        }) {
+            Ok(()) => answer.await.ok(),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => None,
+        }
+    }
+}
+
+/// A verifier thread: takes jobs until the verifier is dropped.
+fn verify_jobs(receiver: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok(job) = job else { return };
+        let matches = bcrypt::verify(&job.password, &job.hash).unwrap_or(false);
+        // The client may have gone; its verdict is not cached then.
+        let _ = job.reply.send(matches);
+    }
+}
+
+#[derive(Default)]
+struct Cache {
+    allowed: HashSet<[u8; 32]>,
+    refused: HashSet<[u8; 32]>,
+}
 
 pub struct Users {
     hashes: BTreeMap<String, String>,
     /// Checked for users that do not exist, so they cost what a real one does.
     decoy: String,
     key: hmac::Key,
-    cache: Mutex<HashMap<[u8; 32], bool>>,
+    cache: Mutex<Cache>,
 }
 
 impl std::fmt::Debug for Users {
@@ -60,43 +150,52 @@ impl Users {
             hashes: hashes.clone(),
             decoy,
             key,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Cache::default()),
         }))
     }
 
     /// Whether an `Authorization` header carries a known user and its
-    /// password. Runs bcrypt on the blocking pool when the verdict is not
-    /// cached.
-    pub async fn check(self: &Arc<Self>, authorization: Option<&[u8]>) -> bool {
+    /// password. Runs bcrypt on `verifier` when the verdict is not cached.
+    pub async fn check(&self, authorization: Option<&[u8]>, verifier: &Verifier) -> Verdict {
         let Some((user, password)) = authorization.and_then(parse_basic) else {
-            return false;
+            return Verdict::Refused;
         };
         let key = self.cache_key(&user, &password);
-        if let Some(&verdict) = self.cache().get(&key) {
-            return verdict;
+        {
+            let cache = self.cache();
+            if cache.allowed.contains(&key) {
+                return Verdict::Allowed;
+            }
+            if cache.refused.contains(&key) {
+                return Verdict::Refused;
+            }
         }
-        let users = Arc::clone(self);
-        let verdict = tokio::task::spawn_blocking(move || users.verify(&user, &password))
-            .await
-            .unwrap_or(false);
-        let mut cache = self.cache();
-        if cache.len() >= CACHE_CAPACITY {
-            cache.clear();
-        }
-        cache.insert(key, verdict);
-        verdict
-    }
-
-    fn verify(&self, user: &str, password: &[u8]) -> bool {
-        let (known, hash) = match self.hashes.get(user) {
-            Some(hash) => (true, hash.as_str()),
-            None => (false, self.decoy.as_str()),
+        let (known, hash) = match self.hashes.get(&user) {
+            Some(hash) => (true, hash.clone()),
+            None => (false, self.decoy.clone()),
         };
-        let matches = bcrypt::verify(password, hash).unwrap_or(false);
-        known & matches
+        let Some(matches) = verifier.verify(password, hash).await else {
+            return Verdict::Busy;
+        };
+        let allowed = known & matches;
+        let mut cache = self.cache();
+        let verdicts = if allowed {
+            &mut cache.allowed
+        } else {
+            &mut cache.refused
+        };
+        if verdicts.len() >= CACHE_CAPACITY {
+            verdicts.clear();
+        }
+        verdicts.insert(key);
+        if allowed {
+            Verdict::Allowed
+        } else {
+            Verdict::Refused
+        }
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], bool>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -110,6 +209,22 @@ impl Users {
         key.copy_from_slice(context.sign().as_ref());
         key
     }
+}
+
+/// Whether an `Authorization` header is `Bearer <token>`, compared in time
+/// that depends on the length only, so a wrong token does not tell how much
+/// of it was right.
+pub fn bearer_matches(authorization: Option<&[u8]>, token: &str) -> bool {
+    let given = authorization
+        .and_then(|v| v.strip_prefix(b"Bearer "))
+        .unwrap_or(b"");
+    let expected = token.as_bytes();
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }
 
 /// `Basic base64(user:password)` into its parts.
@@ -158,18 +273,75 @@ mod tests {
     #[tokio::test]
     async fn right_wrong_and_missing_credentials() {
         let users = users();
-        assert!(users.check(Some(&header("alice", "wonderland"))).await);
-        assert!(users.check(Some(&header("bob", "builder"))).await);
-        assert!(!users.check(Some(&header("alice", "builder"))).await);
-        assert!(!users.check(Some(&header("carol", "wonderland"))).await);
-        assert!(!users.check(None).await);
-        assert!(!users.check(Some(b"Bearer abc")).await);
-        assert!(!users.check(Some(b"Basic !!!")).await);
-        assert!(!users.check(Some(b"Basic YWxpY2U=")).await, "no colon");
+        let verifier = Verifier::start();
+        let check = |header: Vec<u8>| {
+            let users = Arc::clone(&users);
+            let verifier = &verifier;
+            async move { users.check(Some(&header), verifier).await }
+        };
+        assert_eq!(check(header("alice", "wonderland")).await, Verdict::Allowed);
+        assert_eq!(check(header("bob", "builder")).await, Verdict::Allowed);
+        assert_eq!(check(header("alice", "builder")).await, Verdict::Refused);
+        assert_eq!(check(header("carol", "wonderland")).await, Verdict::Refused);
+        assert_eq!(users.check(None, &verifier).await, Verdict::Refused);
+        assert_eq!(check(b"Bearer abc".to_vec()).await, Verdict::Refused);
+        assert_eq!(check(b"Basic !!!".to_vec()).await, Verdict::Refused);
+        assert_eq!(
+            check(b"Basic YWxpY2U=".to_vec()).await,
+            Verdict::Refused,
+            "no colon"
+        );
         // Cached verdicts are the same verdicts.
-        assert!(users.check(Some(&header("alice", "wonderland"))).await);
-        assert!(!users.check(Some(&header("alice", "builder"))).await);
-        assert_eq!(users.cache().len(), 4);
+        assert_eq!(check(header("alice", "wonderland")).await, Verdict::Allowed);
+        assert_eq!(check(header("alice", "builder")).await, Verdict::Refused);
+        assert_eq!(users.cache().allowed.len(), 2);
+        assert_eq!(users.cache().refused.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn guesses_cannot_evict_a_correct_login_or_queue_without_bound() {
+        let users = users();
+        let verifier = Verifier::start();
+        let right = header("alice", "wonderland");
+        assert_eq!(users.check(Some(&right), &verifier).await, Verdict::Allowed);
+        // More wrong guesses than the cache holds: the refusals start over,
+        // the correct login stays cached.
+        {
+            let mut cache = users.cache();
+            for n in 0..=CACHE_CAPACITY {
+                let mut key = [0u8; 32];
+                key[..8].copy_from_slice(&(n as u64).to_be_bytes());
+                if cache.refused.len() >= CACHE_CAPACITY {
+                    cache.refused.clear();
+                }
+                cache.refused.insert(key);
+            }
+        }
+        assert_eq!(users.check(Some(&right), &verifier).await, Verdict::Allowed);
+        // Many uncached guesses at once: those past the queue are told to
+        // come back later, at once, and none waits for the others.
+        let guesses: Vec<Vec<u8>> = (0..64)
+            .map(|n| header("alice", &format!("guess-{n}")))
+            .collect();
+        let verdicts = futures_util::future::join_all(
+            guesses
+                .iter()
+                .map(|guess| users.check(Some(guess), &verifier)),
+        )
+        .await;
+        assert!(verdicts.contains(&Verdict::Busy), "{verdicts:?}");
+        assert!(!verdicts.contains(&Verdict::Allowed), "{verdicts:?}");
+        assert_eq!(users.check(Some(&right), &verifier).await, Verdict::Allowed);
+    }
+
+    #[test]
+    fn bearer_tokens_compare_whole() {
+        let token = "0123456789abcdef";
+        assert!(bearer_matches(Some(b"Bearer 0123456789abcdef"), token));
+        assert!(!bearer_matches(Some(b"Bearer 0123456789abcdeX"), token));
+        assert!(!bearer_matches(Some(b"Bearer 0123456789abcde"), token));
+        assert!(!bearer_matches(Some(b"Basic 0123456789abcdef"), token));
+        assert!(!bearer_matches(None, token));
     }
 
     #[test]

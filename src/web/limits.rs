@@ -21,11 +21,14 @@ pub struct LimitsConfig {
     pub write: ClassLimits,
     /// `POST /-/reload`.
     pub admin: ClassLimits,
-    /// Open connections at most; further clients wait in the listen backlog
-    /// until one closes. 0: no limit.
+    /// Open connections at most. Past it, a new connection takes the slot
+    /// of the one idle longest (no request in progress), which is closed;
+    /// when all are busy, further clients wait in the listen backlog.
+    /// 0: no limit.
     pub max_connections: usize,
     /// Requests served at once at most; more get 503 with Retry-After, as
-    /// node_exporter's `--web.max-requests` does. 0: no limit.
+    /// node_exporter's `--web.max-requests` does. Write and admin requests
+    /// together leave a quarter (at least one) to reads. 0: no limit.
     pub max_requests: usize,
     /// A client gets this long to send its request headers (and to finish a
     /// TLS handshake); then the connection is closed.
@@ -34,8 +37,8 @@ pub struct LimitsConfig {
     /// A client gets this long to send a request body; then 408.
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
-    /// Request line and headers together at most, in bytes (at least 8192);
-    /// more gets 431.
+    /// Request line and headers together at most, in bytes (at least 8192),
+    /// counted exactly; more gets 431, a long URI included.
     pub max_header_bytes: usize,
     /// Series one push group (one job and grouping labels) may hold; enforced
     /// by the push store.

@@ -1,21 +1,26 @@
 //! The guards in front of every endpoint. `http` routes; this module decides
 //! whether a request gets that far.
 //!
-//! Each request falls in one class, by path and method:
-//! - **admin**: `/-/reload`, and any other `/-/` path asked with a method
-//!   other than GET or HEAD;
+//! Each request falls in one class, by the route `http::Route` finds for
+//! its path (the router dispatches on the same route) and its method:
+//! - **admin**: `POST /-/reload`;
 //! - **write**: `POST /api/v1/metrics/push`, and PUT, POST or DELETE under
-//!   `/metrics/job/` (the Pushgateway API);
+//!   `/metrics/job/` or `/metrics/job@base64/` (the Pushgateway API);
 //! - **read**: everything else (metrics, landing page, health, readiness,
-//!   status APIs).
+//!   status APIs, and the 405 of a push or reload path asked with another
+//!   method).
 //!
 //! In order, a request must come from an address the class's allowlist
-//! holds (403), find a token in the class's rate limiter (429 with
-//! Retry-After), find a free slot under `max_requests` (503), declare a body
-//! no larger than the class allows (413), and, for the read class when
-//! `basic_auth_users` is set, carry a user and password (401). Write and
-//! admin requests carry their own bearer token instead, checked by their
-//! handler: a request has one `Authorization` header.
+//! holds (403); carry its credentials (401): for the read class a user and
+//! password when `basic_auth_users` is set, for write and admin the bearer
+//! token of their endpoint; find a token in the class's rate limiter (429
+//! with Retry-After); find a free slot under `max_requests` (503), where
+//! write and admin together leave a quarter of the slots to reads; and
+//! declare a body no larger than the class allows (413). Credentials come
+//! first so that clients without them cannot spend what the others need;
+//! they are cheap to check (a token compare, a cached basic-auth verdict),
+//! and bcrypt for an uncached one runs on its own small pool, refusing with
+//! 503 past a short queue.
 //!
 //! The exporter-toolkit web config (`--web.config.file`) is checked for
 //! changes at most once a second, when a connection or request arrives: its
@@ -27,19 +32,20 @@
 
 pub mod allowlist;
 pub mod auth;
+pub mod connections;
 pub mod limits;
 pub mod tls;
 pub mod web_config;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
@@ -47,7 +53,7 @@ pub use allowlist::{AllowConfig, Allowlist};
 pub use limits::{BodyError, LimitsConfig, RateLimiter, read_body_limited};
 pub use web_config::{WebConfigError, WebConfigFile};
 
-use auth::Users;
+use auth::{Users, Verdict};
 
 /// How often, at most, the web config's files are stat'ed for changes.
 const CHANGE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -71,20 +77,6 @@ impl Class {
     fn index(self) -> usize {
         self as usize
     }
-}
-
-pub fn classify(method: &Method, path: &str) -> Class {
-    let reads = method == Method::GET || method == Method::HEAD;
-    if path == "/-/reload" || (path.starts_with("/-/") && !reads) {
-        return Class::Admin;
-    }
-    if (method == Method::POST && path == "/api/v1/metrics/push")
-        || ((method == Method::PUT || method == Method::POST || method == Method::DELETE)
-            && path.starts_with("/metrics/job/"))
-    {
-        return Class::Write;
-    }
-    Class::Read
 }
 
 /// What the web config file sets up: TLS, users and response headers.
@@ -233,15 +225,52 @@ pub struct Guard {
     allow: [Allowlist; 3],
     rates: [Option<RateLimiter>; 3],
     max_body: [u64; 3],
+    /// The bearer token of each class (none for read), when its endpoint
+    /// is on.
+    tokens: [Option<String>; 3],
+    /// `max_requests`, for every class.
     in_flight: Option<Arc<Semaphore>>,
+    /// What write and admin requests may hold of `max_requests`: all but a
+    /// reserve for reads, so slow uploads cannot keep scrapes out.
+    in_flight_changes: Option<Arc<Semaphore>>,
+    /// Started at the first uncached basic-auth check.
+    verifier: OnceLock<auth::Verifier>,
     pub limits: LimitsConfig,
     web: WebState,
 }
 
-/// Holds a slot under `max_requests` until the response is made.
+/// Holds its slots under `max_requests` until the response is made.
 pub struct Admitted {
     pub class: Class,
-    _slot: Option<OwnedSemaphorePermit>,
+    _slots: (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>),
+}
+
+/// The part of `max_requests` kept for the read class: a quarter, at least
+/// one, when there are two slots or more.
+pub fn read_reserve(max_requests: usize) -> usize {
+    if max_requests >= 2 {
+        (max_requests / 4).max(1)
+    } else {
+        0
+    }
+}
+
+fn busy(text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = crate::http::plain(StatusCode::SERVICE_UNAVAILABLE, text);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+    response
+}
+
+fn take(semaphore: Option<&Arc<Semaphore>>) -> Result<Option<OwnedSemaphorePermit>, ()> {
+    match semaphore {
+        None => Ok(None),
+        Some(semaphore) => Arc::clone(semaphore)
+            .try_acquire_owned()
+            .map(Some)
+            .map_err(|_| ()),
+    }
 }
 
 impl Guard {
@@ -259,6 +288,7 @@ impl Guard {
         ];
         limits.validate()?;
         let now = Instant::now();
+        let max_requests = limits.max_requests;
         Ok(Guard {
             allow: lists,
             rates: [
@@ -271,11 +301,28 @@ impl Guard {
                 limits.write.max_body_bytes,
                 limits.admin.max_body_bytes,
             ],
-            in_flight: (limits.max_requests > 0)
-                .then(|| Arc::new(Semaphore::new(limits.max_requests))),
+            tokens: [None, None, None],
+            in_flight: (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests))),
+            in_flight_changes: (max_requests > 0)
+                .then(|| Arc::new(Semaphore::new(max_requests - read_reserve(max_requests)))),
+            verifier: OnceLock::new(),
             limits: limits.clone(),
             web: WebState::new(web_config_file).map_err(|e| e.to_string())?,
         })
+    }
+
+    /// The bearer tokens of the push and reload endpoints, checked before
+    /// the rate limits and slots those classes share.
+    pub fn with_tokens(mut self, push: Option<&str>, reload: Option<&str>) -> Guard {
+        self.tokens[Class::Write.index()] = push.map(str::to_owned);
+        self.tokens[Class::Admin.index()] = reload.map(str::to_owned);
+        self
+    }
+
+    /// Whether any class's allowlist holds `peer`: a connection from
+    /// anywhere else could only be refused.
+    pub fn admits_address(&self, peer: IpAddr) -> bool {
+        self.allow.iter().any(|list| list.allows(peer))
     }
 
     /// The web config in force, for a new connection or request.
@@ -292,10 +339,10 @@ impl Guard {
     pub async fn admit<B>(
         &self,
         request: &Request<B>,
+        class: Class,
         peer: IpAddr,
         active: &Active,
     ) -> Result<Admitted, Response<Full<Bytes>>> {
-        let class = classify(request.method(), request.uri().path());
         let i = class.index();
         if !self.allow[i].allows(peer) {
             debug!(peer = %peer, class = class.name(), "refused by the allowlist");
@@ -304,6 +351,9 @@ impl Guard {
                 "this address may not use this endpoint\n",
             ));
         }
+        // Credentials before anything shared: a client without them must
+        // not spend the rate limits or slots of the clients with them.
+        self.authenticate(request, class, peer, active).await?;
         if let Err(wait) = self.rates[i]
             .as_ref()
             .map_or(Ok(()), |limiter| limiter.take(Instant::now()))
@@ -317,22 +367,13 @@ impl Guard {
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait));
             return Err(response);
         }
-        let slot = match &self.in_flight {
-            None => None,
-            Some(semaphore) => match Arc::clone(semaphore).try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => {
-                    let mut response = crate::http::plain(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "too many requests in flight; retry later\n",
-                    );
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
-                    return Err(response);
-                }
-            },
+        let change = match class {
+            Class::Read => None,
+            Class::Write | Class::Admin => take(self.in_flight_changes.as_ref())
+                .map_err(|()| busy("too many changes in flight; retry later\n"))?,
         };
+        let slot = take(self.in_flight.as_ref())
+            .map_err(|()| busy("too many requests in flight; retry later\n"))?;
         let declared = request
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -344,23 +385,68 @@ impl Guard {
                 "the request body is too large\n",
             ));
         }
-        let users = active.users.as_ref().filter(|_| class == Class::Read);
-        if let Some(users) = users {
-            let given = request
-                .headers()
-                .get(header::AUTHORIZATION)
-                .map(HeaderValue::as_bytes);
-            if !users.check(given).await {
-                debug!(peer = %peer, "basic auth refused");
-                let mut response = crate::http::plain(StatusCode::UNAUTHORIZED, "unauthorized\n");
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"outrider\""),
+        Ok(Admitted {
+            class,
+            _slots: (change, slot),
+        })
+    }
+
+    /// Basic auth for reads when `basic_auth_users` is set; the class's
+    /// bearer token for writes and admin when their endpoint is on (when
+    /// it is off, routing answers 404).
+    async fn authenticate<B>(
+        &self,
+        request: &Request<B>,
+        class: Class,
+        peer: IpAddr,
+        active: &Active,
+    ) -> Result<(), Response<Full<Bytes>>> {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        match class {
+            Class::Read => {
+                let Some(users) = &active.users else {
+                    return Ok(());
+                };
+                let verifier = self.verifier.get_or_init(auth::Verifier::start);
+                match users.check(given, verifier).await {
+                    Verdict::Allowed => Ok(()),
+                    Verdict::Refused => {
+                        debug!(peer = %peer, "basic auth refused");
+                        let mut response =
+                            crate::http::plain(StatusCode::UNAUTHORIZED, "unauthorized\n");
+                        response.headers_mut().insert(
+                            header::WWW_AUTHENTICATE,
+                            HeaderValue::from_static("Basic realm=\"outrider\""),
+                        );
+                        Err(response)
+                    }
+                    Verdict::Busy => {
+                        debug!(peer = %peer, "basic auth busy");
+                        Err(busy("too many password checks in progress; retry later\n"))
+                    }
+                }
+            }
+            Class::Write | Class::Admin => {
+                let Some(token) = &self.tokens[class.index()] else {
+                    return Ok(());
+                };
+                if auth::bearer_matches(given, token) {
+                    return Ok(());
+                }
+                debug!(peer = %peer, class = class.name(), "bearer token refused");
+                let mut response = crate::http::plain(
+                    StatusCode::UNAUTHORIZED,
+                    "a valid bearer token is required\n",
                 );
-                return Err(response);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                Err(response)
             }
         }
-        Ok(Admitted { class, _slot: slot })
     }
 }
 
@@ -368,33 +454,28 @@ impl Guard {
 mod tests {
     use super::*;
 
-    #[test]
-    fn classes_by_path_and_method() {
-        let class = |method: Method, path| classify(&method, path);
-        assert_eq!(class(Method::POST, "/-/reload"), Class::Admin);
-        assert_eq!(class(Method::GET, "/-/reload"), Class::Admin);
-        assert_eq!(class(Method::PUT, "/-/quit"), Class::Admin);
-        assert_eq!(class(Method::GET, "/-/healthy"), Class::Read);
-        assert_eq!(class(Method::POST, "/api/v1/metrics/push"), Class::Write);
-        assert_eq!(class(Method::GET, "/api/v1/metrics/push"), Class::Read);
-        assert_eq!(
-            class(Method::PUT, "/metrics/job/a/instance/b"),
-            Class::Write
-        );
-        assert_eq!(class(Method::DELETE, "/metrics/job/a"), Class::Write);
-        assert_eq!(class(Method::POST, "/metrics/job/a"), Class::Write);
-        assert_eq!(class(Method::GET, "/metrics/job/a"), Class::Read);
-        assert_eq!(class(Method::POST, "/metrics"), Class::Read);
-        assert_eq!(class(Method::GET, "/metrics"), Class::Read);
-        assert_eq!(class(Method::GET, "/api/v1/alerts"), Class::Read);
-    }
+    const TOKEN: &str = "a-token-of-16-or-more";
 
     fn request(method: &str, path: &str, length: Option<u64>) -> Request<()> {
-        let mut builder = Request::builder().method(method).uri(path);
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
         if let Some(length) = length {
             builder = builder.header(header::CONTENT_LENGTH, length);
         }
         builder.body(()).unwrap()
+    }
+
+    async fn status(guard: &Guard, request: &Request<()>, class: Class, peer: &str) -> StatusCode {
+        let active = guard.active();
+        match guard
+            .admit(request, class, peer.parse().unwrap(), &active)
+            .await
+        {
+            Ok(_) => StatusCode::OK,
+            Err(refusal) => refusal.status(),
+        }
     }
 
     #[tokio::test]
@@ -408,29 +489,139 @@ mod tests {
         limits.write.burst = 2;
         limits.write.max_body_bytes = 100;
         limits.max_requests = 1;
-        let guard = Guard::new(&allow, &limits, None).unwrap();
+        let guard = Guard::new(&allow, &limits, None)
+            .unwrap()
+            .with_tokens(Some(TOKEN), None);
         let active = guard.active();
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         let other: IpAddr = "127.0.0.2".parse().unwrap();
         let push = request("PUT", "/metrics/job/x", Some(10));
 
-        let refused = guard.admit(&push, other, &active).await.err().unwrap();
+        let refused = guard
+            .admit(&push, Class::Write, other, &active)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        // Without the token: 401, and nothing shared is spent.
+        let mut anonymous = request("PUT", "/metrics/job/x", Some(10));
+        anonymous.headers_mut().remove(header::AUTHORIZATION);
+        for _ in 0..5 {
+            let answer = guard
+                .admit(&anonymous, Class::Write, local, &active)
+                .await
+                .err()
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(answer.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        }
         // The read class is open to both.
         let read = request("GET", "/metrics", None);
-        let admitted = guard.admit(&read, other, &active).await.unwrap();
+        let admitted = guard
+            .admit(&read, Class::Read, other, &active)
+            .await
+            .unwrap();
         assert_eq!(admitted.class, Class::Read);
         // One slot, held by `admitted`.
-        let busy = guard.admit(&push, local, &active).await.err().unwrap();
+        let busy = guard
+            .admit(&push, Class::Write, local, &active)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
         drop(admitted);
         let too_big = request("PUT", "/metrics/job/x", Some(101));
-        let answer = guard.admit(&too_big, local, &active).await.err().unwrap();
+        let answer = guard
+            .admit(&too_big, Class::Write, local, &active)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
         // The burst of 2 was spent by the two requests above that got past
-        // the allowlist.
-        let limited = guard.admit(&push, local, &active).await.err().unwrap();
+        // the allowlist and the token.
+        let limited = guard
+            .admit(&push, Class::Write, local, &active)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(limited.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn connections_are_refused_from_addresses_no_allowlist_holds() {
+        let lists = |read: &[&str], write: &[&str]| AllowConfig {
+            read: read.iter().map(|s| s.to_string()).collect(),
+            write: write.iter().map(|s| s.to_string()).collect(),
+            admin: vec!["10.0.0.1".into()],
+        };
+        let limits = LimitsConfig::default();
+        let guard = Guard::new(&lists(&["127.0.0.1"], &["10.0.0.0/8"]), &limits, None).unwrap();
+        assert!(guard.admits_address("127.0.0.1".parse().unwrap()));
+        assert!(guard.admits_address("10.9.9.9".parse().unwrap()));
+        assert!(!guard.admits_address("127.0.0.2".parse().unwrap()));
+        // An open list lets everyone connect.
+        let guard = Guard::new(&lists(&[], &["10.0.0.0/8"]), &limits, None).unwrap();
+        assert!(guard.admits_address("127.0.0.2".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn writes_and_admin_leave_a_reserve_of_slots_for_reads() {
+        assert_eq!(
+            [0, 1, 2, 4, 7, 8, 40].map(read_reserve),
+            [0, 0, 1, 1, 1, 2, 10]
+        );
+        let mut limits = LimitsConfig {
+            max_requests: 4,
+            ..LimitsConfig::default()
+        };
+        limits.write.rate = 0.0;
+        limits.admin.rate = 0.0;
+        let guard = Guard::new(&AllowConfig::default(), &limits, None)
+            .unwrap()
+            .with_tokens(Some(TOKEN), Some(TOKEN));
+        let active = guard.active();
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        let push = request("PUT", "/metrics/job/x", None);
+        let reload = request("POST", "/-/reload", None);
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            held.push(
+                guard
+                    .admit(&push, Class::Write, peer, &active)
+                    .await
+                    .unwrap(),
+            );
+        }
+        held.push(
+            guard
+                .admit(&reload, Class::Admin, peer, &active)
+                .await
+                .unwrap(),
+        );
+        // Writes and admin together hold 3 of 4: the last is for reads.
+        assert_eq!(
+            status(&guard, &push, Class::Write, "127.0.0.1").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(&guard, &reload, Class::Admin, "127.0.0.1").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let read = request("GET", "/metrics", None);
+        let reading = guard
+            .admit(&read, Class::Read, peer, &active)
+            .await
+            .unwrap();
+        assert_eq!(
+            status(&guard, &read, Class::Read, "127.0.0.1").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        drop(reading);
+        drop(held.pop());
+        assert_eq!(
+            status(&guard, &push, Class::Write, "127.0.0.1").await,
+            StatusCode::OK
+        );
     }
 }

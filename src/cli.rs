@@ -608,7 +608,7 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
         .await
         .expect("restoring pushed metrics does not panic");
         let store = match opened {
-            Ok(store) => Arc::new(store),
+            Ok(store) => Arc::new(store.refusing(registry.host_names())),
             Err(e) => {
                 let _ = stop_server.send(());
                 let _ = server.await;

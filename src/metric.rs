@@ -1,7 +1,8 @@
 //! The samples of one tick: metric families with their type, help and series.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 
 /// A label name; host collectors use static names, so they cost no allocation.
 pub type LabelName = Cow<'static, str>;
@@ -123,4 +124,30 @@ pub fn label_value<'a>(labels: &'a Labels, name: &str) -> Option<&'a str> {
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// The family names the host collectors exported at the last tick, shared
+/// with the push store, which refuses them: a pushed `node_*` series would
+/// be counted by every host dashboard as if the host had said it.
+#[derive(Clone, Debug, Default)]
+pub struct HostNames(Arc<RwLock<HashSet<String>>>);
+
+impl HostNames {
+    pub fn contains(&self, name: &str) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(name)
+    }
+
+    /// Replaces the names when they changed (they rarely do).
+    pub fn update<'a>(&self, names: impl Iterator<Item = &'a str> + Clone) {
+        let unchanged = {
+            let held = self.0.read().unwrap_or_else(|p| p.into_inner());
+            names.clone().count() == held.len() && names.clone().all(|n| held.contains(n))
+        };
+        if !unchanged {
+            *self.0.write().unwrap_or_else(|p| p.into_inner()) = names.map(str::to_owned).collect();
+        }
+    }
 }

@@ -391,6 +391,22 @@ fn hostile_pushes_are_refused_within_their_bounds() {
         ),
         "outrider_rule_state",
     );
+    // Nor the families the host collectors export: a pushed node_* series
+    // would count in every host dashboard. The process_* every client
+    // library's default registry holds may be pushed.
+    refused(
+        400,
+        push_text("PUT", &address, "/metrics/job/j", "node_load1 99\n"),
+        "node_load1 is a family outrider's host collectors export",
+    );
+    refused(
+        400,
+        push_json(
+            &address,
+            r#"{"service":"s","metrics":[{"name":"node_load1","type":"gauge","value":99}]}"#,
+        ),
+        "node_load1",
+    );
     // Label count and length, grouping labels included.
     refused(
         400,

@@ -14,7 +14,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use crate::metric::Family;
+use crate::metric::{Family, HostNames};
 use crate::paths::HostPaths;
 
 pub mod containers;
@@ -264,12 +264,19 @@ struct Running {
     name: &'static str,
     collector: Box<dyn Collector>,
     last_ok: bool,
+    /// A host collector, whose family names pushes may not take.
+    host: bool,
 }
 
 /// The enabled collectors, run together once per tick.
 pub struct Registry {
     running: Vec<Running>,
+    host_names: HostNames,
 }
+
+/// The collectors whose names a push may share: outrider's own `process_*`
+/// are what every client library's default registry pushes too.
+const SHARED_WITH_PUSHES: &[&str] = &["self"];
 
 impl Registry {
     pub fn from_config(config: &CollectorsConfig, paths: &HostPaths) -> Result<Self, BuildError> {
@@ -279,9 +286,18 @@ impl Registry {
                 name: entry.name,
                 collector: (entry.build)(config, paths)?,
                 last_ok: true,
+                host: !SHARED_WITH_PUSHES.contains(&entry.name),
             });
         }
-        Ok(Registry { running })
+        Ok(Registry {
+            running,
+            host_names: HostNames::default(),
+        })
+    }
+
+    /// The family names the host collectors exported at the last tick.
+    pub fn host_names(&self) -> HostNames {
+        self.host_names.clone()
     }
 
     /// Adds a collector that is not in the host table (the app's sources,
@@ -291,6 +307,7 @@ impl Registry {
             name,
             collector,
             last_ok: true,
+            host: false,
         });
     }
 
@@ -303,9 +320,13 @@ impl Registry {
                 name,
                 collector,
                 last_ok: true,
+                host: false,
             })
             .collect();
-        Registry { running }
+        Registry {
+            running,
+            host_names: HostNames::default(),
+        }
     }
 
     /// Runs every collector and returns their families plus
@@ -321,6 +342,8 @@ impl Registry {
             "outrider_collector_success",
             "Whether the collector succeeded in the last tick (1) or failed (0).",
         );
+        // Where each host collector's families sit in `families`.
+        let mut host_ranges = Vec::with_capacity(self.running.len());
         for run in &mut self.running {
             let started = Instant::now();
             let read_at = crate::pipeline::unix_now();
@@ -337,6 +360,9 @@ impl Registry {
                     if !run.last_ok {
                         info!(collector = run.name, "collector recovered");
                     }
+                    if run.host {
+                        host_ranges.push(families.len()..families.len() + produced.len());
+                    }
                     families.append(&mut produced);
                     true
                 }
@@ -351,6 +377,12 @@ impl Registry {
             duration.push([("collector", run.name)], elapsed);
             success.push([("collector", run.name)], if ok { 1.0 } else { 0.0 });
         }
+        self.host_names.update(
+            host_ranges
+                .iter()
+                .flat_map(|range| &families[range.clone()])
+                .map(|f| f.name.as_ref()),
+        );
         families.push(duration);
         families.push(success);
         families

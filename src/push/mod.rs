@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::metric::{Family, Labels, MetricType, Sample};
+use crate::metric::{Family, HostNames, Labels, MetricType, Sample};
 
 /// The `push:` section.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -697,6 +697,7 @@ pub struct PushStore {
     limits: Limits,
     compact_bytes: u64,
     pub config: PushConfig,
+    host_names: HostNames,
 }
 
 impl PushStore {
@@ -734,7 +735,37 @@ impl PushStore {
             limits,
             compact_bytes: config.log_compact_bytes,
             config,
+            host_names: HostNames::default(),
         })
+    }
+
+    /// Refuses pushes of the families the host collectors export.
+    pub fn refusing(mut self, host_names: HostNames) -> Self {
+        self.host_names = host_names;
+        self
+    }
+
+    /// The first family the op pushes that a host collector exports.
+    fn host_family<'a>(&self, op: &'a Op) -> Option<&'a str> {
+        match op {
+            Op::Replace { families, .. } => families
+                .keys()
+                .map(String::as_str)
+                .find(|name| self.host_names.contains(name)),
+            Op::Json { updates, .. } => updates
+                .iter()
+                .find(|u| {
+                    let suffixes: &[&str] = match u.kind {
+                        json::UpdateKind::Histogram => &["_bucket", "_sum", "_count"],
+                        _ => &[""],
+                    };
+                    suffixes
+                        .iter()
+                        .any(|suffix| self.host_names.contains(&format!("{}{suffix}", u.name)))
+                })
+                .map(|u| u.name.as_str()),
+            Op::Delete { .. } | Op::Failure { .. } => None,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -749,6 +780,11 @@ impl PushStore {
     /// sets and the log position to wait for with [`PushStore::durable`]
     /// before the pusher may hear "accepted".
     pub fn submit(&self, mut op: Op) -> Result<(usize, u64), PushError> {
+        if let Some(name) = self.host_family(&op) {
+            return Err(PushError::Invalid(format!(
+                "{name} is a family outrider's host collectors export; push it under another name"
+            )));
+        }
         let (written_to, stale) = {
             let mut state = self.lock();
             let existing = op.group().and_then(|g| state.groups.get(g));

@@ -219,12 +219,14 @@ fn a_target_that_cannot_work_is_refused_at_start() {
     assert!(text.contains("https is not supported"), "{text}");
 }
 
-/// An app that answers, by path: `/many` 200,000 series (a 3 MB body),
-/// `/big` a body whose Content-Length is over the limit, `/endless` a body
-/// with no length that never ends (until the reader hangs up or 60 s pass).
+/// An app that answers, by path: `/many` 200,000 series (a 9 MB body),
+/// `/labels` 1,000 of them, `/big` a body whose Content-Length is over the
+/// limit, `/endless` a body with no length that never ends (until the
+/// reader hangs up or 60 s pass).
 const HOSTILE_APP: &str = r#"
 import http.server, sys, time
 many = "".join('a{i="%d",path="/some/long/path/%d"} 1\n' % (i, i) for i in range(200000)).encode()
+labels = many[: many.index(b'i="1000"')]
 big = b"b 1\n" * (512 * 1024)
 chunk = b'c{i="x"} 1\n' * 1000
 class App(http.server.BaseHTTPRequestHandler):
@@ -243,7 +245,7 @@ class App(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        body = many if self.path == "/many" else big
+        body = {"/many": many, "/labels": labels}.get(self.path, big)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         try:
@@ -288,8 +290,9 @@ fn a_hostile_app_costs_at_most_the_scrape_limits() {
     std::fs::write(
         &config,
         format!(
-            "scrape:\n{}{}{}",
+            "scrape:\n{}{}{}{}",
             target("many", "sample_limit: 1000"),
+            target("labels", "label_value_length_limit: 16"),
             target("big", "body_size_limit: 1048576"),
             target("endless", "body_size_limit: 1048576"),
         ),
@@ -312,6 +315,7 @@ fn a_hostile_app_costs_at_most_the_scrape_limits() {
     };
     wait_until(Duration::from_secs(10), "every target refused", || {
         failed("many", "sample_limit of 1000")
+            && failed("labels", "label_value_length_limit of 16")
             && failed("big", "body_size_limit")
             && failed("endless", "body_size_limit")
     });
@@ -330,7 +334,7 @@ fn a_hostile_app_costs_at_most_the_scrape_limits() {
     );
     wait_until(Duration::from_secs(5), "every target down", || {
         let text = metrics();
-        ["many", "big", "endless"]
+        ["many", "labels", "big", "endless"]
             .iter()
             .all(|t| value(&text, "outrider_target_up", &[("target", t)]) == Some(0.0))
     });

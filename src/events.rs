@@ -21,6 +21,17 @@ struct Line<'a> {
     transition: &'a Transition,
 }
 
+/// A failed write, naming the file (or folder) and what was being done, so
+/// the log line says where to look.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {}: {source}", path.display())]
+pub struct EventsError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
 pub struct EventsLog {
     path: PathBuf,
     max_bytes: u64,
@@ -38,16 +49,29 @@ impl EventsLog {
         }
     }
 
-    fn open(&mut self) -> io::Result<&mut File> {
+    fn open(&mut self) -> Result<&mut File, EventsError> {
         if self.file.is_none() {
             if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)?;
+                std::fs::create_dir_all(dir).map_err(|source| EventsError {
+                    action: "creating the folder",
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
             }
+            let failed = |action, source| EventsError {
+                action,
+                path: self.path.clone(),
+                source,
+            };
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(&self.path)?;
-            self.written = file.metadata()?.len();
+                .open(&self.path)
+                .map_err(|e| failed("opening", e))?;
+            self.written = file
+                .metadata()
+                .map_err(|e| failed("reading the size of", e))?
+                .len();
             self.file = Some(file);
         }
         Ok(self.file.as_mut().expect("opened above"))
@@ -55,7 +79,7 @@ impl EventsLog {
 
     /// Appends the transitions, one line each, rotating first when the file
     /// is full.
-    pub fn append(&mut self, transitions: &[Transition]) -> io::Result<()> {
+    pub fn append(&mut self, transitions: &[Transition]) -> Result<(), EventsError> {
         if transitions.is_empty() {
             return Ok(());
         }
@@ -65,7 +89,12 @@ impl EventsLog {
                 time: rfc3339(transition.time),
                 transition,
             };
-            text.push_str(&serde_json::to_string(&line).map_err(io::Error::other)?);
+            let json = serde_json::to_string(&line).map_err(|e| EventsError {
+                action: "encoding a line for",
+                path: self.path.clone(),
+                source: io::Error::other(e),
+            })?;
+            text.push_str(&json);
             text.push('\n');
         }
         self.open()?;
@@ -73,10 +102,19 @@ impl EventsLog {
             self.file = None;
             let mut rotated = self.path.clone().into_os_string();
             rotated.push(".1");
-            std::fs::rename(&self.path, rotated)?;
+            std::fs::rename(&self.path, &rotated).map_err(|source| EventsError {
+                action: "rotating",
+                path: self.path.clone(),
+                source,
+            })?;
         }
         let file = self.open()?;
-        file.write_all(text.as_bytes())?;
+        let written = file.write_all(text.as_bytes());
+        written.map_err(|source| EventsError {
+            action: "writing",
+            path: self.path.clone(),
+            source,
+        })?;
         self.written += text.len() as u64;
         Ok(())
     }
@@ -119,6 +157,18 @@ mod tests {
         let current = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().len();
         assert!(current <= 600, "{current}");
         assert!(dir.path().join("events.jsonl.1").exists());
+    }
+
+    #[test]
+    fn a_failed_write_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder where the log file should be: opening it fails.
+        std::fs::create_dir(dir.path().join(FILE_NAME)).unwrap();
+        let mut log = EventsLog::new(dir.path(), DEFAULT_MAX_BYTES);
+        let error = log.append(&[transition(0)]).unwrap_err().to_string();
+        let path = dir.path().join(FILE_NAME).display().to_string();
+        assert!(error.contains(&path), "{error}");
+        assert!(error.contains("Is a directory"), "{error}");
     }
 
     #[test]

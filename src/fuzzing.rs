@@ -90,6 +90,15 @@ pub fn exposition(text: &str) {
         if let Ok(families) = crate::textparse::parse(text, dialect) {
             let _ = crate::textparse::into_families(&families, &[("job".into(), "x".into())]);
         }
+        // Small limits, so the paths that stop part-way are reached too.
+        let limits = crate::textparse::Limits {
+            samples: 8,
+            labels: 4,
+            extra_labels: 1,
+            label_name_length: 8,
+            label_value_length: 16,
+        };
+        let _ = crate::textparse::parse_limited(text, dialect, limits);
     }
 }
 

@@ -248,7 +248,7 @@ impl Core {
         families.extend(outcome.families);
         if let Err(e) = self.events.append(&outcome.transitions) {
             self.event_errors += 1;
-            warn!(error = %e, "events log write failed");
+            warn!(path = %e.path.display(), error = %e, "events log write failed");
         }
         families.push(
             Family::counter(

@@ -63,13 +63,50 @@ impl ParsedFamily {
     }
 }
 
+/// Bounds on what one exposition may hold; 0 means no bound. They are
+/// checked while parsing, so an input over them costs no more than the
+/// bounds: the parser stops at the first line that goes over and builds
+/// nothing of the rest. The reasons name the scrape options they mirror.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Samples kept (`sample_limit`).
+    pub samples: usize,
+    /// Labels of one sample, `extra_labels` included (`label_limit`).
+    pub labels: usize,
+    /// Labels the caller adds to every sample, counted against `labels`.
+    pub extra_labels: usize,
+    /// Bytes in one label name (`label_name_length_limit`).
+    pub label_name_length: usize,
+    /// Bytes in one label value (`label_value_length_limit`).
+    pub label_value_length: usize,
+}
+
+/// Metric families beyond `Limits::samples` that may hold no sample (a
+/// `# HELP` or `# TYPE` of a metric with no series yet, as client
+/// libraries write for labelled metrics never used); past that, metadata
+/// alone could take unbounded memory.
+const EMPTY_FAMILY_SLACK: usize = 10_000;
+
 /// Parses a whole exposition. Families come out in the order they first
 /// appear.
 pub fn parse(text: &str, dialect: Dialect) -> Result<Vec<ParsedFamily>, ParseError> {
+    parse_limited(text, dialect, Limits::default())
+}
+
+/// Parses an exposition within `limits`: the same result as [`parse`]
+/// when the input is within them, else an error naming the limit at the
+/// first line that goes over it.
+pub fn parse_limited(
+    text: &str,
+    dialect: Dialect,
+    limits: Limits,
+) -> Result<Vec<ParsedFamily>, ParseError> {
     let mut parser = Parser {
         dialect,
         families: Vec::new(),
         index: HashMap::new(),
+        limits,
+        samples: 0,
     };
     let mut saw_eof = false;
     for (number, line) in text.split('\n').enumerate() {
@@ -142,6 +179,9 @@ struct Parser {
     families: Vec<ParsedFamily>,
     /// Family name to its place in `families`.
     index: HashMap<String, usize>,
+    limits: Limits,
+    /// Samples kept so far, for `limits.samples`.
+    samples: usize,
 }
 
 impl Parser {
@@ -198,12 +238,19 @@ impl Parser {
     fn family_for_metadata(&mut self, name: &str) -> Result<&mut ParsedFamily, String> {
         let at = match self.index.get(name) {
             Some(&at) => at,
-            None => self.new_family(name.to_owned(), MetricType::Untyped),
+            None => self.new_family(name.to_owned(), MetricType::Untyped)?,
         };
         Ok(&mut self.families[at])
     }
 
-    fn new_family(&mut self, name: String, kind: MetricType) -> usize {
+    fn new_family(&mut self, name: String, kind: MetricType) -> Result<usize, String> {
+        let max = self.limits.samples;
+        if max > 0 && self.families.len() >= max.saturating_add(EMPTY_FAMILY_SLACK) {
+            return Err(format!(
+                "more than {} metric families, over the sample_limit of {max} and {EMPTY_FAMILY_SLACK} without samples",
+                max.saturating_add(EMPTY_FAMILY_SLACK)
+            ));
+        }
         self.families.push(ParsedFamily {
             name: name.clone(),
             kind,
@@ -212,7 +259,7 @@ impl Parser {
             samples: Vec::new(),
         });
         self.index.insert(name, self.families.len() - 1);
-        self.families.len() - 1
+        Ok(self.families.len() - 1)
     }
 
     /// The family a sample name belongs to: its own, or the histogram,
@@ -251,10 +298,11 @@ impl Parser {
     fn sample(&mut self, line: &str) -> Result<(), String> {
         let (name, rest) = split_name(line)?;
         let (labels, rest) = if let Some(rest) = rest.strip_prefix('{') {
-            parse_labels(rest)?
+            parse_labels(rest, &self.limits)?
         } else {
             (Vec::new(), rest)
         };
+
         // An OpenMetrics exemplar follows ` # `; it is not kept.
         let rest = match rest.find(" # ") {
             Some(at) if self.dialect == Dialect::OpenMetrics => &rest[..at],
@@ -277,7 +325,7 @@ impl Parser {
         }
         let at = match self.family_of(name) {
             Some(at) => at,
-            None => self.new_family(name.to_owned(), MetricType::Untyped),
+            None => self.new_family(name.to_owned(), MetricType::Untyped)?,
         };
         let family = &mut self.families[at];
         if name.ends_with("_created") && family.name != name {
@@ -298,6 +346,13 @@ impl Parser {
             }
             _ => {}
         }
+        let max = self.limits.samples;
+        if max > 0 && self.samples >= max {
+            return Err(format!(
+                "more than the sample_limit of {max} samples; the rest is not read"
+            ));
+        }
+        self.samples += 1;
         family.samples.push(ParsedSample {
             name: name.to_owned(),
             labels,
@@ -331,11 +386,18 @@ fn split_name(line: &str) -> Result<(&str, &str), String> {
 type LabelPairs = Vec<(String, String)>;
 
 /// Parses `name="value",...}` and returns the labels and what follows.
-fn parse_labels(mut rest: &str) -> Result<(LabelPairs, &str), String> {
+fn parse_labels<'a>(mut rest: &'a str, limits: &Limits) -> Result<(LabelPairs, &'a str), String> {
     let mut labels: Vec<(String, String)> = Vec::new();
     loop {
         rest = rest.trim_start_matches([' ', '\t']);
         if let Some(after) = rest.strip_prefix('}') {
+            // Sorted rather than compared pairwise, so a line of many
+            // labels costs n log n, not n squared.
+            let mut names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
+            names.sort_unstable();
+            if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+                return Err(format!("label {} given twice", twice[0]));
+            }
             return Ok((labels, after));
         }
         let end = rest
@@ -344,6 +406,14 @@ fn parse_labels(mut rest: &str) -> Result<(LabelPairs, &str), String> {
         let name = &rest[..end];
         if !is_label_name(name) {
             return Err(format!("invalid label name at {:?}", truncated(rest)));
+        }
+        let max = limits.label_name_length;
+        if max > 0 && name.len() > max {
+            return Err(format!(
+                "label {:?}: its name of {} bytes is over the label_name_length_limit of {max}",
+                truncated(name),
+                name.len()
+            ));
         }
         rest = rest[end..].trim_start_matches([' ', '\t']);
         rest = rest
@@ -355,8 +425,22 @@ fn parse_labels(mut rest: &str) -> Result<(LabelPairs, &str), String> {
             .ok_or_else(|| format!("label {name}: expected a quoted value"))?;
         let (value, after) =
             quoted(rest).ok_or_else(|| format!("label {name}: unterminated value"))?;
-        if labels.iter().any(|(n, _)| n == name) {
-            return Err(format!("label {name} given twice"));
+        let max = limits.label_value_length;
+        if max > 0 && value.len() > max {
+            return Err(format!(
+                "label {name}: its value of {} bytes is over the label_value_length_limit of {max}",
+                value.len()
+            ));
+        }
+        let max = limits.labels;
+        if max > 0 && labels.len() + limits.extra_labels >= max {
+            return Err(format!(
+                "more than the label_limit of {max} labels{}",
+                match limits.extra_labels {
+                    0 => String::new(),
+                    n => format!(" ({n} of them the target's)"),
+                }
+            ));
         }
         labels.push((name.to_owned(), value));
         rest = after.trim_start_matches([' ', '\t']);
@@ -584,6 +668,146 @@ untyped_thing -Inf
             assert_eq!(error.line, line, "{text:?}: {error}");
             assert!(error.reason.contains(reason), "{text:?}: {error}");
         }
+    }
+
+    fn escaped(value: &str) -> String {
+        value
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Within the sample limit the limited parser gives what the full
+        /// one gives; over it, it fails at the first sample past the limit,
+        /// having read nothing after it (a malformed last line is not
+        /// reached).
+        #[test]
+        fn the_limited_parser_stops_at_the_limit_and_agrees_under_it(
+            lines in proptest::collection::vec(
+                (
+                    "[a-d][a-z]{0,3}",
+                    proptest::collection::btree_map("[a-c]{1,2}", "[a-z \"\\\\\n]{0,6}", 0..3),
+                    -1000i32..1000,
+                    proptest::bool::weighted(0.2),
+                ),
+                0..30,
+            ),
+            broken_tail in proptest::bool::ANY,
+            extra in 0usize..3,
+        ) {
+            let mut text = String::new();
+            let mut sample_lines = Vec::new();
+            let mut line = 0;
+            let mut named = HashSet::new();
+            for (name, labels, value, help) in &lines {
+                // One HELP a family, before its first sample.
+                if named.insert(name) && *help {
+                    line += 1;
+                    text.push_str(&format!("# HELP {name} Some help.\n"));
+                }
+                let labels: Vec<String> = labels
+                    .iter()
+                    .map(|(n, v)| format!("{n}=\"{}\"", escaped(v)))
+                    .collect();
+                line += 1;
+                sample_lines.push(line);
+                text.push_str(&format!("{name}{{{}}} {value}\n", labels.join(",")));
+            }
+            if broken_tail {
+                text.push_str("1broken 1\n");
+            }
+            let full = parse(&text, Dialect::Text);
+            let count = sample_lines.len();
+            for max in 0..=count + extra {
+                let limits = Limits { samples: max, ..Limits::default() };
+                let limited = parse_limited(&text, Dialect::Text, limits);
+                if max == 0 || max >= count {
+                    proptest::prop_assert_eq!(&limited, &full, "limit {}", max);
+                } else {
+                    let error = limited.unwrap_err();
+                    proptest::prop_assert_eq!(Some(error.line),
+                        sample_lines.get(max).copied(), "limit {}", max);
+                    proptest::prop_assert!(error.reason.contains(&format!("sample_limit of {max}")), "{}", error);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn label_limits_name_the_option() {
+        let limited = |text: &str, limits: Limits| {
+            parse_limited(text, Dialect::Text, limits)
+                .map(|families| families.len())
+                .map_err(|e| e.to_string())
+        };
+        let text = "a{x=\"12345\",yy=\"1\"} 1\n";
+        assert_eq!(limited(text, Limits::default()), Ok(1));
+        let cases = [
+            (
+                Limits {
+                    labels: 1,
+                    ..Limits::default()
+                },
+                "label_limit of 1",
+            ),
+            (
+                Limits {
+                    labels: 3,
+                    extra_labels: 2,
+                    ..Limits::default()
+                },
+                "label_limit of 3 labels (2 of them the target's)",
+            ),
+            (
+                Limits {
+                    label_name_length: 1,
+                    ..Limits::default()
+                },
+                "label_name_length_limit of 1",
+            ),
+            (
+                Limits {
+                    label_value_length: 4,
+                    ..Limits::default()
+                },
+                "label_value_length_limit of 4",
+            ),
+        ];
+        for (limits, reason) in cases {
+            let error = limited(text, limits).unwrap_err();
+            assert!(error.contains(reason), "{limits:?}: {error}");
+            assert!(error.starts_with("line 1:"), "{error}");
+        }
+        // At the limits exactly, the sample is kept.
+        let at = Limits {
+            labels: 4,
+            extra_labels: 2,
+            label_name_length: 2,
+            label_value_length: 5,
+            samples: 1,
+        };
+        assert_eq!(limited(text, at), Ok(1));
+    }
+
+    #[test]
+    fn metadata_without_samples_is_bounded_too() {
+        let text: String = (0..EMPTY_FAMILY_SLACK + 20)
+            .map(|i| format!("# TYPE m{i} gauge\n"))
+            .collect();
+        assert_eq!(
+            parse(&text, Dialect::Text).map(|f| f.len()),
+            Ok(EMPTY_FAMILY_SLACK + 20)
+        );
+        let limits = Limits {
+            samples: 10,
+            ..Limits::default()
+        };
+        let error = parse_limited(&text, Dialect::Text, limits).unwrap_err();
+        assert_eq!(error.line, EMPTY_FAMILY_SLACK + 11, "{error}");
+        assert!(error.reason.contains("metric families"), "{error}");
     }
 
     #[test]

@@ -218,3 +218,126 @@ fn a_target_that_cannot_work_is_refused_at_start() {
         + &String::from_utf8_lossy(&output.stderr);
     assert!(text.contains("https is not supported"), "{text}");
 }
+
+/// An app that answers, by path: `/many` 200,000 series (a 9 MB body),
+/// `/labels` 1,000 of them, `/big` a body whose Content-Length is over the
+/// limit, `/endless` a body with no length that never ends (until the
+/// reader hangs up or 60 s pass).
+const HOSTILE_APP: &str = r#"
+import http.server, sys, time
+many = "".join('a{i="%d",path="/some/long/path/%d"} 1\n' % (i, i) for i in range(200000)).encode()
+labels = many[: many.index(b'i="1000"')]
+big = b"b 1\n" * (512 * 1024)
+chunk = b'c{i="x"} 1\n' * 1000
+class App(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def log_message(self, *args):
+        pass
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        if self.path == "/endless":
+            self.end_headers()
+            stop = time.monotonic() + 60
+            try:
+                while time.monotonic() < stop:
+                    self.wfile.write(chunk)
+            except OSError:
+                pass
+            return
+        body = {"/many": many, "/labels": labels}.get(self.path, big)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), App).serve_forever()
+"#;
+
+/// Peak resident memory of a process, in bytes (VmHWM).
+fn peak_resident(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[test]
+fn a_hostile_app_costs_at_most_the_scrape_limits() {
+    let python = std::path::PathBuf::from("/usr/bin/python3");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("app.py");
+    std::fs::write(&script, HOSTILE_APP).unwrap();
+    let port = common::free_port();
+    let _app = common::spawn(
+        &python,
+        &[script.display().to_string(), port.to_string()],
+        &[],
+    );
+    wait_until(Duration::from_secs(10), "the app listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let config = dir.path().join("outrider.yml");
+    let target = |name: &str, limits: &str| {
+        format!(
+            "  - name: {name}\n    url: http://127.0.0.1:{port}/{name}\n    interval: 2s\n    timeout: 2s\n    {limits}\n"
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "scrape:\n{}{}{}{}",
+            target("many", "sample_limit: 1000"),
+            target("labels", "label_value_length_limit: 16"),
+            target("big", "body_size_limit: 1048576"),
+            target("endless", "body_size_limit: 1048576"),
+        ),
+    )
+    .unwrap();
+    let outrider = start_outrider(&[
+        "--config.file",
+        config.to_str().unwrap(),
+        "--collect.interval",
+        "200ms",
+    ]);
+    let metrics = || get(&outrider.url("/metrics"), &[]).text();
+    // Each target fails for its own reason, which the log names.
+    let failed = |target: &str, reason: &str| {
+        outrider.process.log_text().lines().any(|l| {
+            l.contains("scrape failed")
+                && l.contains(&format!("target={target} "))
+                && l.contains(reason)
+        })
+    };
+    wait_until(Duration::from_secs(10), "every target refused", || {
+        failed("many", "sample_limit of 1000")
+            && failed("labels", "label_value_length_limit of 16")
+            && failed("big", "body_size_limit")
+            && failed("endless", "body_size_limit")
+    });
+    // Parsing all 200,000 series before counting them peaked at 119 MiB
+    // here (debug build); stopping at the limit peaks at 33 MiB.
+    let peak = peak_resident(outrider.process.pid());
+    assert!(
+        peak < 48 << 20,
+        "outrider peaked at {} MiB resident",
+        peak >> 20
+    );
+    let log = outrider.process.log_text();
+    assert!(
+        !failed("big", "reading the body"),
+        "a Content-Length over the limit is refused before reading:\n{log}"
+    );
+    wait_until(Duration::from_secs(5), "every target down", || {
+        let text = metrics();
+        ["many", "labels", "big", "endless"]
+            .iter()
+            .all(|t| value(&text, "outrider_target_up", &[("target", t)]) == Some(0.0))
+    });
+    let text = metrics();
+    assert!(!text.contains("\na{"), "{text}");
+}

@@ -7,17 +7,19 @@
 //! `outrider_baseline_lower`, `outrider_anomaly_ratio`, `outrider_anomaly_zscore`,
 //! `outrider_anomaly_score` (0..1, see `state`)
 //! and `outrider_window_{min,max,avg,count}{window}`; and
-//! `outrider_baseline_series`, `outrider_baseline_series_refused_total`.
+//! `outrider_baseline_series`, `outrider_baseline_series_refused`.
 
 pub mod snapshot;
 pub mod state;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
 
 use crate::metric::{Family, Labels};
 use crate::selector::Selector;
@@ -493,7 +495,13 @@ pub struct Tracker {
     settings: Vec<Settings>,
     window_labels: Vec<String>,
     series: HashMap<String, Tracked>,
-    refused_total: u64,
+    /// Distinct series refused at the last tick. A gauge of the last tick,
+    /// not a count of every refused series ever: remembering the series
+    /// refused would take the memory `max_series` exists to bound.
+    refused: usize,
+    /// Hashes the refused series' keys so a series two selectors pick is
+    /// counted once in a tick.
+    hasher: RandomState,
 }
 
 /// Writes the series' identity into `key` (a buffer reused from series to
@@ -606,7 +614,8 @@ impl Tracker {
             settings,
             window_labels,
             series: HashMap::new(),
-            refused_total: 0,
+            refused: 0,
+            hasher: RandomState::new(),
         }
     }
 
@@ -662,7 +671,9 @@ impl Tracker {
     /// tracked, with a state of the same shape, keep it.
     pub fn reconfigure(self, config: Config) -> Tracker {
         let mut tracker = Tracker::new(config);
-        tracker.refused_total = self.refused_total;
+        // Carried over so a reload does not warn again about a limit that
+        // was already reported.
+        tracker.refused = self.refused;
         tracker.restore(self.series.into_values().collect());
         tracker
     }
@@ -689,11 +700,13 @@ impl Tracker {
     ) -> Vec<Family> {
         let mut out = Output::new();
         let mut key = String::with_capacity(128);
+        let mut refused = HashSet::new();
         for (index, track) in self.config.track.iter().enumerate() {
             let mut recorder = Recorder {
                 series: &mut self.series,
                 key: &mut key,
-                refused_total: &mut self.refused_total,
+                refused: &mut refused,
+                hasher: &self.hasher,
                 max_series: self.config.max_series,
                 settings: &self.settings[index],
                 window_labels: &self.window_labels,
@@ -736,6 +749,7 @@ impl Tracker {
         }
         let idle = self.config.idle_timeout.as_secs_f64();
         self.series.retain(|_, t| now - t.last_seen <= idle);
+        self.report_refused(refused.len());
         let mut families: Vec<Family> = out.into_families().into_iter().collect();
         families.push(
             Family::gauge(
@@ -745,13 +759,33 @@ impl Tracker {
             .single(self.series.len() as f64),
         );
         families.push(
-            Family::counter(
-                "outrider_baseline_series_refused_total",
-                "Series not tracked because baselines.max_series was reached.",
+            Family::gauge(
+                "outrider_baseline_series_refused",
+                "Series not tracked at the last tick because baselines.max_series was reached.",
             )
-            .single(self.refused_total as f64),
+            .single(self.refused as f64),
         );
         families
+    }
+
+    /// Logs once when series start being refused, and once when none are
+    /// any more, rather than at every tick in between.
+    fn report_refused(&mut self, refused: usize) {
+        let max_series = self.config.max_series;
+        if refused > 0 && self.refused == 0 {
+            warn!(
+                limit = "baselines.max_series",
+                max_series,
+                refused,
+                "baseline series limit reached: new series get no baseline until tracked ones go idle or the limit is raised"
+            );
+        } else if refused == 0 && self.refused > 0 {
+            info!(
+                limit = "baselines.max_series",
+                max_series, "no series refused a baseline any more"
+            );
+        }
+        self.refused = refused;
     }
 }
 
@@ -760,7 +794,8 @@ impl Tracker {
 struct Recorder<'a> {
     series: &'a mut HashMap<String, Tracked>,
     key: &'a mut String,
-    refused_total: &'a mut u64,
+    refused: &'a mut HashSet<u64>,
+    hasher: &'a RandomState,
     max_series: usize,
     settings: &'a Settings,
     window_labels: &'a [String],
@@ -784,7 +819,7 @@ impl Recorder<'_> {
             Some(tracked) => tracked,
             None => {
                 if self.series.len() >= self.max_series {
-                    *self.refused_total += 1;
+                    self.refused.insert(self.hasher.hash_one(self.key.as_str()));
                     return;
                 }
                 self.series
@@ -1093,6 +1128,74 @@ mod tests {
         assert_eq!(find(&out, "outrider_baseline_series").samples[0].value, 1.0);
     }
 
+    /// Log lines written while `f` runs.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = capture.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn refused_series_are_counted_once_per_tick_and_logged_once() {
+        let mut c = config("g");
+        // Two selectors pick the same series: each is still one series.
+        c.track.push(track("g", 0.0));
+        c.max_series = 2;
+        c.idle_timeout = Duration::from_secs(60);
+        let mut tracker = Tracker::new(c);
+        let mut g = Family::gauge("g", "G.");
+        for i in 0..5 {
+            g.push([("i", i.to_string())], 1.0);
+        }
+        let refused =
+            |out: &[Family]| find(out, "outrider_baseline_series_refused").samples[0].value;
+        let log = logged(|| {
+            for tick in 0..4 {
+                let out = tracker.observe(std::slice::from_ref(&g), f64::from(tick) * 15.0);
+                assert_eq!(refused(&out), 3.0, "tick {tick}");
+            }
+        });
+        assert_eq!(
+            log.matches("baseline series limit reached").count(),
+            1,
+            "{log}"
+        );
+        assert!(log.contains("baselines.max_series"), "{log}");
+        assert!(log.contains("max_series=2"), "{log}");
+        // Fewer series: none refused, and the next time the limit is
+        // reached it is reported again.
+        let mut few = Family::gauge("g", "G.");
+        few.push([("i", "0")], 1.0);
+        let log = logged(|| {
+            let out = tracker.observe(&[few], 200.0);
+            assert_eq!(refused(&out), 0.0);
+            let out = tracker.observe(std::slice::from_ref(&g), 215.0);
+            assert_eq!(refused(&out), 3.0);
+        });
+        assert_eq!(
+            log.matches("baseline series limit reached").count(),
+            1,
+            "{log}"
+        );
+    }
+
     #[test]
     fn the_cap_refuses_new_series_and_idle_ones_are_dropped() {
         let mut c = config("g");
@@ -1103,10 +1206,10 @@ mod tests {
         for i in 0..3 {
             g.push([("i", i.to_string())], 1.0);
         }
-        let out = tracker.observe(&[g], 0.0);
+        let out = tracker.observe(std::slice::from_ref(&g), 0.0);
         assert_eq!(tracker.len(), 2);
         assert_eq!(
-            find(&out, "outrider_baseline_series_refused_total").samples[0].value,
+            find(&out, "outrider_baseline_series_refused").samples[0].value,
             1.0
         );
         tracker.observe(&[], 61.0);

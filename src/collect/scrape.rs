@@ -4,9 +4,11 @@
 //! labels. Per target: `outrider_target_up`,
 //! `outrider_target_scrape_duration_seconds` and `outrider_target_samples`.
 //!
-//! A target that fails, or goes over its `sample_limit` (as Prometheus
-//! fails such a scrape), exports `up` 0 and none of its old series: stale
-//! values must not look current.
+//! A target that fails, or goes over one of its limits (`body_size_limit`,
+//! `sample_limit`, the label limits; as Prometheus fails such a scrape),
+//! exports `up` 0 and none of its old series: stale values must not look
+//! current. The limits are checked while reading and parsing, so a hostile
+//! or broken app costs at most what they allow.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
@@ -25,7 +27,7 @@ use tracing::{debug, info, warn};
 
 use super::{BuildError, CollectError, Collector};
 use crate::metric::Family;
-use crate::textparse::{self, Dialect, is_label_name};
+use crate::textparse::{self, Dialect, Limits, is_label_name};
 
 const COLLECTOR: &str = "scrape";
 /// What Prometheus sends: OpenMetrics first, the text format as fallback.
@@ -51,9 +53,22 @@ pub struct TargetConfig {
     /// A scrape with more samples fails; 0 means no limit.
     #[serde(default = "default_sample_limit")]
     pub sample_limit: usize,
-    /// A larger response body (uncompressed) fails the scrape.
+    /// A larger response body (uncompressed) fails the scrape; reading
+    /// stops as soon as the body passes it.
     #[serde(default = "default_body_size_limit")]
     pub body_size_limit: usize,
+    /// A sample with more labels (the target's `labels` included) fails
+    /// the scrape; 0 means no limit, as in Prometheus.
+    #[serde(default)]
+    pub label_limit: usize,
+    /// A label name longer than this many bytes fails the scrape; 0 means
+    /// no limit.
+    #[serde(default)]
+    pub label_name_length_limit: usize,
+    /// A label value longer than this many bytes fails the scrape; 0 means
+    /// no limit.
+    #[serde(default)]
+    pub label_value_length_limit: usize,
 }
 
 fn default_interval() -> Duration {
@@ -307,11 +322,28 @@ async fn scrape(
     let gzipped =
         header_str(header::CONTENT_ENCODING).is_some_and(|e| e.eq_ignore_ascii_case("gzip"));
     let limit = config.body_size_limit;
-    let body = Limited::new(response.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| format!("reading the body: {e} (body_size_limit {limit} bytes)"))?
-        .to_bytes();
+    // Refused before a byte of the body is read when the app says up
+    // front that it is too large.
+    let length = header_str(header::CONTENT_LENGTH).and_then(|l| l.trim().parse::<u64>().ok());
+    if let Some(length) = length.filter(|&l| l > limit as u64) {
+        return Err(format!(
+            "Content-Length {length} is over the body_size_limit of {limit} bytes"
+        ));
+    }
+    // Limited fails as soon as the streamed body passes the limit, so an
+    // endless body costs at most the limit.
+    let mut stream = Limited::new(response.into_body(), limit);
+    // Read into one buffer of the announced size (already within the
+    // limit) rather than collecting frames and joining them, which would
+    // hold the body twice.
+    let mut body = Vec::with_capacity(length.map_or(0, |l| l as usize));
+    while let Some(frame) = stream.frame().await {
+        let frame =
+            frame.map_err(|e| format!("reading the body: {e} (body_size_limit {limit} bytes)"))?;
+        if let Ok(data) = frame.into_data() {
+            body.extend_from_slice(&data);
+        }
+    }
     let body = if gzipped {
         let mut text = Vec::new();
         flate2::read::GzDecoder::new(&body[..])
@@ -321,20 +353,24 @@ async fn scrape(
         if text.len() > limit {
             return Err(format!("body over body_size_limit {limit} bytes"));
         }
-        Bytes::from(text)
+        text
     } else {
         body
     };
     let text = std::str::from_utf8(&body).map_err(|e| format!("body is not UTF-8: {e}"))?;
     let dialect = Dialect::from_content_type(content_type.as_deref());
-    let parsed = textparse::parse(text, dialect).map_err(|e| format!("parsing: {e}"))?;
+    // The limits are checked while parsing: a body over sample_limit costs
+    // the samples up to the limit, not the whole body's worth.
+    let limits = Limits {
+        samples: config.sample_limit,
+        labels: config.label_limit,
+        extra_labels: target.extra_labels.len(),
+        label_name_length: config.label_name_length_limit,
+        label_value_length: config.label_value_length_limit,
+    };
+    let parsed =
+        textparse::parse_limited(text, dialect, limits).map_err(|e| format!("parsing: {e}"))?;
     let count: usize = parsed.iter().map(|f| f.sample_count()).sum();
-    if config.sample_limit > 0 && count > config.sample_limit {
-        return Err(format!(
-            "{count} samples is over the sample_limit of {}",
-            config.sample_limit
-        ));
-    }
     debug!(collector = COLLECTOR, target = %config.name, samples = count, "scraped");
     Ok((
         textparse::into_families(&parsed, &target.extra_labels),

@@ -1100,8 +1100,8 @@ fn sidecar() -> Dashboard {
                         vec![
                             q(scoped("outrider_baseline_series", ""), "{{instance}}"),
                             q(
-                                rate("outrider_baseline_series_refused_total", ""),
-                                "{{instance}} refused/s",
+                                scoped("outrider_baseline_series_refused", ""),
+                                "{{instance}} refused",
                             ),
                         ],
                     ),

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -371,57 +371,82 @@ fn an_alert_sent_while_alertmanager_is_down_arrives_after_it_restarts() {
     );
 }
 
+/// A running outrider whose fixture /proc load average the test sets, with
+/// `rules` and a real Alertmanager (delivering to a webhook) to send to.
+struct LoadRig {
+    procfs: PathBuf,
+    webhook: Webhook,
+    am_dir: PathBuf,
+    am_port: u16,
+    alertmanager: Process,
+    outrider: common::Outrider,
+}
+
+impl LoadRig {
+    fn start(dir: &Path, rules: &str) -> LoadRig {
+        let procfs = dir.join("proc");
+        std::fs::create_dir_all(&procfs).expect("procfs dir");
+        for file in ["stat", "meminfo", "loadavg"] {
+            std::fs::copy(
+                common::fixtures().join("proc").join(file),
+                procfs.join(file),
+            )
+            .expect("copy fixture");
+        }
+        let webhook = Webhook::start();
+        let am_port = common::free_port();
+        let am_dir = dir.join("am");
+        std::fs::create_dir_all(&am_dir).expect("am dir");
+        let alertmanager = start_alertmanager(&am_dir, am_port, &webhook.url());
+        let rules_file = dir.join("rules.yml");
+        std::fs::write(&rules_file, rules).expect("write rules");
+        let config = dir.join("outrider.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "collect_interval: 200ms\nrules: ['{}']\nalerting:\n  alertmanagers: ['http://127.0.0.1:{am_port}']\n  resend_interval: 1s\n  timeout: 2s\ncollectors:\n  containers: {{enabled: false}}\n",
+                rules_file.display()
+            ),
+        )
+        .expect("write config");
+        LoadRig {
+            outrider: common::start_outrider(&[
+                "--config.file",
+                config.to_str().expect("utf-8 path"),
+                "--path.procfs",
+                procfs.to_str().expect("utf-8 path"),
+            ]),
+            procfs,
+            webhook,
+            am_dir,
+            am_port,
+            alertmanager,
+        }
+    }
+}
+
+/// Sets the fixture's 1-minute load average.
+fn set_load(procfs: &Path, load: &str) {
+    std::fs::write(procfs.join("loadavg"), format!("{load} 0.5 0.5 1/100 1\n"))
+        .expect("write loadavg");
+}
+
 /// The whole path: a rule in a running outrider trips while Alertmanager is
 /// down, its alert still reaches the receiver once Alertmanager is back, and
 /// the resolution arrives when the condition clears.
 #[test]
 fn a_rule_in_a_running_outrider_pages_through_alertmanager() {
     let dir = tempfile::tempdir().expect("temp dir");
-    // A fixture /proc whose load average the test controls.
-    let procfs = dir.path().join("proc");
-    std::fs::create_dir_all(&procfs).expect("procfs dir");
-    for file in ["stat", "meminfo", "loadavg"] {
-        std::fs::copy(
-            common::fixtures().join("proc").join(file),
-            procfs.join(file),
-        )
-        .expect("copy fixture");
-    }
-    let loadavg = |load: &str| {
-        std::fs::write(procfs.join("loadavg"), format!("{load} 0.5 0.5 1/100 1\n"))
-            .expect("write loadavg");
-    };
-    let webhook = Webhook::start();
-    let am_port = common::free_port();
-    let am_dir = dir.path().join("am");
-    std::fs::create_dir_all(&am_dir).expect("am dir");
-    let alertmanager = start_alertmanager(&am_dir, am_port, &webhook.url());
-
-    let rules = dir.path().join("rules.yml");
-    std::fs::write(
-        &rules,
+    let rig = LoadRig::start(
+        dir.path(),
         "groups:\n  - name: load\n    rules:\n      - alert: LoadTooHigh\n        selector: node_load1\n        threshold: {above: {critical: 5}}\n        summary: 'load {{ $value }}'\n",
-    )
-    .expect("write rules");
-    let config = dir.path().join("outrider.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "collect_interval: 200ms\nrules: ['{}']\nalerting:\n  alertmanagers: ['http://127.0.0.1:{am_port}']\n  resend_interval: 1s\n  timeout: 2s\ncollectors:\n  containers: {{enabled: false}}\n",
-            rules.display()
-        ),
-    )
-    .expect("write config");
-    let outrider = common::start_outrider(&[
-        "--config.file",
-        config.to_str().expect("utf-8 path"),
-        "--path.procfs",
-        procfs.to_str().expect("utf-8 path"),
-    ]);
+    );
+    let loadavg = |load: &str| set_load(&rig.procfs, load);
+    let (webhook, outrider) = (&rig.webhook, &rig.outrider);
 
     // Alertmanager is down when the rule trips; the alert waits in the
     // queue and arrives once Alertmanager is back.
-    drop(alertmanager);
+    drop(rig.alertmanager);
     loadavg("9.5");
     common::wait_until(Duration::from_secs(10), "a failed delivery", || {
         let metrics = common::parse_samples(&common::get(&outrider.url("/metrics"), &[]).text());
@@ -430,14 +455,14 @@ fn a_rule_in_a_running_outrider_pages_through_alertmanager() {
             .sum::<f64>()
             > 0.0
     });
-    let _alertmanager = start_alertmanager(&am_dir, am_port, &webhook.url());
+    let _alertmanager = start_alertmanager(&rig.am_dir, rig.am_port, &webhook.url());
     let firing = |w: &Webhook| find(w, "LoadTooHigh", "firing");
     assert!(
-        eventually(Duration::from_secs(30), || firing(&webhook).is_some()),
+        eventually(Duration::from_secs(30), || firing(webhook).is_some()),
         "no firing alert; outrider log:\n{}",
         outrider.process.log_text()
     );
-    let alert = firing(&webhook).expect("firing alert");
+    let alert = firing(webhook).expect("firing alert");
     assert_eq!(alert["labels"]["severity"], "critical");
     assert_eq!(alert["annotations"]["summary"], "load 9.5");
 
@@ -445,7 +470,7 @@ fn a_rule_in_a_running_outrider_pages_through_alertmanager() {
     loadavg("0.1");
     assert!(
         eventually(Duration::from_secs(30), || find(
-            &webhook,
+            webhook,
             "LoadTooHigh",
             "resolved"
         )
@@ -487,47 +512,13 @@ fn active_severities(port: u16, name: &str) -> Vec<String> {
 #[test]
 fn a_severity_change_leaves_only_the_new_severity_active_in_alertmanager() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let procfs = dir.path().join("proc");
-    std::fs::create_dir_all(&procfs).expect("procfs dir");
-    for file in ["stat", "meminfo", "loadavg"] {
-        std::fs::copy(
-            common::fixtures().join("proc").join(file),
-            procfs.join(file),
-        )
-        .expect("copy fixture");
-    }
-    let loadavg = |load: &str| {
-        std::fs::write(procfs.join("loadavg"), format!("{load} 0.5 0.5 1/100 1\n"))
-            .expect("write loadavg");
-    };
-    loadavg("0.1");
-    let webhook = Webhook::start();
-    let am_port = common::free_port();
-    let am_dir = dir.path().join("am");
-    std::fs::create_dir_all(&am_dir).expect("am dir");
-    let alertmanager = start_alertmanager(&am_dir, am_port, &webhook.url());
-
-    let rules = dir.path().join("rules.yml");
-    std::fs::write(
-        &rules,
+    let rig = LoadRig::start(
+        dir.path(),
         "groups:\n  - name: load\n    rules:\n      - alert: LoadSeverity\n        selector: node_load1\n        threshold: {above: {warning: 5, critical: 8}}\n",
-    )
-    .expect("write rules");
-    let config = dir.path().join("outrider.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "collect_interval: 200ms\nrules: ['{}']\nalerting:\n  alertmanagers: ['http://127.0.0.1:{am_port}']\n  resend_interval: 1s\n  timeout: 2s\ncollectors:\n  containers: {{enabled: false}}\n",
-            rules.display()
-        ),
-    )
-    .expect("write config");
-    let outrider = common::start_outrider(&[
-        "--config.file",
-        config.to_str().expect("utf-8 path"),
-        "--path.procfs",
-        procfs.to_str().expect("utf-8 path"),
-    ]);
+    );
+    let loadavg = |load: &str| set_load(&rig.procfs, load);
+    loadavg("0.1");
+    let (am_port, alertmanager, outrider) = (rig.am_port, &rig.alertmanager, &rig.outrider);
     let severities = || active_severities(am_port, "LoadSeverity");
 
     loadavg("9.5");

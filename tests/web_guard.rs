@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Process, spawn_outrider};
+use common::Process;
 
 const TOKEN: &str = "a-push-token-for-the-guard-tests";
 const PASSWORD: &str = "correct-horse-battery";
@@ -22,25 +22,12 @@ fn bearer() -> String {
     format!("Bearer {TOKEN}")
 }
 
-/// outrider with a config file (containers off: no engine here), extra
-/// flags and the push token, waited for until it listens.
+/// outrider with a config file, extra flags and the push token, once it
+/// listens.
 fn start(dir: &Path, config: &str, args: &[&str]) -> (Process, String) {
-    let file = dir.join("outrider.yml");
-    std::fs::write(
-        &file,
-        format!("collectors:\n  containers: {{enabled: false}}\n{config}"),
-    )
-    .unwrap();
-    let storage = dir.join("storage");
-    std::fs::create_dir_all(&storage).unwrap();
-    let mut all = vec![
-        "--config.file",
-        file.to_str().unwrap(),
-        "--collect.interval",
-        "200ms",
-    ];
+    let mut all = vec!["--collect.interval", "200ms"];
     all.extend_from_slice(args);
-    spawn_outrider(&storage, &all, &[("OUTRIDER_PUSH_TOKEN", TOKEN)])
+    common::spawn_configured(dir, config, &all, &[("OUTRIDER_PUSH_TOKEN", TOKEN)])
 }
 
 /// A web config with one basic-auth user, `prometheus:PASSWORD`. Cost 4

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Process, spawn_outrider};
+use common::Process;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 /// A CA and the certificates it signed, written as PEM files.
@@ -71,20 +71,9 @@ fn test_pki(dir: &Path) -> Pki {
     pki
 }
 
-/// outrider with a config file (containers off: no engine here) and extra
-/// flags, waited for until it listens.
+/// outrider with a config file and extra flags, once it listens.
 fn start(dir: &Path, config: &str, args: &[&str], envs: &[(&str, &str)]) -> (Process, String) {
-    let file = dir.join("outrider.yml");
-    std::fs::write(
-        &file,
-        format!("collectors:\n  containers: {{enabled: false}}\n{config}"),
-    )
-    .unwrap();
-    let storage = dir.join("storage");
-    std::fs::create_dir_all(&storage).unwrap();
-    let mut all = vec!["--config.file", file.to_str().unwrap()];
-    all.extend_from_slice(args);
-    spawn_outrider(&storage, &all, envs)
+    common::spawn_configured(dir, config, args, envs)
 }
 
 /// The answer of a curl call: its exit code, the HTTP status (0 when there

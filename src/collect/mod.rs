@@ -493,6 +493,18 @@ mod tests {
         }
     }
 
+    /// `outrider_collector_success` by collector.
+    fn success_by_collector(families: &[Family]) -> Vec<(String, f64)> {
+        families
+            .iter()
+            .find(|f| f.name == "outrider_collector_success")
+            .unwrap()
+            .samples
+            .iter()
+            .map(|s| (s.labels[0].1.clone(), s.value))
+            .collect()
+    }
+
     #[test]
     fn a_failing_collector_reports_zero_and_the_others_carry_on() {
         let mut registry = Registry::from_collectors(vec![
@@ -501,15 +513,7 @@ mod tests {
         ]);
         let families = registry.collect_all();
         assert!(families.iter().any(|f| f.name == "fine"));
-        let success = families
-            .iter()
-            .find(|f| f.name == "outrider_collector_success")
-            .unwrap();
-        let by_name: Vec<(String, f64)> = success
-            .samples
-            .iter()
-            .map(|s| (s.labels[0].1.clone(), s.value))
-            .collect();
+        let by_name = success_by_collector(&families);
         assert_eq!(
             by_name,
             vec![("broken".to_owned(), 0.0), ("fine".to_owned(), 1.0)]
@@ -537,15 +541,7 @@ mod tests {
                 ],
                 "the panicking collector's half-done families are dropped"
             );
-            let success = families
-                .iter()
-                .find(|f| f.name == "outrider_collector_success")
-                .unwrap();
-            let by_name: Vec<(String, f64)> = success
-                .samples
-                .iter()
-                .map(|s| (s.labels[0].1.clone(), s.value))
-                .collect();
+            let by_name = success_by_collector(&families);
             assert_eq!(
                 by_name,
                 vec![

@@ -172,6 +172,27 @@ pub fn spawn_outrider(storage: &Path, args: &[&str], envs: &[(&str, &str)]) -> (
     (process, address)
 }
 
+/// Spawns outrider with `config` as its config file (containers off: no
+/// engine here) and its storage in `dir`, and returns once it listens.
+pub fn spawn_configured(
+    dir: &Path,
+    config: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Process, String) {
+    let file = dir.join("outrider.yml");
+    std::fs::write(
+        &file,
+        format!("collectors:\n  containers: {{enabled: false}}\n{config}"),
+    )
+    .expect("write config");
+    let storage = dir.join("storage");
+    std::fs::create_dir_all(&storage).expect("storage dir");
+    let mut all = vec!["--config.file", file.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    spawn_outrider(&storage, &all, envs)
+}
+
 /// The address in outrider's "listening" log line, in logfmt or JSON.
 fn listening_address(line: &str) -> Option<String> {
     if line.contains("message=listening") {

@@ -566,6 +566,9 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
 
     let published = Arc::new(Published::new(config.collect_interval));
     let (reload_requests, reloads) = tokio::sync::mpsc::channel(1);
+    // A SIGHUP's default action ends the process: caught from the moment
+    // the port is open, it waits in the channel until the ticks start.
+    reload::on_sighup(reload_requests.clone());
     let push_slot = Arc::new(std::sync::OnceLock::new());
     let endpoints = Arc::new(Endpoints {
         telemetry_path: config.web.telemetry_path.clone(),
@@ -619,7 +622,19 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
             "push",
             Box::new(crate::collect::push::PushCollector::new(Arc::clone(&store))),
         );
-        let _ = push_slot.set(Arc::clone(&store));
+        // Pushes are taken once the first tick has said which names the
+        // host collectors export, so none can take one before.
+        let (slot, first_tick, opened) = (
+            Arc::clone(&push_slot),
+            Arc::clone(&published),
+            Arc::clone(&store),
+        );
+        tokio::spawn(async move {
+            while first_tick.readiness(std::time::Instant::now()) == pipeline::Readiness::NotYet {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = slot.set(opened);
+        });
         Some(store)
     } else {
         None
@@ -651,8 +666,7 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
     .await
     .expect("restoring baselines does not panic");
     let (stop_ticks, ticks_stopped) = watch::channel(false);
-    let _watch = reload::watch_files(&watched, reload_requests.clone());
-    reload::on_sighup(reload_requests);
+    let _watch = reload::watch_files(&watched, reload_requests);
     let ticker = tokio::spawn({
         let run = pipeline::run(
             core,

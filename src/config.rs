@@ -290,7 +290,11 @@ impl Config {
             self.web.config_file.as_deref(),
         )
         .map(|guard| {
-            guard.with_tokens(self.push.token.as_deref(), self.web.reload_token.as_deref())
+            // With push off its paths answer 404, whatever token is set.
+            let push_token = (self.push.active() == Ok(true))
+                .then_some(self.push.token.as_deref())
+                .flatten();
+            guard.with_tokens(push_token, self.web.reload_token.as_deref())
         })
         .map_err(ConfigError::Invalid)
     }

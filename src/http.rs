@@ -356,6 +356,13 @@ impl Endpoints {
             "/" => self.landing_page(),
             "/-/healthy" => plain(StatusCode::OK, "outrider is healthy.\n"),
             "/-/ready" => match self.published.readiness(std::time::Instant::now()) {
+                // Ready means every endpoint answers, pushes included.
+                Readiness::Ready if self.push.as_ref().is_some_and(|p| p.store.get().is_none()) => {
+                    plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "outrider is not ready yet: pushed metrics are being restored.\n",
+                    )
+                }
                 Readiness::Ready => plain(StatusCode::OK, "outrider is ready.\n"),
                 Readiness::NotYet => plain(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -126,7 +126,7 @@ pub fn label_value<'a>(labels: &'a Labels, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The family names the host collectors exported at the last tick, shared
+/// The family names the host collectors have exported since the start, shared
 /// with the push store, which refuses them: a pushed `node_*` series would
 /// be counted by every host dashboard as if the host had said it.
 #[derive(Clone, Debug, Default)]
@@ -140,14 +140,18 @@ impl HostNames {
             .contains(name)
     }
 
-    /// Replaces the names when they changed (they rarely do).
+    /// Adds the names not held yet. Names stay once seen: a collector
+    /// that fails one tick does not free its names for pushes.
     pub fn update<'a>(&self, names: impl Iterator<Item = &'a str> + Clone) {
-        let unchanged = {
+        let new = {
             let held = self.0.read().unwrap_or_else(|p| p.into_inner());
-            names.clone().count() == held.len() && names.clone().all(|n| held.contains(n))
+            names.clone().any(|n| !held.contains(n))
         };
-        if !unchanged {
-            *self.0.write().unwrap_or_else(|p| p.into_inner()) = names.map(str::to_owned).collect();
+        if new {
+            self.0
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(names.map(str::to_owned));
         }
     }
 }

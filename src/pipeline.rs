@@ -180,8 +180,8 @@ impl Core {
             }
             Ok(None) => debug!("no baseline snapshot yet"),
             Err(e) => {
-                // Damage is copied aside before the next snapshot replaces
-                // it; a file that cannot be read has nothing to copy.
+                // Damage is moved aside before the next snapshot replaces
+                // it; a file that cannot be read has nothing to keep.
                 let damaged = !matches!(e, snapshot::SnapshotError::Io { .. });
                 let aside = damaged
                     .then(|| crate::storage::set_aside(&storage.join(snapshot::FILE_NAME)).ok())

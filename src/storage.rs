@@ -90,17 +90,21 @@ pub fn lock(path: &Path) -> Result<StorageLock, StorageError> {
     Ok(StorageLock { _file: file })
 }
 
-/// Copies a damaged state file beside itself, named for the time
-/// (`<file>.damaged-<unix seconds>`), so whoever looks into the loss has
-/// the bytes; returns the copy's path.
+/// Moves a damaged state file aside, named for the time
+/// (`<file>.damaged-<unix seconds>.<nanoseconds>`), so whoever looks into
+/// the loss has the bytes. A rename: it needs no space on a full disk.
 pub fn set_aside(path: &Path) -> io::Result<PathBuf> {
-    let seconds = std::time::SystemTime::now()
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .unwrap_or_default();
     let mut aside = path.as_os_str().to_owned();
-    aside.push(format!(".damaged-{seconds}"));
+    aside.push(format!(
+        ".damaged-{}.{:09}",
+        now.as_secs(),
+        now.subsec_nanos()
+    ));
     let aside = PathBuf::from(aside);
-    fs::copy(path, &aside)?;
+    fs::rename(path, &aside)?;
     Ok(aside)
 }
 

@@ -439,6 +439,17 @@ fn hostile_pushes_are_refused_within_their_bounds() {
         ),
         "metrics[0]: g: the value of label l",
     );
+    // A push without series still holds its grouping key.
+    refused(
+        400,
+        push_text("PUT", &address, &format!("/metrics/job/{long}"), ""),
+        "the grouping key: the value of label job",
+    );
+    refused(
+        400,
+        push_json(&address, &format!(r#"{{"service":"{long}","metrics":[]}}"#)),
+        "the grouping key: the value of label service",
+    );
     // An increment that overflows is refused; the counter keeps its value.
     let big = r#"{"service":"s","metrics":[{"name":"c_total","type":"counter","value":1.7e308}]}"#;
     assert_eq!(push_json(&address, big).status, 200);

@@ -306,7 +306,8 @@ fn wrong_password_floods_do_not_turn_away_a_logged_in_scraper() {
     );
     for (answer, took) in &scrapes {
         assert_eq!(*answer, 200, "{scrapes:?} during {flood} guesses");
-        assert!(*took < Duration::from_secs(2), "{scrapes:?}");
+        // Well inside Prometheus's default scrape timeout of 10 s.
+        assert!(*took < Duration::from_secs(5), "{scrapes:?}");
     }
 }
 

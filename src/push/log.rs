@@ -113,6 +113,15 @@ pub struct Damage {
     pub snapshot_set_aside: bool,
 }
 
+/// Moves a damaged file aside and names where, or says why it could not:
+/// either way the start goes on, since what holds is already read.
+fn set_aside_or_say(path: &Path) -> String {
+    match crate::storage::set_aside(path) {
+        Ok(aside) => aside.display().to_string(),
+        Err(e) => format!("none: it could not be moved aside: {e}"),
+    }
+}
+
 /// Replaces the log with its good records, atomically, and opens it for
 /// appending.
 fn rewrite_log(dir: &Path, bytes: &[u8], decoded: &Decoded) -> Result<File, LogError> {
@@ -182,11 +191,12 @@ impl Log {
                 // readiness with it. What cannot be read at all (a
                 // permission, a folder) stops the start below.
                 Err(e) => {
-                    let aside = crate::storage::set_aside(&snapshot_path)
-                        .map_err(io_error(&snapshot_path))?;
+                    // Moved before the message: a macro's fields are only
+                    // evaluated when the level is on.
+                    let aside = set_aside_or_say(&snapshot_path);
                     error!(
                         error = %e,
-                        damaged_copy = %aside.display(),
+                        damaged_copy = %aside,
                         "push snapshot damaged: the groups it held are lost; the log's pushes are replayed"
                     );
                     damage.snapshot_set_aside = true;
@@ -205,16 +215,16 @@ impl Log {
             .map_err(io_error(&log_path))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io_error(&log_path))?;
-        let decoded = decode_records(&bytes);
+        let decoded = decode_records(&bytes, snapshot.last_seq);
         let good_len = if decoded.lost > 0 {
             // Keep the damaged file for whoever wants to look into it, and
             // carry on with a log of the records that hold.
-            let aside = crate::storage::set_aside(&log_path).map_err(io_error(&log_path))?;
+            let aside = set_aside_or_say(&log_path);
             error!(
                 path = %log_path.display(),
                 lost_records = decoded.lost,
                 kept_records = decoded.records.len(),
-                damaged_copy = %aside.display(),
+                damaged_copy = %aside,
                 "push log damaged: the damaged records are skipped and every later record whose checksum holds is kept"
             );
             file = rewrite_log(dir, &bytes, &decoded)?;
@@ -452,9 +462,11 @@ struct Decoded {
 /// Decodes the records. A record that does not hold is skipped by
 /// looking for the next one that does (with a higher sequence number), so
 /// one damaged byte loses one record, not every later one. What no good
-/// record follows is a torn tail: the process died while writing it,
-/// before it was acknowledged.
-fn decode_records(bytes: &[u8]) -> Decoded {
+/// record follows is a torn tail when it is a record cut short (the process
+/// died while writing it, before it was acknowledged) and a lost record
+/// otherwise. `after_seq` is the snapshot's last sequence number, from
+/// which the records lost before the first good one are counted.
+fn decode_records(bytes: &[u8], after_seq: u64) -> Decoded {
     let mut decoded = Decoded::default();
     let mut at = 0;
     let mut last_seq: Option<u64> = None;
@@ -472,16 +484,30 @@ fn decode_records(bytes: &[u8]) -> Decoded {
                 .map(|found| (candidate, found))
         });
         let Some((candidate, (seq, op, size))) = next else {
+            if !cut_short(&bytes[at..]) {
+                decoded.lost += 1;
+            }
             break;
         };
-        // Without an earlier record the gap is unknown; one at least.
-        decoded.lost += last_seq.map_or(1, |last| (seq - last - 1).max(1));
+        let before = last_seq.unwrap_or(after_seq);
+        decoded.lost += seq.saturating_sub(before.saturating_add(1)).max(1);
         decoded.records.push((seq, op));
         last_seq = Some(seq);
         at = candidate + size;
         decoded.good_len = at;
     }
     decoded
+}
+
+/// Whether the bytes after the last good record are a record cut short by
+/// a crash: a head or a payload that runs past the end, or the zeros a
+/// file system leaves where a write did not land.
+fn cut_short(rest: &[u8]) -> bool {
+    let Some(head) = rest.get(..8) else {
+        return true;
+    };
+    let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+    len > rest.len() - 8 || rest.iter().all(|&b| b == 0)
 }
 
 type SyncReply = tokio::sync::oneshot::Sender<Result<(), PushError>>;
@@ -645,9 +671,10 @@ mod tests {
 
     #[test]
     fn a_damaged_record_in_the_middle_loses_that_record_only() {
-        // A byte in a record's payload, and the length field of the first
-        // record (which once lost every later record).
-        for (record, offset) in [(3, 9), (0, 1)] {
+        // A byte in a record's payload, the length field of the first
+        // record (which once lost every later record), and the payload of
+        // the last, a whole record and no torn tail.
+        for (record, offset) in [(3, 9), (0, 1), (9, 9)] {
             let dir = tempfile::tempdir().unwrap();
             let (mut bytes, starts) = ten_records(dir.path());
             let original = bytes.clone();

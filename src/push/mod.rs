@@ -46,8 +46,9 @@ pub struct PushConfig {
     /// Compacts the log into a snapshot once it is this big, in bytes.
     pub log_compact_bytes: u64,
     /// Most groups held at once; a push that would start one more is
-    /// refused (429). Each group also exports `push_time_seconds` and
-    /// `push_failure_time_seconds`, so empty groups cost too.
+    /// refused (429); 0: no limit. Each group also exports
+    /// `push_time_seconds` and `push_failure_time_seconds`, so empty groups
+    /// cost too.
     pub max_groups: usize,
     /// Most labels a pushed series may carry, grouping labels included and
     /// the metric name not counted (Prometheus's `label_limit`); 0: no
@@ -301,7 +302,7 @@ impl Limits {
         Limits {
             per_group,
             total,
-            groups: config.max_groups,
+            groups: or_unlimited(config.max_groups),
             labels: or_unlimited(config.label_limit),
             name_length: or_unlimited(config.label_name_length_limit),
             value_length: or_unlimited(config.label_value_length_limit),
@@ -372,8 +373,7 @@ impl State {
     /// Whether `op` may be applied; checks everything `apply` relies on.
     pub fn check(&self, op: &Op, limits: &Limits) -> Result<(), PushError> {
         if let Some(group) = op.group() {
-            let starts_one = matches!(op, Op::Replace { .. } | Op::Json { .. })
-                && !self.groups.contains_key(group);
+            let starts_one = op.adds_data() && !self.groups.contains_key(group);
             if starts_one {
                 self.check_distinct(group)?;
             }
@@ -385,6 +385,11 @@ impl State {
                     limits.groups
                 )));
             }
+        }
+        if let Some(group) = op.group().filter(|_| op.adds_data()) {
+            limits
+                .check_series("the grouping key", group.iter())
+                .map_err(PushError::Invalid)?;
         }
         match op {
             Op::Replace {
@@ -839,7 +844,7 @@ impl PushStore {
         families.push(
             Family::gauge(
                 "outrider_push_log_records_lost",
-                "Acknowledged pushes found damaged in push.log at the start and skipped (a copy of the damaged log is kept beside it).",
+                "Acknowledged pushes found damaged in push.log at the start and skipped (the damaged log is kept beside it).",
             )
             .single(damage.log_records_lost as f64),
         );
@@ -919,6 +924,12 @@ impl Op {
                     .or(default.map(|d| d.as_secs_f64()));
             }
         }
+    }
+
+    /// Whether the op can add to what is held (a delete or a failure
+    /// record cannot).
+    fn adds_data(&self) -> bool {
+        matches!(self, Op::Replace { .. } | Op::Json { .. })
     }
 
     fn group(&self) -> Option<&GroupKey> {

@@ -820,8 +820,17 @@ impl Evaluator {
                         let (e, t) = Budget::over(spent, now, window);
                         if t > 0.0 { e / t / allowed } else { 0.0 }
                     };
+                    // The alert carries the service's labels and the SLO's
+                    // name, as the generated rules' alerts do.
+                    let mut labels = service.clone();
+                    labels.insert(super::SLO_LABEL.to_owned(), rule.name.clone());
                     let (_, hour_total) = Budget::over(spent, now, minutes(60));
                     if hour_total / 3600.0 < slo.min_rate {
+                        // Too little traffic to judge: an alert that ends
+                        // here records the hour's burn rate all the same.
+                        if may_end {
+                            values.insert(key_of(&labels), burn(minutes(60)));
+                        }
                         continue;
                     }
                     let fires = |pairs: &[(Duration, Duration, f64)]| {
@@ -832,10 +841,6 @@ impl Evaluator {
                             })
                             .map(|(_, long, _)| burn(*long))
                     };
-                    // The alert carries the service's labels and the SLO's
-                    // name, as the generated rules' alerts do.
-                    let mut labels = service.clone();
-                    labels.insert(super::SLO_LABEL.to_owned(), rule.name.clone());
                     // The value of an SLO alert is the burn rate over the
                     // long window of its pair; one that ends records the
                     // hour's.

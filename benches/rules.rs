@@ -581,9 +581,12 @@ fn firing_family(n: usize, long: bool) -> Family {
     family
 }
 
-fn firing_rules() -> RuleSet {
-    let text = "groups:\n  - name: firing\n    limit: 0\n    rules:\n      - alert: AllFire\n        selector: al_g\n        threshold: {above: {warning: 0}}\n        summary: '{{ $labels.instance }} at {{ $value }}'\n";
-    RuleSet::from_groups(parse(text, "firing.yml").expect("the bench rule parses"))
+/// The one rule, in a group with `limit` (0: none).
+fn firing_rules(limit: usize) -> RuleSet {
+    let text = format!(
+        "groups:\n  - name: firing\n    limit: {limit}\n    rules:\n      - alert: AllFire\n        selector: al_g\n        threshold: {{above: {{warning: 0}}}}\n        summary: '{{{{ $labels.instance }}}} at {{{{ $value }}}}'\n"
+    );
+    RuleSet::from_groups(parse(&text, "firing.yml").expect("the bench rule parses"))
         .expect("one group")
 }
 
@@ -608,60 +611,72 @@ fn firing_alerts(c: &mut Criterion) {
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1));
-    for long in [false, true] {
-        for n in [3_000, 10_000, 30_000] {
-            let families = vec![firing_family(n, long)];
-            let mut evaluator = Evaluator::new(firing_rules(), Duration::from_secs(60));
-            // The first tick creates the alerts and sends them all; the
-            // steady state is what follows, one tick a second.
-            let mut now = START;
-            let started = Instant::now();
-            firing_tick(&mut evaluator, &families, now);
-            let first = started.elapsed();
-            let ticks = 3;
-            let started = Instant::now();
-            let mut bytes = 0;
-            for _ in 0..ticks {
-                now += 1.0;
-                bytes = firing_tick(&mut evaluator, &families, now);
-            }
-            let steady = started.elapsed().as_secs_f64() / f64::from(ticks);
-            // Where one more tick's time goes.
+    // Without a limit, then the default limit of 1,000 kept full by 30,000.
+    let cases = [
+        (false, 3_000, 0),
+        (false, 10_000, 0),
+        (false, 30_000, 0),
+        (true, 3_000, 0),
+        (true, 10_000, 0),
+        (true, 30_000, 0),
+        (true, 30_000, outrider::rules::DEFAULT_ALERT_LIMIT),
+    ];
+    for (long, n, limit) in cases {
+        let families = vec![firing_family(n, long)];
+        let mut evaluator = Evaluator::new(firing_rules(limit), Duration::from_secs(60));
+        // The first tick creates the alerts and sends them all; the
+        // steady state is what follows, one tick a second.
+        let mut now = START;
+        let started = Instant::now();
+        firing_tick(&mut evaluator, &families, now);
+        let first = started.elapsed();
+        let ticks = 3;
+        let started = Instant::now();
+        let mut bytes = 0;
+        for _ in 0..ticks {
             now += 1.0;
-            let started = Instant::now();
-            let outcome = evaluator.evaluate(&families, now);
-            let evaluated = started.elapsed();
-            let exposition = Exposition::new(outcome.families);
-            let exposed = started.elapsed() - evaluated;
-            black_box(outrider::rules::api::documents(&evaluator, 1.0));
-            let documented = started.elapsed() - evaluated - exposed;
-            drop(black_box(exposition));
-            let label = if long { "1KB" } else { "short" };
-            eprintln!(
-                "firing_alerts {n} alerts, {label} labels: first tick {:.1} ms, then {:.1} ms/tick = {:.2} µs per alert (evaluate {:.1} ms, exposition {:.1} ms, API {:.1} ms); API documents {:.1} MB; VmRSS {}",
-                first.as_secs_f64() * 1e3,
-                steady * 1e3,
-                steady / n as f64 * 1e6,
-                evaluated.as_secs_f64() * 1e3,
-                exposed.as_secs_f64() * 1e3,
-                documented.as_secs_f64() * 1e3,
-                bytes as f64 / 1e6,
-                mib(rss_kib()),
-            );
-            group
-                .measurement_time(Duration::from_secs_f64((steady * 12.0).max(3.0)))
-                .throughput(Throughput::Elements(n as u64));
-            group.bench_function(format!("firing_alerts/{n}_{label}"), |b| {
-                b.iter_custom(|iters| {
-                    let started = Instant::now();
-                    for _ in 0..iters {
-                        now += 1.0;
-                        black_box(firing_tick(&mut evaluator, &families, now));
-                    }
-                    started.elapsed()
-                })
-            });
+            bytes = firing_tick(&mut evaluator, &families, now);
         }
+        let steady = started.elapsed().as_secs_f64() / f64::from(ticks);
+        // Where one more tick's time goes.
+        now += 1.0;
+        let started = Instant::now();
+        let outcome = evaluator.evaluate(&families, now);
+        let evaluated = started.elapsed();
+        let exposition = Exposition::new(outcome.families);
+        let exposed = started.elapsed() - evaluated;
+        black_box(outrider::rules::api::documents(&evaluator, 1.0));
+        let documented = started.elapsed() - evaluated - exposed;
+        drop(black_box(exposition));
+        let label = match (long, limit) {
+            (false, _) => "short".to_owned(),
+            (true, 0) => "1KB".to_owned(),
+            (true, limit) => format!("1KB_limit{limit}"),
+        };
+        eprintln!(
+            "firing_alerts {n} alerts, {label} labels: first tick {:.1} ms, then {:.1} ms/tick = {:.2} µs per alert (evaluate {:.1} ms, exposition {:.1} ms, API {:.1} ms); API documents {:.1} MB; VmRSS {}",
+            first.as_secs_f64() * 1e3,
+            steady * 1e3,
+            steady / n as f64 * 1e6,
+            evaluated.as_secs_f64() * 1e3,
+            exposed.as_secs_f64() * 1e3,
+            documented.as_secs_f64() * 1e3,
+            bytes as f64 / 1e6,
+            mib(rss_kib()),
+        );
+        group
+            .measurement_time(Duration::from_secs_f64((steady * 12.0).max(3.0)))
+            .throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("firing_alerts/{n}_{label}"), |b| {
+            b.iter_custom(|iters| {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    now += 1.0;
+                    black_box(firing_tick(&mut evaluator, &families, now));
+                }
+                started.elapsed()
+            })
+        });
     }
     group.finish();
 }

@@ -21,7 +21,15 @@
 //!   10 absent rules name a host that does not exist. So alerts are pending
 //!   and firing, and every tick has transitions, as in steady state.
 //!
-//! Run: `cargo bench --bench rules`
+//! The second case, `firing_alerts`, is one rule (`selector: al_g,
+//! threshold: {above: {warning: 0}}`) over N pushed gauges that all fire,
+//! N = 3k, 10k, 30k, with short labels and with a 1 KB label each: the
+//! rule's part of a tick (evaluate, the exposition of its series, the
+//! /api/v1/rules and /api/v1/alerts documents). The time per alert should
+//! not grow with N.
+//!
+//! Run: `cargo bench --bench rules` (one case: `cargo bench --bench rules --
+//! firing_alerts`)
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -30,6 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use outrider::exposition::Exposition;
 use outrider::metric::{Family, Labels, Sample, label_value};
 use outrider::rules::eval::{Evaluator, State};
 use outrider::rules::{Kind, RuleSet, parse};
@@ -550,5 +559,127 @@ fn evaluate_tick(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, evaluate_tick);
+/// The gauges of the firing-alerts case: `al_g{instance, job[, blob]}`,
+/// where `blob` is 1 KB that differs per series in its last bytes.
+fn firing_family(n: usize, long: bool) -> Family {
+    let mut family = Family::gauge("al_g", "Pushed gauges that all fire.");
+    let filler = "x".repeat(1000);
+    family.samples = (0..n)
+        .map(|i| {
+            let mut labels: Labels = Vec::new();
+            if long {
+                labels.push(("blob".into(), format!("{filler}{i:08}")));
+            }
+            labels.push(("instance".into(), format!("i-{i:06}")));
+            labels.push(("job".into(), "pushed".to_owned()));
+            Sample {
+                labels: Arc::new(labels),
+                value: 1.0 + (i % 7) as f64,
+            }
+        })
+        .collect();
+    family
+}
+
+/// The one rule, in a group with `limit` (0: none).
+fn firing_rules(limit: usize) -> RuleSet {
+    let text = format!(
+        "groups:\n  - name: firing\n    limit: {limit}\n    rules:\n      - alert: AllFire\n        selector: al_g\n        threshold: {{above: {{warning: 0}}}}\n        summary: '{{{{ $labels.instance }}}} at {{{{ $value }}}}'\n"
+    );
+    RuleSet::from_groups(parse(&text, "firing.yml").expect("the bench rule parses"))
+        .expect("one group")
+}
+
+/// The rule's part of one tick: evaluate, encode its series, the two API
+/// documents, and the notifications when due.
+fn firing_tick(evaluator: &mut Evaluator, families: &[Family], now: f64) -> usize {
+    let outcome = evaluator.evaluate(families, now);
+    let sent: usize = outcome
+        .notifications
+        .iter()
+        .map(|a| outrider::notify::encode(a).len())
+        .sum();
+    let exposition = Exposition::new(outcome.families);
+    let (rules, alerts) = outrider::rules::api::documents(evaluator, 1.0);
+    black_box((exposition, sent));
+    rules.len() + alerts.len()
+}
+
+fn firing_alerts(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rules");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1));
+    // Without a limit, then the default limit of 1,000 kept full by 30,000.
+    let cases = [
+        (false, 3_000, 0),
+        (false, 10_000, 0),
+        (false, 30_000, 0),
+        (true, 3_000, 0),
+        (true, 10_000, 0),
+        (true, 30_000, 0),
+        (true, 30_000, outrider::rules::DEFAULT_ALERT_LIMIT),
+    ];
+    for (long, n, limit) in cases {
+        let families = vec![firing_family(n, long)];
+        let mut evaluator = Evaluator::new(firing_rules(limit), Duration::from_secs(60));
+        // The first tick creates the alerts and sends them all; the
+        // steady state is what follows, one tick a second.
+        let mut now = START;
+        let started = Instant::now();
+        firing_tick(&mut evaluator, &families, now);
+        let first = started.elapsed();
+        let ticks = 3;
+        let started = Instant::now();
+        let mut bytes = 0;
+        for _ in 0..ticks {
+            now += 1.0;
+            bytes = firing_tick(&mut evaluator, &families, now);
+        }
+        let steady = started.elapsed().as_secs_f64() / f64::from(ticks);
+        // Where one more tick's time goes.
+        now += 1.0;
+        let started = Instant::now();
+        let outcome = evaluator.evaluate(&families, now);
+        let evaluated = started.elapsed();
+        let exposition = Exposition::new(outcome.families);
+        let exposed = started.elapsed() - evaluated;
+        black_box(outrider::rules::api::documents(&evaluator, 1.0));
+        let documented = started.elapsed() - evaluated - exposed;
+        drop(black_box(exposition));
+        let label = match (long, limit) {
+            (false, _) => "short".to_owned(),
+            (true, 0) => "1KB".to_owned(),
+            (true, limit) => format!("1KB_limit{limit}"),
+        };
+        eprintln!(
+            "firing_alerts {n} alerts, {label} labels: first tick {:.1} ms, then {:.1} ms/tick = {:.2} µs per alert (evaluate {:.1} ms, exposition {:.1} ms, API {:.1} ms); API documents {:.1} MB; VmRSS {}",
+            first.as_secs_f64() * 1e3,
+            steady * 1e3,
+            steady / n as f64 * 1e6,
+            evaluated.as_secs_f64() * 1e3,
+            exposed.as_secs_f64() * 1e3,
+            documented.as_secs_f64() * 1e3,
+            bytes as f64 / 1e6,
+            mib(rss_kib()),
+        );
+        group
+            .measurement_time(Duration::from_secs_f64((steady * 12.0).max(3.0)))
+            .throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("firing_alerts/{n}_{label}"), |b| {
+            b.iter_custom(|iters| {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    now += 1.0;
+                    black_box(firing_tick(&mut evaluator, &families, now));
+                }
+                started.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, evaluate_tick, firing_alerts);
 criterion_main!(benches);

@@ -303,13 +303,12 @@ impl Core {
                 .single(at),
             );
         }
+        let (rules_json, alerts_json) =
+            crate::rules::api::documents(&self.evaluator, self.interval_seconds);
         Tick {
             exposition: Exposition::new(families),
-            rules_json: Bytes::from(crate::rules::api::rules(
-                &self.evaluator,
-                self.interval_seconds,
-            )),
-            alerts_json: Bytes::from(crate::rules::api::alerts(&self.evaluator)),
+            rules_json: Bytes::from(rules_json),
+            alerts_json: Bytes::from(alerts_json),
         }
     }
 

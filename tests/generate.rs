@@ -90,6 +90,7 @@ fn the_committed_files_are_current_and_pass_promtool_and_amtool() {
 /// its promtool tests) is not tuned to the default rules.
 const EVERY_KIND: &str = r#"groups:
   - name: kinds
+    limit: 50
     rules:
       - alert: Above
         selector: 'temperature_celsius{sensor=~"cpu|gpu", zone!="test"}'
@@ -182,6 +183,13 @@ fn every_kind_of_rule_generates_rules_that_promtool_checks_and_tests() {
         );
     }
     assert!(!generated.contains("sum by (job)"), "{generated}");
+    // The group's limit goes on its alerts, which promtool accepted above;
+    // not on the SLO recordings, which give one series per service.
+    assert_eq!(generated.matches("limit: 50").count(), 1, "{generated}");
+    assert!(
+        generated.contains("- name: kinds\n  limit: 50\n"),
+        "{generated}"
+    );
     // The promtool tests expect rendered summaries, with the labels the
     // alerts carry, not blanks.
     let tests = std::fs::read_to_string(dir.path().join("scale1/alerts/kinds.test.yml")).unwrap();

@@ -18,6 +18,9 @@ pub struct RuleFile {
 #[derive(Clone, Debug, Serialize)]
 pub struct RuleGroup {
     pub name: String,
+    /// The group's `limit:` when the rule file sets one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
     pub rules: Vec<PromRule>,
 }
 
@@ -123,6 +126,9 @@ pub fn groups(group: &Group, windows: &SloWindows) -> Vec<RuleGroup> {
     if !recorded.is_empty() {
         out.push(RuleGroup {
             name: format!("{}.slo", group.name),
+            // The recording rules give one series per service, whatever
+            // the alert limit.
+            limit: None,
             rules: recorded,
         });
     }
@@ -139,8 +145,11 @@ pub fn groups(group: &Group, windows: &SloWindows) -> Vec<RuleGroup> {
             }));
         }
     }
+    // Only a limit the file sets: Prometheus sees every pod's series, so
+    // the in-process default would cut alerts of a fleet.
     out.push(RuleGroup {
         name: group.name.clone(),
+        limit: group.limit,
         rules: alerts,
     });
     out

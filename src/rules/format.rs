@@ -21,6 +21,13 @@ pub struct RuleFile {
 pub struct GroupConfig {
     /// The group's name; also the generated file's name.
     pub name: String,
+    /// The most alerts (pending and firing) one rule of the group may hold,
+    /// as Prometheus' group `limit:`; 0 for no limit. Left out, outrider
+    /// holds at most `DEFAULT_ALERT_LIMIT` per rule in process, and the
+    /// generated Prometheus group has no limit. See rules/README.md for what
+    /// happens beyond it.
+    #[serde(default)]
+    pub limit: Option<usize>,
     pub rules: Vec<RuleConfig>,
 }
 

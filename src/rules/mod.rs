@@ -72,7 +72,29 @@ pub struct Rule {
 pub struct Group {
     pub name: String,
     pub file: String,
+    /// The `limit:` as written (0: none); see `alert_limit`.
+    pub limit: Option<usize>,
     pub rules: Vec<Rule>,
+}
+
+/// The alerts one rule holds in process when its group sets no `limit:`.
+/// A sidecar watches one pod or one host: a thousand alerts from one rule
+/// there is past what anyone reads or Alertmanager groups usefully, and
+/// nearly always a label that should not be one (a request id, a path).
+/// At a thousand a rule's state stays about a megabyte with 1 KB labels and
+/// its share of a tick a few milliseconds, where an unbounded rule let one
+/// push of 30,000 matching series hold the tick for seconds.
+pub const DEFAULT_ALERT_LIMIT: usize = 1000;
+
+impl Group {
+    /// The most alerts one rule of the group may hold; `None`: no limit.
+    pub fn alert_limit(&self) -> Option<usize> {
+        match self.limit {
+            None => Some(DEFAULT_ALERT_LIMIT),
+            Some(0) => None,
+            Some(limit) => Some(limit),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -277,7 +299,7 @@ pub fn parse_all(text: &str, file: &str) -> Result<Vec<Group>, Vec<RuleError>> {
     })?;
     let mut groups = Vec::new();
     let mut errors = Vec::new();
-    for GroupConfig { name, rules } in parsed.groups {
+    for GroupConfig { name, limit, rules } in parsed.groups {
         let mut compiled = Vec::new();
         for config in &rules {
             match compile_rule(config) {
@@ -296,6 +318,7 @@ pub fn parse_all(text: &str, file: &str) -> Result<Vec<Group>, Vec<RuleError>> {
         groups.push(Group {
             name,
             file: file.to_owned(),
+            limit,
             rules: compiled,
         });
     }

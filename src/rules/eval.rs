@@ -977,7 +977,7 @@ impl Evaluator {
                         // Too little traffic to judge: an alert that ends
                         // here records the hour's burn rate all the same.
                         if may_end {
-                            values.insert(key_of(&labels), burn(minutes(60)));
+                            values.push((AlertKey::of_map(&labels), burn(minutes(60))));
                         }
                         continue;
                     }

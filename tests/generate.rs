@@ -294,6 +294,11 @@ fn generate_removes_only_the_stale_files_it_wrote_and_keeps_a_teams_own() {
     }
     let check = outrider(&["generate", "--check", "--out", out_text]);
     assert!(check.status.success(), "{}", text(&check));
+    // A generated file the team has edited since is theirs now.
+    let edited = out.join("alerts/app.test.yml");
+    let mut kept = std::fs::read_to_string(&edited).unwrap();
+    kept.push_str("# our own case below\n");
+    std::fs::write(&edited, &kept).unwrap();
 
     // The same rules without the app group: its files are stale.
     let rules = dir.path().join("rules");
@@ -309,7 +314,7 @@ fn generate_removes_only_the_stale_files_it_wrote_and_keeps_a_teams_own() {
         report.contains("alerts/app.rules.yml: generated before"),
         "{report}"
     );
-    for (path, _) in own {
+    for (path, _) in own.iter().chain(&[("alerts/app.test.yml", "")]) {
         assert!(!report.contains(path), "{path} is not ours: {report}");
     }
     let stale_count = report.matches(": generated before").count();
@@ -321,7 +326,7 @@ fn generate_removes_only_the_stale_files_it_wrote_and_keeps_a_teams_own() {
         text(&generated)
     );
     assert!(!out.join("alerts/app.rules.yml").exists());
-    assert!(!out.join("alerts/app.test.yml").exists());
+    assert_eq!(std::fs::read_to_string(&edited).unwrap(), kept);
     for (path, body) in own {
         assert_eq!(
             std::fs::read_to_string(out.join(path)).unwrap(),

@@ -17,9 +17,11 @@
 //!
 //! `--out` is often the root of an ops repository, where `alerts/` and
 //! `deploy/` also hold a team's own files. A stale file is removed only when
-//! the manifest of the previous run lists it: a manifest works for JSON,
-//! which cannot carry a comment header, and a generated file copied by hand
-//! under another name is the team's, not ours.
+//! the manifest of the previous run lists it with the SHA-256 of its
+//! content, and the content is still that: a manifest works for JSON, which
+//! cannot carry a comment header; a generated file copied by hand under
+//! another name, or edited since, is the team's, not ours. The manifest's
+//! lines are those of `sha256sum`, so `sha256sum -c` checks them too.
 
 pub mod alertmanager;
 pub mod grafana;
@@ -37,9 +39,9 @@ use promql::SloWindows;
 /// The folders `generate` writes into under `--out`.
 pub const FOLDERS: &[&str] = &["alerts", "grafana", "deploy"];
 
-/// The manifest under `--out`: the files the last run wrote, one path a
-/// line, so the next run removes those it no longer generates and nothing
-/// else.
+/// The manifest under `--out`: the files the last run wrote, one
+/// `<sha256>  <path>` a line, so the next run removes those it no longer
+/// generates, unless they were edited since, and nothing else.
 pub const MANIFEST: &str = ".outrider-generated";
 
 /// Where `--format prometheus-operator` writes its `PrometheusRule`s: apart
@@ -184,25 +186,34 @@ pub fn generate(rules: &RuleSet, options: &Options) -> Result<Files, GenerateErr
 
 fn manifest(header: &str, files: &Files) -> String {
     let mut text = format!(
-        "{header}# The files below are removed by the next run that no longer generates\n# them; no other file is.\n"
+        "{header}# The files below are removed by the next run that no longer generates\n# them, unless they were edited since; no other file is.\n"
     );
-    for path in files.keys() {
-        text.push_str(&path.display().to_string());
-        text.push('\n');
+    for (path, content) in files {
+        text.push_str(&format!("{}  {}\n", sha256(content), path.display()));
     }
     text
 }
 
-/// The paths a manifest lists that are safe to remove: relative, under one
-/// of the generated folders, without `..`. A hand-edited manifest cannot
-/// point the removal anywhere else.
-fn listed(manifest: &str) -> Vec<PathBuf> {
+fn sha256(text: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The paths a manifest lists that are safe to remove, with the hash of
+/// what was written: relative, under one of the generated folders, without
+/// `..`. A hand-edited manifest cannot point the removal anywhere else, and
+/// a line without a hash names nothing to remove.
+fn listed(manifest: &str) -> Vec<(PathBuf, String)> {
     manifest
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(PathBuf::from)
-        .filter(|path| {
+        .filter_map(|line| line.split_once("  "))
+        .map(|(hash, path)| (PathBuf::from(path), hash.to_owned()))
+        .filter(|(path, _)| {
             let top = path.components().next();
             top.is_some_and(|c| FOLDERS.iter().any(|f| c.as_os_str() == *f))
                 && path
@@ -220,7 +231,11 @@ fn stale_files(out: &Path, files: &Files) -> Vec<PathBuf> {
     };
     let mut stale: Vec<PathBuf> = listed(&previous)
         .into_iter()
-        .filter(|path| !files.contains_key(path) && out.join(path).is_file())
+        .filter(|(path, _)| !files.contains_key(path))
+        .filter(|(path, hash)| {
+            std::fs::read_to_string(out.join(path)).is_ok_and(|text| sha256(&text) == *hash)
+        })
+        .map(|(path, _)| path)
         .collect();
     stale.sort();
     stale.dedup();
@@ -357,9 +372,12 @@ mod tests {
 
     #[test]
     fn the_manifest_names_only_safe_paths_under_the_generated_folders() {
-        let listed = listed(
-            "# comment\nalerts/a.rules.yml\n\ngrafana/x.json\n../etc/passwd\n/etc/passwd\nalerts/../../x\nsrc/main.rs\nalerts/operator/g.yaml\n",
-        );
+        let listed: Vec<PathBuf> = listed(
+            "# comment\naa  alerts/a.rules.yml\n\nbb  grafana/x.json\ncc  ../etc/passwd\ndd  /etc/passwd\nee  alerts/../../x\nff  src/main.rs\n00  alerts/operator/g.yaml\nalerts/without-a-hash.yml\n",
+        )
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect();
         assert_eq!(
             listed,
             [

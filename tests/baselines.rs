@@ -112,8 +112,20 @@ fn kill_9_then_restart_continues_from_the_last_snapshot() {
         )
         .is_some()
     });
+    // A snapshot taken after the warm-up, so the restart has a warm one.
+    let warm_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    common::wait_until(Duration::from_secs(10), "a snapshot after warm-up", || {
+        common::sample_value(
+            &scrape(&address).text(),
+            "outrider_baseline_snapshot_last_success_timestamp_seconds",
+            &[],
+        )
+        .is_some_and(|at| at > warm_at)
+    });
     wait_for_snapshot(storage.path());
-    std::thread::sleep(Duration::from_millis(400));
     let before = value_for(
         &scrape(&address).text(),
         "outrider_window_samples",

@@ -126,6 +126,8 @@ impl App {
                     c.errors += 2.0 * share;
                     c.ok += 2.0 * (1.0 - share);
                     drop(c);
+                    // The pause sets the app's request rate: 20 requests a
+                    // second, counted as they would be served.
                     std::thread::sleep(Duration::from_millis(100));
                 }
             })
@@ -303,6 +305,8 @@ impl Pusher {
                         body.as_bytes(),
                     );
                     assert_eq!(reply.status, 200, "{}", reply.text());
+                    // The pause is the pushing job's cadence: a fresh value
+                    // every 250 ms, as a real job would send.
                     std::thread::sleep(Duration::from_millis(250));
                 }
             })
@@ -597,9 +601,16 @@ fn generated_rules_fire_and_resolve_through_prometheus_and_alertmanager() {
                 .is_ok_and(|r| !r.is_empty())
         },
     );
-    // Let the SLO's windows fill with good traffic first.
-    std::thread::sleep(Duration::from_secs(5));
-    let (queries, problems) = check_dashboards(&api, &[NO_DATA_HERE, ONLY_WHILE_FIRING]);
+    // The SLO's windows fill with good traffic first: ask until every panel
+    // has data (or the deadline passes, and the assertion says which do not).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (queries, problems) = loop {
+        let checked = check_dashboards(&api, &[NO_DATA_HERE, ONLY_WHILE_FIRING]);
+        if checked.1.is_empty() || Instant::now() >= deadline {
+            break checked;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     assert!(
         problems.is_empty(),
         "before anything tripped, {} of {queries} panel queries failed:\n{}",

@@ -117,6 +117,9 @@ fn groups_match_process_exporter() {
     // Both count from their first look; take two brackets two seconds apart.
     let ours_1 = next_tick(now());
     let theirs_1 = scrape_pe();
+    // The pause is the span measured: both exporters must count the same
+    // processes' CPU and I/O over it, and it must be long enough for the
+    // counters to move well past a jiffy.
     std::thread::sleep(Duration::from_secs(2));
     let theirs_2 = scrape_pe();
     let ours_2 = next_tick(now());

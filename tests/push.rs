@@ -66,10 +66,10 @@ fn value(address: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     )
 }
 
-/// Waits two ticks (of 200 ms), so the exposition shows every push made
-/// before the call.
-fn next_tick(_address: &str) {
-    std::thread::sleep(Duration::from_millis(450));
+/// Waits for a tick that started after the call, so the exposition shows
+/// every push answered before it.
+fn next_tick(address: &str) {
+    common::wait_for_tick_after_now(&format!("http://{address}/metrics"));
 }
 
 #[test]

@@ -160,7 +160,7 @@ fn the_same_pushes_give_the_same_series_as_the_pushgateway() {
             ours.text()
         );
     }
-    std::thread::sleep(Duration::from_millis(450));
+    common::wait_for_tick_after_now(&outrider.url("/metrics"));
     let theirs = pushed_series(&get(&format!("{gateway}/metrics"), &[]).text());
     let ours = pushed_series(&get(&outrider.url("/metrics"), &[]).text());
     assert!(theirs.len() > 20, "{theirs:?}");

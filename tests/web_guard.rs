@@ -431,6 +431,8 @@ fn slowloris(
             let closed = matches!(std::io::Read::read(stream, &mut probe), Ok(0));
             !closed && stream.write_all(b"X").is_ok()
         });
+        // The pause is the attack: one more byte per connection every
+        // 200 ms, never enough to finish a request head.
         std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -291,6 +291,25 @@ pub fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> b
     }
 }
 
+/// Waits (up to 10 s) until the exposition at `metrics_url` comes from a
+/// tick that started after this call. A tick takes its time before it asks
+/// the collectors (the push store among them), so that tick has seen every
+/// push answered before the call; no second tick is needed.
+pub fn wait_for_tick_after_now(metrics_url: &str) {
+    let called_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs_f64();
+    wait_until(Duration::from_secs(10), "a tick after the call", || {
+        sample_value(
+            &get(metrics_url, &[]).text(),
+            "outrider_tick_timestamp_seconds",
+            &[],
+        )
+        .is_some_and(|tick| tick > called_at)
+    });
+}
+
 /// One series of a scrape.
 #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord)]
 pub struct SeriesKey {

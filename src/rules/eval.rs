@@ -972,15 +972,6 @@ impl Evaluator {
                     // name, as the generated rules' alerts do.
                     let mut labels = service.clone();
                     labels.insert(super::SLO_LABEL.to_owned(), rule.name.clone());
-                    let (_, hour_total) = Budget::over(spent, now, minutes(60));
-                    if hour_total / 3600.0 < slo.min_rate {
-                        // Too little traffic to judge: an alert that ends
-                        // here records the hour's burn rate all the same.
-                        if may_end {
-                            values.push((AlertKey::of_map(&labels), burn(minutes(60))));
-                        }
-                        continue;
-                    }
                     let fires = |pairs: &[(Duration, Duration, f64)]| {
                         pairs
                             .iter()
@@ -989,16 +980,25 @@ impl Evaluator {
                             })
                             .map(|(_, long, _)| burn(*long))
                     };
+                    // Below `min_rate` there is too little traffic to judge.
+                    let (_, hour_total) = Budget::over(spent, now, minutes(60));
+                    let burning = (hour_total / 3600.0 >= slo.min_rate)
+                        .then(|| {
+                            fires(&page)
+                                .map(|rate| (Severity::Critical, rate))
+                                .or_else(|| fires(&ticket).map(|rate| (Severity::Warning, rate)))
+                        })
+                        .flatten();
                     // The value of an SLO alert is the burn rate over the
                     // long window of its pair; one that ends records the
                     // hour's.
                     let key = AlertKey::of_map(&labels);
-                    if let Some(rate) = fires(&page) {
-                        holding.push(Holding::new(key, Severity::Critical, rate, None));
-                    } else if let Some(rate) = fires(&ticket) {
-                        holding.push(Holding::new(key, Severity::Warning, rate, None));
-                    } else if may_end {
-                        values.push((key, burn(minutes(60))));
+                    match burning {
+                        Some((severity, rate)) => {
+                            holding.push(Holding::new(key, severity, rate, None));
+                        }
+                        None if may_end => values.push((key, burn(minutes(60)))),
+                        None => {}
                     }
                 }
             }

@@ -405,6 +405,7 @@ mod tests {
                 .to_string()
         };
         assert!(bad("collect_interval: 0s").contains("collect_interval"));
+        assert!(bad("external_labels: {'a-b': x}").contains("external_labels: \"a-b\""));
         assert!(bad("web: {listen_address: nowhere}").contains("listen_address"));
         assert!(bad("web: {telemetry_path: metrics}").contains("telemetry_path"));
         assert!(bad("collectors: {diskstats: {device_exclude: '('}}").contains("diskstats"));

@@ -708,6 +708,26 @@ collectors:
         !metrics.contains("shop-7d9f"),
         "external labels leaked into /metrics"
     );
+
+    // A reload applies new values.
+    let text = std::fs::read_to_string(&config).expect("read config");
+    std::fs::write(&config, text.replace("cluster: eu-1", "cluster: eu-2")).expect("write config");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &outrider.process.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    let cluster = || {
+        let api: Value =
+            serde_json::from_slice(&common::get(&outrider.url("/api/v1/alerts"), &[]).body)
+                .expect("alerts JSON");
+        api["data"]["alerts"][0]["labels"]["cluster"].clone()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || cluster() == "eu-2"),
+        "after a reload the alerts show cluster {}",
+        cluster()
+    );
 }
 
 /// An Alertmanager behind TLS and basic auth (its own `--web.config.file`):

@@ -47,6 +47,7 @@ use tracing::{debug, info, warn};
 use crate::exposition::{Format, accepts_gzip};
 use crate::pipeline::{Published, Readiness, Tick};
 use crate::push::{Op, PushError, PushMethod};
+use crate::responses::plain;
 use crate::web::connections::{Slot, Slots, Tracked};
 use crate::web::{Class, Guard, read_body_limited};
 
@@ -161,16 +162,6 @@ impl Route {
     fn is_push(self) -> bool {
         matches!(self, Route::JsonPush | Route::GatewayPush)
     }
-}
-
-pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 impl Endpoints {

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -27,6 +27,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
 use crate::metric::Family;
+use crate::model::backoff::Backoff;
 
 /// Alerts per POST.
 pub const MAX_BATCH: usize = 64;
@@ -123,18 +124,7 @@ fn endpoint(base: &str) -> Result<Uri, String> {
         .map_err(|e| format!("not a URL ({e})"))
 }
 
-/// One alert as the rule engine hands it over.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Alert {
-    /// The identity of the alert; includes `alertname` and `severity`.
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub starts_at: SystemTime,
-    /// `Some` for a resolved alert: when it stopped firing.
-    pub ends_at: Option<SystemTime>,
-    /// A link back to what produced the alert.
-    pub generator_url: String,
-}
+pub use crate::rules::alert::Alert;
 
 /// An alert in Alertmanager's v2 API (`postableAlert`).
 #[derive(Serialize)]
@@ -149,12 +139,7 @@ struct PostableAlert<'a> {
     generator_url: &'a str,
 }
 
-/// RFC 3339 with milliseconds, in UTC. Times outside what the format can
-/// hold (before 1970, after 9999) are clamped rather than failing.
-fn rfc3339(time: SystemTime) -> String {
-    let latest = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
-    humantime::format_rfc3339_millis(time.clamp(UNIX_EPOCH, latest)).to_string()
-}
+use crate::model::clock::rfc3339_millis as rfc3339;
 
 /// The JSON object of one alert.
 pub fn encode(alert: &Alert) -> String {
@@ -246,7 +231,7 @@ struct Target {
 
 impl Target {
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().expect("notification queue lock poisoned")
+        crate::model::sync::lock(&self.queue)
     }
 }
 
@@ -396,18 +381,7 @@ enum DeliveryError {
     Status { status: StatusCode, body: String },
 }
 
-/// An error and its sources, joined; the client's own message alone
-/// ("client error (Connect)") hides the cause.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
+use crate::model::error::describe_error as chain;
 
 /// Delivers one Alertmanager's queue until the notifier is dropped.
 async fn deliver(
@@ -416,7 +390,7 @@ async fn deliver(
     timeout: Duration,
     mut stopped: watch::Receiver<()>,
 ) {
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
     // Failed attempts since the last delivery; `Some` while failing.
     let mut failing: Option<u64> = None;
     loop {
@@ -435,7 +409,7 @@ async fn deliver(
             Ok(()) => {
                 target.lock().delivered();
                 target.progress.notify_waiters();
-                backoff = MIN_BACKOFF;
+                backoff.reset();
                 if let Some(failed_attempts) = failing.take() {
                     info!(alertmanager = %target.url, failed_attempts, "alert delivery recovered");
                 }
@@ -455,10 +429,9 @@ async fn deliver(
                     }
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
                     _ = stopped.changed() => return,
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
@@ -509,6 +482,7 @@ async fn post(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+    use std::time::UNIX_EPOCH;
 
     fn alert(name: &str) -> Alert {
         Alert {

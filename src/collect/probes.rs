@@ -29,7 +29,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -874,11 +874,7 @@ where
     Ok(())
 }
 
-fn lock<T>(state: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The lock is only held to swap an outcome in or clone it out: a panic
-    // elsewhere cannot leave it half-written.
-    state.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::model::sync::lock;
 
 struct Running {
     probe: Arc<Probe>,

@@ -227,7 +227,7 @@ impl Collector for ScrapeCollector {
             "Samples the last successful scrape of the target returned.",
         );
         for target in &self.targets {
-            let state = target.state.lock().unwrap_or_else(|p| p.into_inner());
+            let state = crate::model::sync::lock(&target.state);
             let Some(is_up) = state.up else {
                 continue;
             };
@@ -261,7 +261,7 @@ async fn scrape_loop(
             .await
             .unwrap_or_else(|_| Err(format!("timed out after {:?}", target.config.timeout)));
         let elapsed = started.elapsed().as_secs_f64();
-        let mut state = target.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = crate::model::sync::lock(&target.state);
         state.duration = elapsed;
         match result {
             Ok((families, count)) => {

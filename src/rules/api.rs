@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Rule;
 use super::eval::{AlertState, Evaluator, State, rfc3339};
-use crate::generate::promql::{self, SloWindows};
+use super::promql::{self, SloWindows};
 
 /// The rule's condition as the PromQL `outrider generate` writes for it,
 /// from the same expression builder. A rule that alerts at two severities

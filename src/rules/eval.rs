@@ -7,17 +7,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde::Serialize;
 use tracing::{info, warn};
 
+use super::alert::Alert;
 use super::format::{Direction, Levels};
 use super::{Group, Kind, Rule, RuleSet};
-use crate::baseline::{CounterReading, counter_rate};
 use crate::metric::{Family, Labels, Sample, label_value};
-use crate::notify::Alert;
+use crate::model::rate::{CounterReading, counter_rate};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -1233,11 +1233,7 @@ impl Evaluator {
     }
 }
 
-/// Seconds since the epoch as RFC 3339.
-pub fn rfc3339(seconds: f64) -> String {
-    let time = UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0));
-    humantime::format_rfc3339_millis(time).to_string()
-}
+pub use crate::model::clock::rfc3339;
 
 #[cfg(test)]
 mod tests {

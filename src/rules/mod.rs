@@ -6,9 +6,11 @@
 //! plain `outrider run` watches the host; a `rules:` list in the config
 //! replaces them.
 
+pub mod alert;
 pub mod api;
 pub mod eval;
 pub mod format;
+pub mod promql;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -18,8 +20,8 @@ use std::time::{Duration, SystemTime};
 use format::{GroupConfig, RuleConfig, RuleFile};
 use template::Template;
 
-use crate::notify::Alert;
 use crate::selector::{MatchOp, Selector};
+use alert::Alert;
 
 /// The rule files shipped with outrider, compiled in.
 pub const EMBEDDED: &[(&str, &str)] = &[

@@ -132,7 +132,7 @@ pub fn documents(evaluator: &Evaluator, interval_seconds: f64) -> (Vec<u8>, Vec<
                     for (key, text) in [
                         ("summary", &rule.config.summary),
                         ("description", &rule.config.description),
-                        ("runbook_url", &rule.config.runbook_url),
+                        ("runbook_url", &rule.runbook_url),
                     ] {
                         if let Some(text) = text {
                             annotations.insert(key, text.clone());

@@ -175,16 +175,15 @@ impl ScrapeCollector {
             }));
         }
         let (stop_sender, stop) = tokio::sync::watch::channel(());
-        let mut collector = ScrapeCollector {
+        // The scrape tasks start on the first tick, not here: a config is
+        // built to be checked too (`outrider check`, every reload), and
+        // checking must not scrape anything.
+        Ok(ScrapeCollector {
             targets,
             started: false,
             _stop: stop_sender,
             stop,
-        };
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            collector.start_on(&runtime);
-        }
-        Ok(collector)
+        })
     }
 
     fn start_on(&mut self, runtime: &tokio::runtime::Handle) {

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use crate::metric::{Family, HostNames};
 use crate::paths::HostPaths;
 
+pub mod background;
 pub mod containers;
 pub mod cpu;
 pub mod diskstats;

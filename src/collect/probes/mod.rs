@@ -48,6 +48,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::collect::background::Background;
 use crate::collect::{BuildError, CollectError, Collector};
 use crate::metric::{Family, Sample};
 use crate::model::sync::lock;
@@ -65,7 +66,7 @@ pub struct ProbesCollector {
     probes: Vec<Running>,
     /// Dropping the collector closes it, and the probes' tasks end.
     stop: watch::Sender<()>,
-    started: bool,
+    background: Background,
 }
 
 impl ProbesCollector {
@@ -95,28 +96,23 @@ impl ProbesCollector {
         Ok(ProbesCollector {
             probes,
             stop,
-            started: false,
+            background: Background::new("probes", "no tokio runtime to run the probes on"),
         })
     }
 }
 
 impl Collector for ProbesCollector {
     fn collect(&mut self, out: &mut Vec<Family>) -> Result<(), CollectError> {
-        if !self.started {
-            let runtime =
-                tokio::runtime::Handle::try_current().map_err(|_| CollectError::Peer {
-                    peer: "probes".to_owned(),
-                    reason: "no tokio runtime to run the probes on".to_owned(),
-                })?;
-            for running in &self.probes {
+        let (probes, stop) = (&self.probes, &self.stop);
+        self.background.start_once(|runtime| {
+            for running in probes {
                 runtime.spawn(run_probe(
                     Arc::clone(&running.probe),
                     Arc::clone(&running.last),
-                    self.stop.subscribe(),
+                    stop.subscribe(),
                 ));
             }
-            self.started = true;
-        }
+        })?;
         let outcomes: Vec<(&str, Option<Outcome>)> = self
             .probes
             .iter()

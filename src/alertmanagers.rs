@@ -34,6 +34,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::model::error::describe_error;
+
 /// The API path under an Alertmanager's base URL.
 const ALERTS_PATH: &str = "/api/v2/alerts";
 /// How much of an error reply goes into the log.
@@ -605,7 +607,7 @@ pub enum DeliveryError {
     Connect(std::io::Error),
     #[error("TLS handshake: {0}")]
     Tls(std::io::Error),
-    #[error("{}", chain(.0))]
+    #[error("{}", describe_error(.0))]
     Http(hyper::Error),
     #[error("reading credentials from {}: {source}", path.display())]
     Credentials {
@@ -616,19 +618,6 @@ pub enum DeliveryError {
     BadCredentials,
     #[error("answered {status}: {body}")]
     Status { status: StatusCode, body: String },
-}
-
-/// An error and its sources, joined; a client's own message alone hides the
-/// cause.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 impl Endpoint {

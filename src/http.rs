@@ -47,6 +47,7 @@ use tracing::{debug, info, warn};
 use crate::exposition::{Format, accepts_gzip};
 use crate::pipeline::{Published, Readiness, Tick};
 use crate::push::{Op, PushError, PushMethod};
+use crate::responses::plain;
 use crate::web::connections::{Slot, Slots, Tracked};
 use crate::web::{Class, Guard, read_body_limited};
 
@@ -163,14 +164,43 @@ impl Route {
     }
 }
 
-pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
+/// The pages a `Route::Page` request may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Page {
+    Landing,
+    Metrics,
+    Healthy,
+    Ready,
+    Rules,
+    Alerts,
+}
+
+/// Every page in one table: `handle` routes by it and the landing page
+/// links the entries with a title, in this order, so a linked page is
+/// always one that is served. Each entry: the page, its path (`None` for the
+/// configured telemetry path) and its link text on the landing page.
+const PAGES: [(Page, Option<&str>, Option<&str>); 6] = [
+    (Page::Landing, Some("/"), None),
+    (Page::Metrics, None, Some("Metrics")),
+    (Page::Healthy, Some("/-/healthy"), Some("Health")),
+    (Page::Ready, Some("/-/ready"), Some("Readiness")),
+    (Page::Rules, Some("/api/v1/rules"), None),
+    (Page::Alerts, Some("/api/v1/alerts"), None),
+];
+
+impl Page {
+    /// The page at `path`: a fixed path first, then the telemetry path.
+    fn of(path: &str, telemetry_path: &str) -> Option<Page> {
+        PAGES
+            .iter()
+            .find(|(_, fixed, _)| *fixed == Some(path))
+            .or_else(|| {
+                PAGES
+                    .iter()
+                    .find(|(_, fixed, _)| fixed.is_none() && path == telemetry_path)
+            })
+            .map(|(page, _, _)| *page)
+    }
 }
 
 impl Endpoints {
@@ -352,10 +382,13 @@ impl Endpoints {
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return response;
         }
-        match request.uri().path() {
-            "/" => self.landing_page(),
-            "/-/healthy" => plain(StatusCode::OK, "outrider is healthy.\n"),
-            "/-/ready" => match self.published.readiness(std::time::Instant::now()) {
+        let Some(page) = Page::of(request.uri().path(), &self.telemetry_path) else {
+            return plain(StatusCode::NOT_FOUND, "not found\n");
+        };
+        match page {
+            Page::Landing => self.landing_page(),
+            Page::Healthy => plain(StatusCode::OK, "outrider is healthy.\n"),
+            Page::Ready => match self.published.readiness(std::time::Instant::now()) {
                 // Ready means every endpoint answers, pushes included.
                 Readiness::Ready if self.push.as_ref().is_some_and(|p| p.store.get().is_none()) => {
                     plain(
@@ -381,10 +414,9 @@ impl Endpoints {
                     response
                 }
             },
-            "/api/v1/rules" => self.api(|tick| tick.rules_json.clone()),
-            "/api/v1/alerts" => self.api(|tick| tick.alerts_json.clone()),
-            path if path == self.telemetry_path => self.metrics(request),
-            _ => plain(StatusCode::NOT_FOUND, "not found\n"),
+            Page::Rules => self.api(|tick| tick.rules_json.clone()),
+            Page::Alerts => self.api(|tick| tick.alerts_json.clone()),
+            Page::Metrics => self.metrics(request),
         }
     }
 
@@ -512,13 +544,17 @@ impl Endpoints {
     }
 
     fn landing_page(&self) -> Response<Body> {
-        let path = html_escape(&self.telemetry_path);
+        let links: String = PAGES
+            .iter()
+            .filter_map(|(_, fixed, title)| {
+                let path = html_escape(fixed.unwrap_or(&self.telemetry_path));
+                title.map(|title| format!("<li><a href=\"{path}\">{title}</a></li>\n"))
+            })
+            .collect();
         let page = format!(
             "<!DOCTYPE html>\n<html><head><title>outrider</title></head><body>\n\
 <h1>outrider</h1>\n<p>A monitoring sidecar, version {version}.</p>\n<ul>\n\
-<li><a href=\"{path}\">Metrics</a></li>\n\
-<li><a href=\"/-/healthy\">Health</a></li>\n\
-<li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n</body></html>\n",
+{links}</ul>\n</body></html>\n",
             version = crate::build::VERSION,
         );
         let mut response = Response::new(Full::new(Bytes::from(page)));
@@ -794,6 +830,38 @@ mod tests {
         let post = ready.handle(&Request::post("/metrics").body(()).unwrap());
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(post.headers()[header::ALLOW], "GET, HEAD");
+    }
+
+    #[test]
+    fn the_landing_page_links_the_page_table_and_every_link_is_served() {
+        let mut ready = endpoints(true);
+        ready.telemetry_path = "/prom".into();
+        let landing = get(&ready, "/");
+        let body = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(http_body_util::BodyExt::collect(landing.into_body()))
+            .unwrap()
+            .to_bytes();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        let links: Vec<&str> = body
+            .split("<a href=\"")
+            .skip(1)
+            .map(|rest| rest.split("</a>").next().unwrap())
+            .collect();
+        assert_eq!(
+            links,
+            [
+                "/prom\">Metrics",
+                "/-/healthy\">Health",
+                "/-/ready\">Readiness"
+            ]
+        );
+        for link in links {
+            let path = link.split('"').next().unwrap();
+            assert_eq!(get(&ready, path).status(), StatusCode::OK, "{path}");
+        }
+        assert_eq!(get(&ready, "/metrics").status(), StatusCode::NOT_FOUND);
     }
 
     #[test]

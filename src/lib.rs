@@ -1,11 +1,13 @@
 //! outrider: a monitoring sidecar.
 //!
 //! Data flows one way, one module per stage:
-//! `collect` (sources, on a tick) → `metric` (the samples of one tick) →
-//! `baseline` (per-series state and anomaly gauges) → `exposition` (encoded
-//! once per tick) → `http` (hands out the prepared bytes).
-//! `pipeline` drives the tick; `config` and `cli` set everything up;
-//! `selector` is the PromQL series selector the later stages share;
+//! `collect` (sources, on a tick) → `series` (one family per name) →
+//! `baseline` (per-series state and anomaly gauges) → `rules` (alert state)
+//! → `notify` and `events` → `exposition` (encoded once per tick) → `http`
+//! (hands out the prepared bytes, behind the guards of `web`).
+//! `model`, `metric` and `selector` are the vocabulary every stage shares
+//! (the clock, rates, backoff, samples, series selectors) and depend on no
+//! stage; `pipeline` drives the tick; `config` and `cli` set everything up;
 //! `storage` makes and locks the folder that state survives restarts in;
 //! `generate` turns the rules into Prometheus, Alertmanager and Grafana files.
 #![forbid(unsafe_code)]
@@ -25,11 +27,13 @@ pub mod generate;
 pub mod http;
 pub mod logging;
 pub mod metric;
+pub mod model;
 pub mod notify;
 pub mod paths;
 pub mod pipeline;
 pub mod push;
 pub mod reload;
+pub mod responses;
 pub mod rules;
 pub mod selector;
 pub mod series;

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
@@ -23,6 +23,7 @@ use tracing::{error, info, warn};
 pub use crate::alertmanagers::AlertmanagerEntry;
 use crate::alertmanagers::{Endpoint, endpoints, entry_endpoints};
 use crate::metric::Family;
+use crate::model::backoff::Backoff;
 
 /// Alerts per POST.
 pub const MAX_BATCH: usize = 64;
@@ -80,18 +81,7 @@ impl AlertingConfig {
     }
 }
 
-/// One alert as the rule engine hands it over.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Alert {
-    /// The identity of the alert; includes `alertname` and `severity`.
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub starts_at: SystemTime,
-    /// `Some` for a resolved alert: when it stopped firing.
-    pub ends_at: Option<SystemTime>,
-    /// A link back to what produced the alert.
-    pub generator_url: String,
-}
+pub use crate::rules::alert::Alert;
 
 /// An alert in Alertmanager's v2 API (`postableAlert`).
 #[derive(Serialize)]
@@ -106,12 +96,7 @@ struct PostableAlert<'a> {
     generator_url: &'a str,
 }
 
-/// RFC 3339 with milliseconds, in UTC. Times outside what the format can
-/// hold (before 1970, after 9999) are clamped rather than failing.
-fn rfc3339(time: SystemTime) -> String {
-    let latest = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
-    humantime::format_rfc3339_millis(time.clamp(UNIX_EPOCH, latest)).to_string()
-}
+use crate::model::clock::rfc3339_millis as rfc3339;
 
 /// The JSON object of one alert.
 pub fn encode(alert: &Alert) -> String {
@@ -202,7 +187,7 @@ struct Target {
 
 impl Target {
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().expect("notification queue lock poisoned")
+        crate::model::sync::lock(&self.queue)
     }
 }
 
@@ -331,7 +316,7 @@ impl Notifier {
 
 /// Delivers one Alertmanager's queue until the notifier is dropped.
 async fn deliver(target: Arc<Target>, mut stopped: watch::Receiver<()>) {
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
     // Failed attempts since the last delivery; `Some` while failing.
     let mut failing: Option<u64> = None;
     loop {
@@ -350,7 +335,7 @@ async fn deliver(target: Arc<Target>, mut stopped: watch::Receiver<()>) {
             Ok(()) => {
                 target.lock().delivered();
                 target.progress.notify_waiters();
-                backoff = MIN_BACKOFF;
+                backoff.reset();
                 if let Some(failed_attempts) = failing.take() {
                     info!(alertmanager = %target.endpoint.label, failed_attempts, "alert delivery recovered");
                 }
@@ -370,10 +355,9 @@ async fn deliver(target: Arc<Target>, mut stopped: watch::Receiver<()>) {
                     }
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
                     _ = stopped.changed() => return,
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
@@ -383,6 +367,7 @@ async fn deliver(target: Arc<Target>, mut stopped: watch::Receiver<()>) {
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+    use std::time::UNIX_EPOCH;
 
     fn alert(name: &str) -> Alert {
         Alert {

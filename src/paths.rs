@@ -66,11 +66,19 @@ impl HostPaths {
 }
 
 /// Reads a whole pseudo-file; they are small and generated on read.
-pub fn read(path: &Path) -> Result<String, crate::collect::CollectError> {
-    std::fs::read_to_string(path).map_err(|source| crate::collect::CollectError::Read {
+pub fn read(path: &Path) -> Result<String, ReadError> {
+    std::fs::read_to_string(path).map_err(|source| ReadError {
         path: path.to_owned(),
         source,
     })
+}
+
+/// A host file that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {path}: {source}")]
+pub struct ReadError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
 }
 
 #[cfg(test)]

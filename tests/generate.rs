@@ -524,3 +524,113 @@ fn every_dashboard_panel_has_a_unit_a_datasource_and_a_query() {
         }
     }
 }
+
+/// The `## AlertName` headings of a Markdown file, as the anchors a link
+/// reaches them by.
+fn anchors(markdown: &str) -> Vec<String> {
+    markdown
+        .lines()
+        .filter_map(|line| line.strip_prefix("## "))
+        .map(outrider::rules::runbook_anchor)
+        .collect()
+}
+
+/// Each alerting rule of the generated files: its name and `runbook_url`.
+fn runbook_urls(alerts: &Path) -> Vec<(String, Option<String>)> {
+    let mut found = Vec::new();
+    for file in files(alerts, ".rules.yml") {
+        let text = std::fs::read_to_string(alerts.join(&file)).unwrap();
+        let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        for group in parsed["groups"].as_sequence().unwrap() {
+            for rule in group["rules"].as_sequence().unwrap() {
+                if let Some(name) = rule["alert"].as_str() {
+                    let url = rule["annotations"]["runbook_url"]
+                        .as_str()
+                        .map(str::to_owned);
+                    found.push((name.to_owned(), url));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_shipped_alert_has_a_runbook_section_that_its_link_reaches() {
+    let runbooks = std::fs::read_to_string(repo().join("docs/runbooks.md")).unwrap();
+    // Every alert name the shipped rule files can raise has its section.
+    let mut shipped = Vec::new();
+    for file in files(&repo().join("rules"), ".yml") {
+        let text = std::fs::read_to_string(repo().join("rules").join(file)).unwrap();
+        shipped.extend(
+            text.lines()
+                .filter_map(|l| l.trim().strip_prefix("- alert: "))
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!(shipped.len(), 13, "{shipped:?}");
+    for name in &shipped {
+        assert!(
+            runbooks.lines().any(|l| l == format!("## {name}")),
+            "docs/runbooks.md has no section for {name}"
+        );
+    }
+    // And the generated rules link to it.
+    let dir = tempfile::tempdir().unwrap();
+    generate_into(dir.path(), &[]);
+    let generated = runbook_urls(&dir.path().join("alerts"));
+    assert!(generated.len() >= shipped.len(), "{generated:?}");
+    for (name, url) in generated {
+        let url = url.unwrap_or_else(|| panic!("{name} has no runbook_url"));
+        let (path, anchor) = url.split_once('#').unwrap();
+        let target = std::fs::read_to_string(repo().join(path))
+            .unwrap_or_else(|e| panic!("{name}: {url} names no file here: {e}"));
+        assert!(
+            anchors(&target).iter().any(|a| a == anchor),
+            "{name}: {url} reaches no section"
+        );
+        assert_eq!(anchor, name.to_lowercase(), "{name}: {url}");
+    }
+}
+
+#[test]
+fn a_groups_runbook_base_url_links_the_rules_that_name_no_runbook() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("payments.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: payments\n    runbook_base_url: https://wiki.example/runbooks/payments\n    rules:\n      - alert: QueueTooDeep\n        selector: queue_depth\n        threshold: {above: {warning: 100}}\n      - alert: QueueStuck\n        selector: queue_depth\n        threshold: {above: {critical: 1000}}\n        runbook_url: https://wiki.example/stuck\n",
+    )
+    .unwrap();
+    generate_into(dir.path(), &[rules.to_str().unwrap()]);
+    let mut generated = runbook_urls(&dir.path().join("alerts"));
+    generated.dedup();
+    assert_eq!(
+        generated,
+        [
+            (
+                "QueueTooDeep".to_owned(),
+                Some("https://wiki.example/runbooks/payments#queuetoodeep".to_owned())
+            ),
+            (
+                "QueueStuck".to_owned(),
+                Some("https://wiki.example/stuck".to_owned())
+            ),
+        ]
+    );
+
+    // A base that already has a fragment would make a link to nowhere.
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(
+        &bad,
+        "groups:\n  - name: g\n    runbook_base_url: https://wiki.example/page#top\n    rules:\n      - alert: Bare\n        selector: x\n        threshold: {above: {warning: 1}}\n",
+    )
+    .unwrap();
+    let out = outrider(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("bad.yml:3:5: group g: runbook_base_url"),
+        "{}",
+        text(&out)
+    );
+}

@@ -195,3 +195,46 @@ fn reload_over_http_is_off_without_a_token() {
     assert_eq!(short.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 16 characters"));
 }
+
+/// A reload (and `outrider check`) builds the new config's collectors to
+/// check it. The background sources (the container engine's poller, the
+/// scrape and probe tasks) start on a collector's first tick, never when it
+/// is built: checking a config asks the engine, the apps and the probed
+/// services nothing, where each reload used to poll the engine once (a
+/// list and two requests per container) and scrape every target.
+#[test]
+fn checking_a_config_starts_no_background_source_and_the_first_tick_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("outrider.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "collectors:\n  containers:\n    docker_host: unix://{}/engine.sock\n\
+scrape:\n  - name: app\n    url: http://127.0.0.1:1/metrics\n\
+probes:\n  - name: db\n    tcp: {{address: '127.0.0.1:1'}}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tasks = || runtime.metrics().num_alive_tasks();
+    let _inside = runtime.enter();
+    let config = outrider::config::Config::load(&config).unwrap();
+    let before = tasks();
+    for _ in 0..3 {
+        config.validate().unwrap();
+    }
+    let mut registry = config.registry().unwrap();
+    assert_eq!(tasks(), before, "tasks started by checking a config");
+    registry.collect_all();
+    // The engine's poller, the scrape target's task and the probe's task.
+    assert!(
+        tasks() >= before + 3,
+        "the first tick starts the sources: {} tasks, {before} before",
+        tasks()
+    );
+}

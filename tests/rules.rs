@@ -299,3 +299,42 @@ fn an_in_process_slo_alert_carries_its_service_labels_and_a_rendered_summary() {
         "{alert}"
     );
 }
+
+/// The alerts a running sidecar sends carry the same runbook link as the
+/// generated rules: `<runbook_base_url>#<alert name in lower case>`.
+#[test]
+fn a_groups_runbook_base_url_reaches_the_alerts_it_raises() {
+    let storage = tempfile::tempdir().unwrap();
+    let rules = storage.path().join("base.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: base\n    runbook_base_url: https://wiki.example/runbooks/base\n    rules:\n      - alert: LoadIsReported\n        selector: node_load1\n        threshold: {above: {warning: -1}}\n",
+    )
+    .unwrap();
+    let config = storage.path().join("outrider.yml");
+    std::fs::write(
+        &config,
+        format!("collect_interval: 200ms\nrules: ['{}']\n", rules.display()),
+    )
+    .unwrap();
+    let (_process, address) = start_outrider_in(
+        storage.path(),
+        &["--config.file", config.to_str().unwrap()],
+        &[],
+    );
+    common::wait_until(Duration::from_secs(10), "the alert to fire", || {
+        json(&address, "/api/v1/alerts")["data"]["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["state"] == "firing"))
+    });
+    let alerts = json(&address, "/api/v1/alerts");
+    assert_eq!(
+        alerts["data"]["alerts"][0]["annotations"]["runbook_url"],
+        "https://wiki.example/runbooks/base#loadisreported"
+    );
+    let rules = json(&address, "/api/v1/rules");
+    assert_eq!(
+        rules["data"]["groups"][0]["rules"][0]["annotations"]["runbook_url"],
+        "https://wiki.example/runbooks/base#loadisreported"
+    );
+}

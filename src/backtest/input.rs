@@ -250,10 +250,12 @@ pub fn parse_timestamp(text: &str) -> Result<f64, String> {
         part.parse::<i64>().map_err(|_| bad())
     };
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return Err(bad());
+    let days = match (i32::try_from(year), u8::try_from(month), u8::try_from(day)) {
+        (Ok(year), Ok(month), Ok(day)) => crate::model::clock::days_since_epoch(year, month, day),
+        _ => None,
     }
-    let mut seconds = days_from_civil(year, month, day) as f64 * 86400.0;
+    .ok_or_else(bad)?;
+    let mut seconds = days as f64 * 86400.0;
     let rest = &text[10..];
     if rest.is_empty() {
         return Ok(seconds);
@@ -299,27 +301,6 @@ pub fn parse_timestamp(text: &str) -> Result<f64, String> {
         }
         _ => Err(bad()),
     }
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 /// A Prometheus range query: `GET <url>/api/v1/query_range`.

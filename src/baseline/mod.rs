@@ -234,12 +234,7 @@ fn durations<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Du
         .collect())
 }
 
-/// A counter's previous reading, to turn it into a rate.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CounterReading {
-    pub value: f64,
-    pub time: f64,
-}
+pub use crate::model::rate::{CounterReading, counter_rate};
 
 /// A histogram's cumulative reading.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -472,22 +467,6 @@ impl ExportedLabels {
             windows,
         }
     }
-}
-
-/// The per-second rate between two counter readings; a drop is a reset, so
-/// the new value is the increase since it (as Prometheus' rate() assumes).
-pub fn counter_rate(previous: CounterReading, value: f64, now: f64) -> Option<f64> {
-    let elapsed = now - previous.time;
-    // Also refuses NaN and time going backwards.
-    if elapsed.is_nan() || elapsed <= 0.0 {
-        return None;
-    }
-    let increase = if value >= previous.value {
-        value - previous.value
-    } else {
-        value
-    };
-    Some(increase / elapsed).filter(|r| r.is_finite())
 }
 
 pub struct Tracker {

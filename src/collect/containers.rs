@@ -585,10 +585,10 @@ pub struct ContainersCollector {
 }
 
 impl ContainersCollector {
-    /// Checks the options and, inside a tokio runtime, starts the poller.
-    /// Built outside one (`outrider check` validates configs that way), it
-    /// starts the poller on its first tick instead, which runs on the
-    /// runtime's blocking pool.
+    /// Checks the options; the poller starts on the first tick, as every
+    /// background source's task does: a config is built to be checked too
+    /// (`outrider check`, every reload), and checking must not ask the
+    /// engine anything.
     pub fn new(config: &Config, paths: &HostPaths) -> Result<Self, BuildError> {
         let refuse = |reason: String| BuildError {
             collector: COLLECTOR,
@@ -634,7 +634,7 @@ impl ContainersCollector {
             }
         };
         let (ticks, _) = watch::channel(());
-        let mut collector = ContainersCollector {
+        Ok(ContainersCollector {
             settings: Arc::new(Settings {
                 host,
                 timeout: config.timeout,
@@ -646,11 +646,7 @@ impl ContainersCollector {
             ticks,
             started: false,
             unusable,
-        };
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            collector.start_on(&runtime);
-        }
-        Ok(collector)
+        })
     }
 
     fn failure(&self, reason: String) -> CollectError {

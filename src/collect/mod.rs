@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use crate::metric::{Family, HostNames};
 use crate::paths::HostPaths;
 
+pub mod background;
 pub mod containers;
 pub mod cpu;
 pub mod diskstats;
@@ -51,6 +52,15 @@ pub enum CollectError {
     /// and the other collectors go on.
     #[error("panicked: {message}")]
     Panicked { message: String },
+}
+
+impl From<crate::paths::ReadError> for CollectError {
+    fn from(error: crate::paths::ReadError) -> Self {
+        CollectError::Read {
+            path: error.path,
+            source: error.source,
+        }
+    }
 }
 
 thread_local! {
@@ -346,7 +356,7 @@ impl Registry {
         let mut host_ranges = Vec::with_capacity(self.running.len());
         for run in &mut self.running {
             let started = Instant::now();
-            let read_at = crate::pipeline::unix_now();
+            let read_at = crate::model::clock::unix_now();
             let mut produced = Vec::new();
             // What a panicking collector leaves behind is suspect: its
             // families are dropped, and the next tick tries it again.
@@ -389,21 +399,7 @@ impl Registry {
     }
 }
 
-/// An error with its causes, which say what actually went wrong (hyper's
-/// "client error (Connect)" alone does not).
-pub fn describe_error(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use crate::model::error::describe_error;
 
 /// Compiles a config regex, naming the collector and option when it is invalid.
 pub fn compile_regex(

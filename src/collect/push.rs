@@ -19,7 +19,7 @@ impl PushCollector {
 
 impl Collector for PushCollector {
     fn collect(&mut self, out: &mut Vec<Family>) -> Result<(), CollectError> {
-        out.extend(self.store.families(crate::pipeline::unix_now()));
+        out.extend(self.store.families(crate::model::clock::unix_now()));
         Ok(())
     }
 }

@@ -25,6 +25,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use tracing::{debug, info, warn};
 
+use super::background::Background;
 use super::{BuildError, CollectError, Collector};
 use crate::metric::Family;
 use crate::textparse::{self, Dialect, Limits, is_label_name};
@@ -106,7 +107,7 @@ struct Target {
 
 pub struct ScrapeCollector {
     targets: Vec<Arc<Target>>,
-    started: bool,
+    background: Background,
     /// Dropping the collector (a reload or a stop) ends the tasks.
     _stop: tokio::sync::watch::Sender<()>,
     stop: tokio::sync::watch::Receiver<()>,
@@ -175,45 +176,32 @@ impl ScrapeCollector {
             }));
         }
         let (stop_sender, stop) = tokio::sync::watch::channel(());
-        let mut collector = ScrapeCollector {
+        // The scrape tasks start on the first tick, not here: a config is
+        // built to be checked too (`outrider check`, every reload), and
+        // checking must not scrape anything.
+        Ok(ScrapeCollector {
             targets,
-            started: false,
+            background: Background::new("scrape targets", "no tokio runtime to scrape from"),
             _stop: stop_sender,
             stop,
-        };
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            collector.start_on(&runtime);
-        }
-        Ok(collector)
-    }
-
-    fn start_on(&mut self, runtime: &tokio::runtime::Handle) {
-        if self.started {
-            return;
-        }
-        let client: Client<HttpConnector, Empty<Bytes>> =
-            Client::builder(TokioExecutor::new()).build_http();
-        for target in &self.targets {
-            runtime.spawn(scrape_loop(
-                Arc::clone(target),
-                client.clone(),
-                self.stop.clone(),
-            ));
-        }
-        self.started = true;
+        })
     }
 }
 
 impl Collector for ScrapeCollector {
     fn collect(&mut self, out: &mut Vec<Family>) -> Result<(), CollectError> {
-        if !self.started {
-            let runtime =
-                tokio::runtime::Handle::try_current().map_err(|_| CollectError::Peer {
-                    peer: "scrape targets".into(),
-                    reason: "no tokio runtime to scrape from".into(),
-                })?;
-            self.start_on(&runtime);
-        }
+        let (targets, stop) = (&self.targets, &self.stop);
+        self.background.start_once(|runtime| {
+            let client: Client<HttpConnector, Empty<Bytes>> =
+                Client::builder(TokioExecutor::new()).build_http();
+            for target in targets {
+                runtime.spawn(scrape_loop(
+                    Arc::clone(target),
+                    client.clone(),
+                    stop.clone(),
+                ));
+            }
+        })?;
         let mut up = Family::gauge(
             "outrider_target_up",
             "Whether the last scrape of the target succeeded.",
@@ -227,7 +215,7 @@ impl Collector for ScrapeCollector {
             "Samples the last successful scrape of the target returned.",
         );
         for target in &self.targets {
-            let state = target.state.lock().unwrap_or_else(|p| p.into_inner());
+            let state = crate::model::sync::lock(&target.state);
             let Some(is_up) = state.up else {
                 continue;
             };
@@ -261,7 +249,7 @@ async fn scrape_loop(
             .await
             .unwrap_or_else(|_| Err(format!("timed out after {:?}", target.config.timeout)));
         let elapsed = started.elapsed().as_secs_f64();
-        let mut state = target.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = crate::model::sync::lock(&target.state);
         state.duration = elapsed;
         match result {
             Ok((families, count)) => {

@@ -27,7 +27,7 @@ pub mod alertmanager;
 pub mod grafana;
 pub mod operator;
 pub mod prometheus_rules;
-pub mod promql;
+pub use crate::rules::promql;
 pub mod promtool_tests;
 
 use std::collections::BTreeMap;

@@ -52,8 +52,8 @@ pub struct Alerting {
 
 /// The annotations of a rule's alerts: its own, or defaults that say what
 /// fired, so every alert has a summary and a description. A runbook link
-/// only when the rule names one: a made-up address would send the on-call
-/// to a page nobody wrote.
+/// only when the rule or its group's `runbook_base_url` names one: a
+/// made-up address would send the on-call to a page nobody wrote.
 pub fn annotations(rule: &Rule) -> BTreeMap<String, String> {
     let config = &rule.config;
     let summary = config
@@ -73,7 +73,7 @@ pub fn annotations(rule: &Rule) -> BTreeMap<String, String> {
         ("description".to_owned(), description),
         ("summary".to_owned(), summary),
     ]);
-    if let Some(url) = &config.runbook_url {
+    if let Some(url) = &rule.runbook_url {
         annotations.insert("runbook_url".to_owned(), url.clone());
     }
     annotations

@@ -774,11 +774,9 @@ impl PushStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| {
-            // A panic while the state was held: what is there was checked
-            // and logged op by op, so it is still consistent.
-            poisoned.into_inner()
-        })
+        // A panic while the state was held: what is there was checked
+        // and logged op by op, so it is still consistent.
+        crate::model::sync::lock(&self.state)
     }
 
     /// Checks, logs and applies `op`; returns the number of stale gauge
@@ -798,7 +796,7 @@ impl PushStore {
                 if let Some(group) = op.group().filter(|g| state.groups.contains_key(*g)) {
                     let failure = Op::Failure {
                         group: group.clone(),
-                        at: crate::pipeline::unix_now(),
+                        at: crate::model::clock::unix_now(),
                     };
                     if self.log.append(&failure).is_ok() {
                         state.apply(&failure);

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::Rule;
 use super::eval::{AlertState, Evaluator, State, rfc3339};
+use super::promql::{self, SloWindows};
 use crate::external_labels::ExternalLabels;
-use crate::generate::promql::{self, SloWindows};
 
 /// The rule's condition as the PromQL `outrider generate` writes for it,
 /// from the same expression builder. A rule that alerts at two severities
@@ -134,7 +134,7 @@ pub fn documents(evaluator: &Evaluator, interval_seconds: f64) -> (Vec<u8>, Vec<
                     for (key, text) in [
                         ("summary", &rule.config.summary),
                         ("description", &rule.config.description),
-                        ("runbook_url", &rule.config.runbook_url),
+                        ("runbook_url", &rule.runbook_url),
                     ] {
                         if let Some(text) = text {
                             annotations.insert(key, text.clone());

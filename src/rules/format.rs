@@ -28,6 +28,13 @@ pub struct GroupConfig {
     /// happens beyond it.
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Where the runbooks of this group's alerts are: a rule without its own
+    /// `runbook_url` links to `<runbook_base_url>#<anchor>`, the anchor
+    /// being the alert's name in lower case (as a `## AlertName` heading's
+    /// anchor in Markdown). Left out, only rules with a `runbook_url` link
+    /// to a runbook.
+    #[serde(default)]
+    pub runbook_base_url: Option<String>,
     pub rules: Vec<RuleConfig>,
 }
 
@@ -62,6 +69,7 @@ pub struct RuleConfig {
     pub summary: Option<String>,
     /// More detail, with the same templates.
     pub description: Option<String>,
+    /// The alert's runbook; overrides the group's `runbook_base_url`.
     pub runbook_url: Option<String>,
 }
 

@@ -6,9 +6,11 @@
 //! plain `outrider run` watches the host; a `rules:` list in the config
 //! replaces them.
 
+pub mod alert;
 pub mod api;
 pub mod eval;
 pub mod format;
+pub mod promql;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -18,8 +20,8 @@ use std::time::{Duration, SystemTime};
 use format::{GroupConfig, RuleConfig, RuleFile};
 use template::Template;
 
-use crate::notify::Alert;
 use crate::selector::{MatchOp, Selector};
+use alert::Alert;
 
 /// The rule files shipped with outrider, compiled in.
 pub const EMBEDDED: &[(&str, &str)] = &[
@@ -280,6 +282,20 @@ fn compile_rule(config: &RuleConfig) -> Result<Rule, String> {
     })
 }
 
+/// The anchor of an alert's runbook section: its name in lower case, as
+/// Markdown renderers (GitHub's among them) make the anchor of a
+/// `## AlertName` heading.
+pub fn runbook_anchor(alert: &str) -> String {
+    alert
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Parses and checks one rule file.
 pub fn parse(text: &str, file: &str) -> Result<Vec<Group>, RuleError> {
     parse_all(text, file).map_err(|mut errors| errors.swap_remove(0))
@@ -299,11 +315,46 @@ pub fn parse_all(text: &str, file: &str) -> Result<Vec<Group>, Vec<RuleError>> {
     })?;
     let mut groups = Vec::new();
     let mut errors = Vec::new();
-    for GroupConfig { name, limit, rules } in parsed.groups {
+    for GroupConfig {
+        name,
+        limit,
+        runbook_base_url,
+        rules,
+    } in parsed.groups
+    {
         let mut compiled = Vec::new();
+        if let Some(base) = runbook_base_url
+            .as_deref()
+            .filter(|b| b.is_empty() || b.contains('#'))
+        {
+            let (line, column) = text
+                .lines()
+                .enumerate()
+                .find_map(|(i, l)| {
+                    l.find("runbook_base_url:")
+                        .filter(|_| l.contains(base))
+                        .map(|c| (i + 1, c + 1))
+                })
+                .unwrap_or((1, 1));
+            errors.push(RuleError {
+                file: file.to_owned(),
+                line,
+                column,
+                message: format!(
+                    "group {name}: runbook_base_url {base:?} must be a URL without a #fragment; each alert's anchor is added to it"
+                ),
+            });
+        }
         for config in &rules {
             match compile_rule(config) {
-                Ok(rule) => compiled.push(rule),
+                Ok(mut rule) => {
+                    if rule.runbook_url.is_none() {
+                        rule.runbook_url = runbook_base_url
+                            .as_deref()
+                            .map(|base| format!("{base}#{}", runbook_anchor(&rule.name)));
+                    }
+                    compiled.push(rule);
+                }
                 Err(message) => {
                     let (line, column) = position_of(text, &config.alert);
                     errors.push(RuleError {

@@ -94,7 +94,7 @@ impl Verifier {
 /// A verifier thread: takes jobs until the verifier is dropped.
 fn verify_jobs(receiver: &Mutex<Receiver<Job>>) {
     loop {
-        let job = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let job = crate::model::sync::lock(receiver).recv();
         let Ok(job) = job else { return };
         let matches = bcrypt::verify(&job.password, &job.hash).unwrap_or(false);
         // The client may have gone; its verdict is not cached then.
@@ -196,7 +196,7 @@ impl Users {
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+        crate::model::sync::lock(&self.cache)
     }
 
     fn cache_key(&self, user: &str, password: &[u8]) -> [u8; 32] {

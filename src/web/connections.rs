@@ -79,7 +79,7 @@ impl Slots {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::model::sync::lock(&self.state)
     }
 
     /// A slot for a new connection, which starts idle: a free one, else the
@@ -154,7 +154,7 @@ impl Slots {
 
 impl Slot {
     fn mark(&self) -> std::sync::MutexGuard<'_, Mark> {
-        self.mark.lock().unwrap_or_else(|e| e.into_inner())
+        crate::model::sync::lock(&self.mark)
     }
 
     /// Its slot went to a newer connection; called with the state locked,

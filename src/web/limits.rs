@@ -243,7 +243,7 @@ impl RateLimiter {
 
     /// Takes a token, or says in how many whole seconds one will be there.
     pub fn take(&self, now: Instant) -> Result<(), u64> {
-        let mut bucket = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bucket = crate::model::sync::lock(&self.state);
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
         bucket.last = now;

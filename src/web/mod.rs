@@ -256,7 +256,7 @@ pub fn read_reserve(max_requests: usize) -> usize {
 }
 
 fn busy(text: &'static str) -> Response<Full<Bytes>> {
-    let mut response = crate::http::plain(StatusCode::SERVICE_UNAVAILABLE, text);
+    let mut response = crate::responses::plain(StatusCode::SERVICE_UNAVAILABLE, text);
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
@@ -346,7 +346,7 @@ impl Guard {
         let i = class.index();
         if !self.allow[i].allows(peer) {
             debug!(peer = %peer, class = class.name(), "refused by the allowlist");
-            return Err(crate::http::plain(
+            return Err(crate::responses::plain(
                 StatusCode::FORBIDDEN,
                 "this address may not use this endpoint\n",
             ));
@@ -358,7 +358,7 @@ impl Guard {
             .as_ref()
             .map_or(Ok(()), |limiter| limiter.take(Instant::now()))
         {
-            let mut response = crate::http::plain(
+            let mut response = crate::responses::plain(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many requests; retry later\n",
             );
@@ -380,7 +380,7 @@ impl Guard {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|length| length > self.max_body[i]) {
-            return Err(crate::http::plain(
+            return Err(crate::responses::plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "the request body is too large\n",
             ));
@@ -416,7 +416,7 @@ impl Guard {
                     Verdict::Refused => {
                         debug!(peer = %peer, "basic auth refused");
                         let mut response =
-                            crate::http::plain(StatusCode::UNAUTHORIZED, "unauthorized\n");
+                            crate::responses::plain(StatusCode::UNAUTHORIZED, "unauthorized\n");
                         response.headers_mut().insert(
                             header::WWW_AUTHENTICATE,
                             HeaderValue::from_static("Basic realm=\"outrider\""),
@@ -437,7 +437,7 @@ impl Guard {
                     return Ok(());
                 }
                 debug!(peer = %peer, class = class.name(), "bearer token refused");
-                let mut response = crate::http::plain(
+                let mut response = crate::responses::plain(
                     StatusCode::UNAUTHORIZED,
                     "a valid bearer token is required\n",
                 );

@@ -1,5 +1,6 @@
-//! PromQL for the generated rules and dashboards, rendered from the parsed
-//! rules: the one place selectors, levels and windows become query text.
+//! The PromQL form of the parsed rules, for the generated rules and
+//! dashboards and for `/api/v1/rules`: the one place selectors, levels and
+//! windows become query text.
 
 use std::fmt::Write as _;
 use std::time::Duration;

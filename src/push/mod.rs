@@ -8,6 +8,7 @@
 //! replays the log over the last compacted snapshot, so an accepted push
 //! survives a kill -9.
 
+pub mod endpoint;
 pub mod json;
 pub mod log;
 pub mod pushgateway;

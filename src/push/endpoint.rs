@@ -1,0 +1,251 @@
+//! The push endpoints' HTTP side: which paths push, what each accepts, and
+//! how a request becomes an [`Op`] and its answer. `crate::http` routes
+//! here and knows no push format.
+//!
+//! - `POST /api/v1/metrics/push`  a JSON batch of metrics
+//! - `PUT|POST|DELETE /metrics/job/<job>{/<label>/<value>}`  the
+//!   Pushgateway's API: replace a group, replace its metrics of the pushed
+//!   names, delete it; also `/metrics/job@base64/<job>...`, its form for
+//!   any job name
+//!
+//! Every push needs `Authorization: Bearer <push.token>`; pushing is off
+//! (404) without a token. Errors are JSON: `{"status":"error","error":…}`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use tracing::warn;
+
+use super::{Op, PushError, PushMethod, PushStore};
+use crate::http::{json_error, plain};
+use crate::web::{Class, Guard, read_body_limited};
+
+type Body = Full<Bytes>;
+
+/// What a client told "too many series" should wait before trying again.
+const SERIES_LIMIT_RETRY_AFTER: &str = "60";
+
+const JSON_PUSH_PATH: &str = "/api/v1/metrics/push";
+
+pub struct PushEndpoint {
+    pub token: String,
+    /// Set once the store is restored: the port opens before a long log
+    /// is replayed, so liveness probes pass while pushes wait.
+    pub store: Arc<std::sync::OnceLock<Arc<PushStore>>>,
+}
+
+/// The push API a path belongs to, decided from the path alone so the
+/// guard classes a request as what it will do: the Pushgateway's
+/// `/metrics/job@base64/...` form is a push like `/metrics/job/...`,
+/// because the same parser routes both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushPath {
+    /// `/api/v1/metrics/push`.
+    Json,
+    /// `/metrics/job/...` and `/metrics/job@base64/...`.
+    Gateway,
+}
+
+impl PushPath {
+    pub fn of(path: &str) -> Option<PushPath> {
+        if path == JSON_PUSH_PATH {
+            Some(PushPath::Json)
+        } else if super::pushgateway::grouping_key(path).is_some() {
+            Some(PushPath::Gateway)
+        } else {
+            None
+        }
+    }
+
+    /// The methods that push here; others are answered 405 and change
+    /// nothing.
+    pub fn accepts(self, method: &Method) -> bool {
+        match self {
+            PushPath::Json => method == Method::POST,
+            PushPath::Gateway => [Method::PUT, Method::POST, Method::DELETE].contains(method),
+        }
+    }
+
+    fn allow_header(self) -> &'static str {
+        match self {
+            PushPath::Json => "POST",
+            PushPath::Gateway => "PUT, POST, DELETE",
+        }
+    }
+}
+
+/// Answers one push request to `at`; `push` is `None` when pushing is off.
+pub async fn respond(
+    push: Option<&PushEndpoint>,
+    at: PushPath,
+    request: Request<hyper::body::Incoming>,
+    guard: &Guard,
+) -> Response<Body> {
+    let Some(push) = push else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "pushing is off; set push.token (or OUTRIDER_PUSH_TOKEN) to turn it on",
+        );
+    };
+    let path = request.uri().path().to_owned();
+    let method = request.method().clone();
+    if !at.accepts(&method) {
+        let mut response = json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(at.allow_header()));
+        return response;
+    }
+    if !bearer_matches(&request, &push.token) {
+        let mut response = json_error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let ttl = match request_ttl(&request) {
+        Ok(ttl) => ttl,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+    };
+    if let Some(encoding) = request
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .filter(|e| !e.eq_ignore_ascii_case("identity"))
+    {
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!("Content-Encoding {encoding} is not accepted; send the body uncompressed"),
+        );
+    }
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if content_type.contains("protobuf") {
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the protobuf format is not accepted; push the text format (text/plain; version=0.0.4)",
+        );
+    }
+    let limit = guard.max_body_bytes(Class::Write);
+    let body = match read_body_limited(request.into_body(), limit, guard.limits.body_read_timeout)
+        .await
+    {
+        Ok(body) => body,
+        Err(error) => {
+            return json_error(
+                error.status(),
+                &format!("{error} (web.limits.write.max_body_bytes, web.limits.body_read_timeout)"),
+            );
+        }
+    };
+    let Some(store) = push.store.get().map(Arc::clone) else {
+        let mut response = json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "pushed metrics are still being restored after the start; try again shortly",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    let now = crate::pipeline::unix_now();
+    let built = match at {
+        PushPath::Json => Op::from_json(&body, &store.config, now, ttl),
+        PushPath::Gateway => {
+            let method = match method {
+                Method::PUT => PushMethod::Put,
+                Method::DELETE => PushMethod::Delete,
+                _ => PushMethod::Post,
+            };
+            Op::from_pushgateway(method, &path, &body, now, ttl).map(|op| (op, 0))
+        }
+    };
+    let (op, count) = match built {
+        Ok(built) => built,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let submitting = Arc::clone(&store);
+    let outcome = match tokio::task::spawn_blocking(move || submitting.submit(op)).await {
+        // Accepted only once it is on disk.
+        Ok(Ok((stale, position))) => Ok(store.durable(position).await.map(|()| stale)),
+        Ok(Err(error)) => Ok(Err(error)),
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(Ok(stale)) if at == PushPath::Json => {
+            let body =
+                serde_json::json!({"status": "success", "accepted": count - stale, "stale": stale});
+            let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Ok(Ok(_)) if method == Method::DELETE => plain(StatusCode::ACCEPTED, ""),
+        Ok(Ok(_)) => plain(StatusCode::OK, ""),
+        Ok(Err(PushError::Invalid(message))) => json_error(StatusCode::BAD_REQUEST, &message),
+        Ok(Err(PushError::Limit(message))) => {
+            let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, &message);
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(SERIES_LIMIT_RETRY_AFTER),
+            );
+            response
+        }
+        Ok(Err(PushError::NoSpace(message))) => {
+            warn!(error = %message, "push not stored: the disk is full");
+            let mut response = json_error(StatusCode::INSUFFICIENT_STORAGE, &message);
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(SERIES_LIMIT_RETRY_AFTER),
+            );
+            response
+        }
+        Ok(Err(error)) => {
+            warn!(error = %error, "push not stored");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string())
+        }
+        Err(error) => {
+            warn!(error = %error, "push task failed");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the push could not be applied",
+            )
+        }
+    }
+}
+
+fn bearer_matches<B>(request: &Request<B>, token: &str) -> bool {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    crate::web::auth::bearer_matches(given, token)
+}
+
+/// A push's time to live: the `ttl` query parameter or the `Outrider-Ttl`
+/// header (for clients that cannot change the URL).
+fn request_ttl<B>(request: &Request<B>) -> Result<Option<f64>, String> {
+    let from_query = request
+        .uri()
+        .query()
+        .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("ttl=")));
+    let from_header = request
+        .headers()
+        .get("outrider-ttl")
+        .and_then(|v| v.to_str().ok());
+    match from_query.or(from_header) {
+        Some(text) => crate::push::json::parse_ttl(text)
+            .map(Some)
+            .map_err(|e| format!("ttl: {e}")),
+        None => Ok(None),
+    }
+}

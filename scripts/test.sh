@@ -18,6 +18,10 @@ command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway
 # A real client library's push functions, in tests/push.rs.
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || missing+=(python3-prometheus-client)
 command -v curl >/dev/null || missing+=(curl)
+# The Go client library's push package, built offline in GOPATH mode by
+# tests/go_client.rs.
+command -v go >/dev/null || missing+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/prometheus/client_golang ] || missing+=(golang-github-prometheus-client-golang-dev)
 # libFuzzer, which scripts/fuzz.sh builds, is C++.
 command -v c++ >/dev/null || missing+=(g++)
 # The container engine of tests/containers.rs (see scripts/container-engine).

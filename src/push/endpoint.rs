@@ -6,7 +6,8 @@
 //! - `PUT|POST|DELETE /metrics/job/<job>{/<label>/<value>}`  the
 //!   Pushgateway's API: replace a group, replace its metrics of the pushed
 //!   names, delete it; also `/metrics/job@base64/<job>...`, its form for
-//!   any job name
+//!   any job name; the body is the text format or, by Content-Type, the
+//!   delimited protobuf format the Go client sends
 //!
 //! Every push needs `Authorization: Bearer <push.token>`; pushing is off
 //! (404) without a token. Errors are JSON: `{"status":"error","error":…}`.
@@ -19,7 +20,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tracing::warn;
 
-use super::{Op, PushError, PushMethod, PushStore};
+use super::{GatewayFormat, Op, PushError, PushMethod, PushStore};
 use crate::http::{json_error, plain};
 use crate::web::{Class, Guard, read_body_limited};
 
@@ -127,12 +128,17 @@ pub async fn respond(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    if content_type.contains("protobuf") {
-        return json_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the protobuf format is not accepted; push the text format (text/plain; version=0.0.4)",
-        );
-    }
+    let format = match (at, super::protobuf::is_protobuf(&content_type)) {
+        (_, Err(message)) => return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &message),
+        (PushPath::Gateway, Ok(true)) => GatewayFormat::Protobuf,
+        (PushPath::Json, Ok(true)) => {
+            return json_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "this endpoint takes JSON; push protobuf to /metrics/job/<job>",
+            );
+        }
+        (_, Ok(false)) => GatewayFormat::Text,
+    };
     let limit = guard.max_body_bytes(Class::Write);
     let body = match read_body_limited(request.into_body(), limit, guard.limits.body_read_timeout)
         .await
@@ -164,7 +170,7 @@ pub async fn respond(
                 Method::DELETE => PushMethod::Delete,
                 _ => PushMethod::Post,
             };
-            Op::from_pushgateway(method, &path, &body, now, ttl).map(|op| (op, 0))
+            Op::from_pushgateway_as(method, &path, &body, format, now, ttl).map(|op| (op, 0))
         }
     };
     let (op, count) = match built {

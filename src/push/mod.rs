@@ -11,7 +11,9 @@
 pub mod endpoint;
 pub mod json;
 pub mod log;
+pub mod protobuf;
 pub mod pushgateway;
+pub mod wire;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -229,6 +231,15 @@ pub enum Op {
         group: GroupKey,
         at: f64,
     },
+}
+
+/// The bodies the Pushgateway's API takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayFormat {
+    /// The text format, 0.0.4.
+    Text,
+    /// Delimited `io.prometheus.client.MetricFamily` messages.
+    Protobuf,
 }
 
 /// The Pushgateway's methods.
@@ -887,12 +898,25 @@ impl Op {
         Ok((op, count))
     }
 
-    /// The op of a Pushgateway request: `PUT` replaces the group, `POST` its
-    /// families of the names pushed, `DELETE` removes it.
+    /// The op of a Pushgateway request in the text format: `PUT` replaces
+    /// the group, `POST` its families of the names pushed, `DELETE`
+    /// removes it.
     pub fn from_pushgateway(
         method: PushMethod,
         path: &str,
         body: &[u8],
+        now: f64,
+        ttl: Option<f64>,
+    ) -> Result<Op, String> {
+        Op::from_pushgateway_as(method, path, body, GatewayFormat::Text, now, ttl)
+    }
+
+    /// The op of a Pushgateway request whose body is in `format`.
+    pub fn from_pushgateway_as(
+        method: PushMethod,
+        path: &str,
+        body: &[u8],
+        format: GatewayFormat,
         now: f64,
         ttl: Option<f64>,
     ) -> Result<Op, String> {
@@ -903,8 +927,16 @@ impl Op {
         if method == PushMethod::Delete {
             return Ok(Op::Delete { group });
         }
-        let text = std::str::from_utf8(body).map_err(|e| format!("the body is not UTF-8: {e}"))?;
-        let families = pushgateway::parse_body(text, &group)?;
+        let parsed = match format {
+            GatewayFormat::Text => {
+                let text =
+                    std::str::from_utf8(body).map_err(|e| format!("the body is not UTF-8: {e}"))?;
+                crate::textparse::parse(text, crate::textparse::Dialect::Text)
+                    .map_err(|e| e.to_string())?
+            }
+            GatewayFormat::Protobuf => protobuf::decode(body)?,
+        };
+        let families = pushgateway::into_group(parsed, &group)?;
         Ok(Op::Replace {
             group,
             families,

@@ -9,8 +9,8 @@
 //!   any job name; the body is the text format or, by Content-Type, the
 //!   delimited protobuf format the Go client sends
 //!
-//! Every push needs `Authorization: Bearer <push.token>`; pushing is off
-//! (404) without a token. Errors are JSON: `{"status":"error","error":…}`.
+//! Every push needs `Authorization: Bearer <push.token>` or a user of
+//! `push.basic_auth_users`; pushing is off (404) without either. Errors are JSON: `{"status":"error","error":…}`.
 
 use std::sync::Arc;
 
@@ -31,8 +31,10 @@ const SERIES_LIMIT_RETRY_AFTER: &str = "60";
 
 const JSON_PUSH_PATH: &str = "/api/v1/metrics/push";
 
+/// The push store behind the endpoints. Credentials (`push.token`,
+/// `push.basic_auth_users`) are checked by `web::Guard` before a push is
+/// routed here.
 pub struct PushEndpoint {
-    pub token: String,
     /// Set once the store is restored: the port opens before a long log
     /// is replayed, so liveness probes pass while pushes wait.
     pub store: Arc<std::sync::OnceLock<Arc<PushStore>>>,
@@ -98,13 +100,6 @@ pub async fn respond(
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static(at.allow_header()));
-        return response;
-    }
-    if !bearer_matches(&request, &push.token) {
-        let mut response = json_error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
     let ttl = match request_ttl(&request) {
@@ -227,14 +222,6 @@ pub async fn respond(
             )
         }
     }
-}
-
-fn bearer_matches<B>(request: &Request<B>, token: &str) -> bool {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
-    crate::web::auth::bearer_matches(given, token)
 }
 
 /// A push's time to live: the `ttl` query parameter or the `Outrider-Ttl`

@@ -33,8 +33,13 @@ pub struct PushConfig {
     /// Turns the push endpoints on or off. Unset: on exactly when a token is
     /// set. `true` without a token refuses to start.
     pub enabled: Option<bool>,
-    /// Bearer token every push must carry. Also `OUTRIDER_PUSH_TOKEN`.
+    /// Bearer token a push may carry. Also `OUTRIDER_PUSH_TOKEN`.
     pub token: Option<String>,
+    /// Users who may push with HTTP basic auth instead of the token, as
+    /// the client libraries' basic auth handlers send it: user name to
+    /// bcrypt hash, the form of the web config's `basic_auth_users`. Kept
+    /// apart from those readers, so a scrape credential cannot push.
+    pub basic_auth_users: BTreeMap<String, String>,
     /// Removes a new group this long after its last push, unless a push
     /// asks for another time to live (`?ttl=`, the `Outrider-Ttl` header or
     /// `"ttl"` in a JSON body); a push that names none keeps the group's.
@@ -70,6 +75,7 @@ impl Default for PushConfig {
         PushConfig {
             enabled: None,
             token: None,
+            basic_auth_users: BTreeMap::new(),
             default_ttl: None,
             histogram_buckets: BTreeMap::new(),
             // The client libraries' defaults.
@@ -87,23 +93,31 @@ impl Default for PushConfig {
 }
 
 impl PushConfig {
-    /// Whether the push endpoints are served; refuses `enabled: true`
-    /// without a token, saying how to set one.
+    /// Whether the push endpoints are served: when a token or a basic auth
+    /// user is set, unless `enabled: false`. Refuses `enabled: true`
+    /// without either, saying how to set one.
     pub fn active(&self) -> Result<bool, String> {
-        let has_token = self.token.as_deref().is_some_and(|t| !t.is_empty());
-        match (self.enabled, has_token) {
+        let has_credentials = self.bearer_token().is_some() || !self.basic_auth_users.is_empty();
+        match (self.enabled, has_credentials) {
             (Some(true), false) => Err(
-                "push.enabled is true but no token is set: set push.token in the config or \
-                 OUTRIDER_PUSH_TOKEN in the environment (pushes must carry it as a bearer token)"
+                "push.enabled is true but no credentials are set: set push.token in the config or \
+                 OUTRIDER_PUSH_TOKEN in the environment (pushes carry it as a bearer token), or \
+                 push.basic_auth_users"
                     .to_owned(),
             ),
             (Some(false), _) => Ok(false),
-            (_, has_token) => Ok(has_token),
+            (_, has_credentials) => Ok(has_credentials),
         }
+    }
+
+    /// The token, unless it is empty (which no push may match).
+    pub fn bearer_token(&self) -> Option<&str> {
+        self.token.as_deref().filter(|t| !t.is_empty())
     }
 
     pub fn validate(&self) -> Result<(), String> {
         self.active()?;
+        crate::web::auth::Users::new(&self.basic_auth_users).map_err(|e| format!("push.{e}"))?;
         let lists = std::iter::once(("default_buckets", &self.default_buckets))
             .chain(self.histogram_buckets.iter().map(|(n, b)| (n.as_str(), b)));
         for (name, bounds) in lists {

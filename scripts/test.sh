@@ -35,6 +35,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The OpenTelemetry Python SDK and its OTLP/HTTP exporter, for
+# tests/otlp.rs; PyPI only, pinned, into Debian's Python beside
+# python3-prometheus-client.
+/usr/bin/python3 -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http' 2>/dev/null || {
+  command -v pip3 >/dev/null || { "${sudo[@]}" apt-get update -qq; DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends python3-pip >/dev/null; }
+  "${sudo[@]}" /usr/bin/python3 -m pip install -q --break-system-packages \
+    opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2
+}
 
 cargo fmt --all -- --check
 # Lints every target, benches and examples included, so they keep compiling.

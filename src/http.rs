@@ -15,7 +15,7 @@
 //!   the reason it was refused; needs `Authorization: Bearer
 //!   <web.reload_token>`, and is off without a token
 //! - the push endpoints, listed in `crate::push::endpoint`, which answers
-//!   them: the JSON batch API and the Pushgateway's API
+//!   them: the JSON batch API, the Pushgateway's API and OTLP/HTTP metrics
 //!
 //! HEAD is answered like GET without a body; other methods get 405.
 //!

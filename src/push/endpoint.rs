@@ -8,6 +8,8 @@
 //!   names, delete it; also `/metrics/job@base64/<job>...`, its form for
 //!   any job name; the body is the text format or, by Content-Type, the
 //!   delimited protobuf format the Go client sends
+//! - `POST /v1/metrics`, `POST /api/v1/otlp/v1/metrics`  OTLP/HTTP metrics,
+//!   protobuf or JSON (`super::otlp`)
 //!
 //! Every push needs `Authorization: Bearer <push.token>` or a user of
 //! `push.basic_auth_users`; pushing is off (404) without either. Errors are JSON: `{"status":"error","error":…}`.
@@ -20,6 +22,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tracing::warn;
 
+use super::otlp::Encoding;
 use super::{GatewayFormat, Op, PushError, PushMethod, PushStore};
 use crate::http::{json_error, plain};
 use crate::web::{Class, Guard, read_body_limited};
@@ -50,12 +53,16 @@ pub enum PushPath {
     Json,
     /// `/metrics/job/...` and `/metrics/job@base64/...`.
     Gateway,
+    /// OTLP/HTTP metrics: `/v1/metrics` and `/api/v1/otlp/v1/metrics`.
+    Otlp,
 }
 
 impl PushPath {
     pub fn of(path: &str) -> Option<PushPath> {
         if path == JSON_PUSH_PATH {
             Some(PushPath::Json)
+        } else if super::otlp::PATHS.contains(&path) {
+            Some(PushPath::Otlp)
         } else if super::pushgateway::grouping_key(path).is_some() {
             Some(PushPath::Gateway)
         } else {
@@ -67,14 +74,14 @@ impl PushPath {
     /// nothing.
     pub fn accepts(self, method: &Method) -> bool {
         match self {
-            PushPath::Json => method == Method::POST,
+            PushPath::Json | PushPath::Otlp => method == Method::POST,
             PushPath::Gateway => [Method::PUT, Method::POST, Method::DELETE].contains(method),
         }
     }
 
     fn allow_header(self) -> &'static str {
         match self {
-            PushPath::Json => "POST",
+            PushPath::Json | PushPath::Otlp => "POST",
             PushPath::Gateway => "PUT, POST, DELETE",
         }
     }
@@ -123,7 +130,15 @@ pub async fn respond(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let otlp_encoding = match at {
+        PushPath::Otlp => match Encoding::of(&content_type) {
+            Ok(encoding) => Some(encoding),
+            Err(message) => return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &message),
+        },
+        _ => None,
+    };
     let format = match (at, super::protobuf::is_protobuf(&content_type)) {
+        (PushPath::Otlp, _) => GatewayFormat::Text,
         (_, Err(message)) => return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &message),
         (PushPath::Gateway, Ok(true)) => GatewayFormat::Protobuf,
         (PushPath::Json, Ok(true)) => {
@@ -167,6 +182,10 @@ pub async fn respond(
             };
             Op::from_pushgateway_as(method, &path, &body, format, now, ttl).map(|op| (op, 0))
         }
+        PushPath::Otlp => {
+            let encoding = otlp_encoding.unwrap_or(Encoding::Protobuf);
+            Op::from_otlp(&body, encoding, now, ttl).map(|op| (op, 0))
+        }
     };
     let (op, count) = match built {
         Ok(built) => built,
@@ -187,6 +206,20 @@ pub async fn respond(
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Ok(Ok(_)) if otlp_encoding.is_some() => {
+            // An empty ExportMetricsServiceResponse: no partial success.
+            let encoding = otlp_encoding.unwrap_or(Encoding::Protobuf);
+            let body = match encoding {
+                Encoding::Protobuf => Bytes::new(),
+                Encoding::Json => Bytes::from_static(b"{}"),
+            };
+            let mut response = Response::new(Full::new(body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(encoding.content_type()),
             );
             response
         }

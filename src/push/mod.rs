@@ -11,6 +11,7 @@
 pub mod endpoint;
 pub mod json;
 pub mod log;
+pub mod otlp;
 pub mod protobuf;
 pub mod pushgateway;
 pub mod wire;
@@ -245,6 +246,9 @@ pub enum Op {
         group: GroupKey,
         at: f64,
     },
+    /// Replaces of several groups, checked and applied together: an OTLP
+    /// export of several resources.
+    Batch(Vec<Op>),
 }
 
 /// The bodies the Pushgateway's API takes.
@@ -488,8 +492,69 @@ impl State {
                 let new_count = old_count + added.values().sum::<usize>();
                 self.check_counts(group, old_count, new_count, limits)
             }
+            Op::Batch(ops) => self.check_batch(ops, limits),
             Op::Delete { .. } | Op::Failure { .. } => Ok(()),
         }
+    }
+
+    /// Each op against the store, then what they do together: one type per
+    /// name across them, and the group and series totals of all of them.
+    fn check_batch(&self, ops: &[Op], limits: &Limits) -> Result<(), PushError> {
+        let mut kinds: HashMap<&str, Kind> = HashMap::new();
+        let mut new_groups = 0;
+        let mut total = self.series_total;
+        for op in ops {
+            let Op::Replace {
+                group,
+                families,
+                whole_group,
+                ..
+            } = op
+            else {
+                return Err(PushError::Invalid("a batch holds replaces only".to_owned()));
+            };
+            self.check(op, limits)?;
+            for (name, family) in families {
+                if let Some(kind) = kinds.insert(name, family.kind) {
+                    if kind != family.kind {
+                        return Err(PushError::Invalid(format!(
+                            "{name} is pushed as a {kind:?} and as a {:?}",
+                            family.kind
+                        )));
+                    }
+                }
+            }
+            let old = self.groups.get(group);
+            if old.is_none() {
+                new_groups += 1;
+            }
+            let old_count = old.map_or(0, Group::series_count);
+            let kept: usize = match (old, whole_group) {
+                (Some(old), false) => old
+                    .families
+                    .iter()
+                    .filter(|(name, _)| !families.contains_key(*name))
+                    .map(|(_, f)| f.series.len())
+                    .sum(),
+                _ => 0,
+            };
+            let new_count = kept + families.values().map(|f| f.series.len()).sum::<usize>();
+            total = total - old_count + new_count;
+        }
+        if self.groups.len() + new_groups > limits.groups {
+            return Err(PushError::Limit(format!(
+                "the push would start {new_groups} groups beside the {} held; the limit is {} (push.max_groups)",
+                self.groups.len(),
+                limits.groups
+            )));
+        }
+        if total > self.series_total && total > limits.total {
+            return Err(PushError::Limit(format!(
+                "the store would hold {total} series; the limit is {} (web.limits.max_push_series_total)",
+                limits.total
+            )));
+        }
+        Ok(())
     }
 
     /// Refuses a new group that Prometheus could not tell from a held one:
@@ -606,6 +671,11 @@ impl State {
             Op::Failure { group, at } => {
                 if let Some(entry) = self.groups.get_mut(group) {
                     entry.push_failure_time = *at;
+                }
+            }
+            Op::Batch(ops) => {
+                for op in ops {
+                    stale += self.apply(op);
                 }
             }
         }
@@ -795,6 +865,7 @@ impl PushStore {
                         .any(|suffix| self.host_names.contains(&format!("{}{suffix}", u.name)))
                 })
                 .map(|u| u.name.as_str()),
+            Op::Batch(ops) => ops.iter().find_map(|op| self.host_family(op)),
             Op::Delete { .. } | Op::Failure { .. } => None,
         }
     }
@@ -818,8 +889,7 @@ impl PushStore {
         }
         let (written_to, stale) = {
             let mut state = self.lock();
-            let existing = op.group().and_then(|g| state.groups.get(g));
-            op.settle_ttl(existing, self.config.default_ttl);
+            op.settle_ttl(&state.groups, self.config.default_ttl);
             if let Err(error) = state.check(&op, &self.limits) {
                 if let Some(group) = op.group().filter(|g| state.groups.contains_key(*g)) {
                     let failure = Op::Failure {
@@ -960,23 +1030,59 @@ impl Op {
         })
     }
 
+    /// The op of an OTLP export: each resource's families replace those of
+    /// the same names in its group, as a Pushgateway POST does.
+    pub fn from_otlp(
+        body: &[u8],
+        encoding: otlp::Encoding,
+        now: f64,
+        ttl: Option<f64>,
+    ) -> Result<Op, String> {
+        let groups = otlp::translate(otlp::decode(body, encoding)?)?;
+        let mut ops = Vec::with_capacity(groups.len());
+        for (group, parsed) in groups {
+            let families = pushgateway::into_group(parsed, &group)
+                .map_err(|e| format!("{}: {e}", describe(&group)))?;
+            ops.push(Op::Replace {
+                group,
+                families,
+                whole_group: false,
+                at: now,
+                ttl,
+            });
+        }
+        match ops.len() {
+            1 => Ok(ops.remove(0)),
+            _ => Ok(Op::Batch(ops)),
+        }
+    }
+
     /// A push that names no time to live keeps its group's, as it keeps
     /// the group; a new group takes `push.default_ttl`. Settled before the
     /// op is logged, so a replay applies the same expiry.
-    fn settle_ttl(&mut self, existing: Option<&Group>, default: Option<Duration>) {
-        if let Op::Replace { ttl, .. } | Op::Json { ttl, .. } = self {
-            if ttl.is_none() {
-                *ttl = existing
-                    .and_then(Group::ttl)
-                    .or(default.map(|d| d.as_secs_f64()));
+    fn settle_ttl(&mut self, groups: &BTreeMap<GroupKey, Group>, default: Option<Duration>) {
+        match self {
+            Op::Replace { ttl, group, .. } | Op::Json { ttl, group, .. } => {
+                if ttl.is_none() {
+                    *ttl = groups
+                        .get(group)
+                        .and_then(Group::ttl)
+                        .or(default.map(|d| d.as_secs_f64()));
+                }
             }
+            Op::Batch(ops) => {
+                for op in ops {
+                    op.settle_ttl(groups, default);
+                }
+            }
+            Op::Delete { .. } | Op::Failure { .. } => {}
         }
     }
 
     /// Whether the op can add to what is held (a delete or a failure
     /// record cannot).
     fn adds_data(&self) -> bool {
-        matches!(self, Op::Replace { .. } | Op::Json { .. })
+        matches!(self, Op::Replace { .. } | Op::Json { .. } | Op::Batch(_))
     }
 
     fn group(&self) -> Option<&GroupKey> {
@@ -985,6 +1091,7 @@ impl Op {
             | Op::Delete { group }
             | Op::Json { group, .. }
             | Op::Failure { group, .. } => Some(group),
+            Op::Batch(_) => None,
         }
     }
 }

@@ -574,6 +574,11 @@ mod tests {
             assert_eq!(class(Method::DELETE, path), Class::Write, "{path}");
         }
         assert_eq!(class(Method::GET, "/metrics/job@base64/YQ"), Class::Read);
+        for path in ["/v1/metrics", "/api/v1/otlp/v1/metrics"] {
+            assert_eq!(Route::of(path), Route::Push(PushPath::Otlp), "{path}");
+            assert_eq!(class(Method::POST, path), Class::Write, "{path}");
+            assert_eq!(class(Method::GET, path), Class::Read, "{path}");
+        }
         assert_eq!(Route::of("/metrics/jobs/a"), Route::Page);
         assert_eq!(class(Method::POST, "/metrics"), Class::Read);
         assert_eq!(class(Method::GET, "/metrics"), Class::Read);

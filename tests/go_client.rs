@@ -73,6 +73,24 @@ fn the_go_push_package_pushes_adds_and_deletes_as_on_the_pushgateway() {
     );
     assert_eq!(pushed[&key("batch_row_bytes_sum", &[])], 5050.0);
 
+    // A broken protobuf body is refused, says where, and changes nothing:
+    // a PUT would have replaced the whole group.
+    let protobuf = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+    let bearer = format!("Bearer {TOKEN}");
+    let cut = common::send(
+        "PUT",
+        &outrider.url("/metrics/job/batch/instance/worker-1"),
+        &[("Authorization", &bearer), ("Content-Type", protobuf)],
+        &[0x20, 0x0a, 0x01],
+    );
+    assert_eq!(cut.status, 400, "{}", cut.text());
+    assert!(
+        cut.text()
+            .contains("metric family 0 (from byte 0): at byte 1: truncated"),
+        "{}",
+        cut.text()
+    );
+
     // POST replaces the families it names and keeps the others.
     let added = both("add");
     assert_eq!(

@@ -105,7 +105,8 @@ pub fn pod_monitor() -> Value {
         "spec": {
             "selector": {"matchLabels": {"outrider.dev/monitored": "true"}},
             "podMetricsEndpoints": [
-                {"port": "outrider", "interval": "15s", "relabelings": relabel},
+                // Pushed and scraped series keep their own job and instance.
+                {"port": "outrider", "interval": "15s", "honorLabels": true, "relabelings": relabel},
                 {"port": "app-metrics", "interval": "15s", "relabelings": relabel},
             ],
         },

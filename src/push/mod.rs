@@ -1095,3 +1095,40 @@ impl Op {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_users_turn_pushing_on_and_must_be_bcrypt() {
+        let mut config = PushConfig::default();
+        assert_eq!(config.active(), Ok(false));
+        config.enabled = Some(true);
+        assert!(
+            config
+                .active()
+                .unwrap_err()
+                .contains("push.basic_auth_users")
+        );
+        config.enabled = None;
+        config
+            .basic_auth_users
+            .insert("ci".into(), bcrypt::hash("pw", 4).unwrap());
+        assert_eq!(config.active(), Ok(true));
+        assert_eq!(config.validate(), Ok(()));
+        config
+            .basic_auth_users
+            .insert("batch".into(), "plain".into());
+        let error = config.validate().unwrap_err();
+        assert!(
+            error.starts_with(
+                "push.basic_auth_users: the password of \"batch\" is not a bcrypt hash"
+            ),
+            "{error}"
+        );
+        // An empty token is no token: it could match an empty bearer.
+        config.token = Some(String::new());
+        assert_eq!(config.bearer_token(), None);
+    }
+}

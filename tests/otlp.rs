@@ -202,4 +202,22 @@ fn json_on_prometheus_path_and_bad_bodies_say_what_and_where() {
     let after = get(&outrider.url("/metrics"), &[]).text();
     assert_eq!(held(&after, "invoices_sent_total"), Some(4.0));
     assert_eq!(held(&after, "cpu_utilization_ratio"), Some(0.25));
+
+    // Gzipped, as the Collector's exporter sends by default.
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gzip, changed.as_bytes()).unwrap();
+    let reply = send(
+        "POST",
+        &outrider.url("/v1/metrics"),
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &gzip.finish().unwrap(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    wait_for_tick_after_now(&outrider.url("/metrics"));
+    let gzipped = get(&outrider.url("/metrics"), &[]).text();
+    assert_eq!(held(&gzipped, "invoices_sent_total"), Some(9.0));
 }

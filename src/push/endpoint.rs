@@ -113,16 +113,22 @@ pub async fn respond(
         Ok(ttl) => ttl,
         Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
     };
+    let mut gzipped = false;
     if let Some(encoding) = request
         .headers()
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .filter(|e| !e.eq_ignore_ascii_case("identity"))
     {
-        return json_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &format!("Content-Encoding {encoding} is not accepted; send the body uncompressed"),
-        );
+        // OTLP exporters may gzip (the Collector's does by default).
+        if at == PushPath::Otlp && encoding.eq_ignore_ascii_case("gzip") {
+            gzipped = true;
+        } else {
+            return json_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                &format!("Content-Encoding {encoding} is not accepted; send the body uncompressed"),
+            );
+        }
     }
     let content_type = request
         .headers()
@@ -160,6 +166,14 @@ pub async fn respond(
                 &format!("{error} (web.limits.write.max_body_bytes, web.limits.body_read_timeout)"),
             );
         }
+    };
+    let body = if gzipped {
+        match gunzip_limited(&body, limit) {
+            Ok(body) => body,
+            Err((status, message)) => return json_error(status, &message),
+        }
+    } else {
+        body
     };
     let Some(store) = push.store.get().map(Arc::clone) else {
         let mut response = json_error(
@@ -255,6 +269,29 @@ pub async fn respond(
             )
         }
     }
+}
+
+/// A gzipped body, unpacked to at most `limit` bytes: the body limit holds
+/// for what the body becomes, so a small bomb cannot grow past it.
+fn gunzip_limited(body: &[u8], limit: u64) -> Result<Bytes, (StatusCode, String)> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            let message = format!("the gzipped body does not unpack: {e}");
+            (StatusCode::BAD_REQUEST, message)
+        })?;
+    if out.len() as u64 > limit {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body unpacks to more than {limit} bytes (web.limits.write.max_body_bytes)"
+            ),
+        ));
+    }
+    Ok(Bytes::from(out))
 }
 
 /// A push's time to live: the `ttl` query parameter or the `Outrider-Ttl`

@@ -1131,4 +1131,56 @@ mod tests {
         config.token = Some(String::new());
         assert_eq!(config.bearer_token(), None);
     }
+
+    fn otlp_json(resources: &[(&str, &str, &str)]) -> Vec<u8> {
+        let resources: Vec<String> = resources
+            .iter()
+            .map(|(service, name, kind)| {
+                let data = match *kind {
+                    "gauge" => r#""gauge":{"dataPoints":[{"asDouble":1}]}"#.to_owned(),
+                    _ => r#""sum":{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[{"asInt":"1"}]}"#.to_owned(),
+                };
+                format!(
+                    r#"{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}}]}},"scopeMetrics":[{{"metrics":[{{"name":"{name}",{data}}}]}}]}}"#
+                )
+            })
+            .collect();
+        format!(r#"{{"resourceMetrics":[{}]}}"#, resources.join(",")).into_bytes()
+    }
+
+    #[test]
+    fn an_otlp_export_of_several_resources_is_applied_whole_or_not_at_all() {
+        let limits = Limits::new(10_000, 100_000, &PushConfig::default());
+        let mut state = State::default();
+        let body = otlp_json(&[("a", "jobs", "sum"), ("b", "queue", "gauge")]);
+        let op = Op::from_otlp(&body, otlp::Encoding::Json, 1.0, None).unwrap();
+        assert!(matches!(op, Op::Batch(ref ops) if ops.len() == 2));
+        state.check(&op, &limits).unwrap();
+        state.apply(&op);
+        assert_eq!(state.groups().len(), 2);
+        assert_eq!(state.series_total(), 2);
+
+        // One name, two types across the resources of one export.
+        let clash = otlp_json(&[("c", "depth", "sum"), ("d", "depth.total", "gauge")]);
+        let clash = Op::from_otlp(&clash, otlp::Encoding::Json, 2.0, None);
+        let clash = clash.map(|op| state.check(&op, &limits));
+        assert!(
+            matches!(clash, Ok(Err(PushError::Invalid(ref m))) if m.contains("depth")),
+            "{clash:?}"
+        );
+
+        // Over the group limit with the two new groups together.
+        let tight = Limits::new(
+            10_000,
+            100_000,
+            &PushConfig {
+                max_groups: 3,
+                ..PushConfig::default()
+            },
+        );
+        let two_more = otlp_json(&[("e", "x", "gauge"), ("f", "y", "gauge")]);
+        let op = Op::from_otlp(&two_more, otlp::Encoding::Json, 3.0, None).unwrap();
+        assert!(matches!(state.check(&op, &tight), Err(PushError::Limit(_))));
+        assert_eq!(state.groups().len(), 2);
+    }
 }

@@ -868,19 +868,39 @@ fn translate_metric(metric: &Metric) -> Result<Option<ParsedFamily>, String> {
     };
     let name = metric_name(&metric.name, &metric.unit, role).map_err(at)?;
     let mut samples = Vec::new();
-    let labels =
-        |attributes: &[(String, String)], i: usize| -> Result<Vec<(String, String)>, String> {
-            attributes
-                .iter()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| {
-                    Ok((
-                        label_name(k).map_err(|e| at(format!("dataPoints[{i}]: {e}")))?,
-                        v.clone(),
-                    ))
-                })
-                .collect()
-        };
+    // The label a histogram or summary adds itself.
+    let reserved = match kind {
+        MetricType::Histogram => Some("le"),
+        MetricType::Summary => Some("quantile"),
+        _ => None,
+    };
+    let labels = |attributes: &[(String, String)],
+                  i: usize|
+     -> Result<Vec<(String, String)>, String> {
+        // Attributes that translate to one label name join their values
+        // with `;`, in the order of their keys, as Prometheus does.
+        let mut sorted: Vec<&(String, String)> =
+            attributes.iter().filter(|(_, v)| !v.is_empty()).collect();
+        sorted.sort();
+        let mut out: Vec<(String, String)> = Vec::with_capacity(sorted.len());
+        for (key, value) in sorted {
+            let name = label_name(key).map_err(|e| at(format!("dataPoints[{i}]: {e}")))?;
+            if Some(name.as_str()) == reserved {
+                return Err(at(format!(
+                    "dataPoints[{i}]: the attribute {key:?} would be the {name} label, which the {} sets itself",
+                    kind_name(kind)
+                )));
+            }
+            match out.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, held)) => {
+                    held.push(';');
+                    held.push_str(value);
+                }
+                None => out.push((name, value.clone())),
+            }
+        }
+        Ok(out)
+    };
     let sample = |suffix: &str,
                   mut labels: Vec<(String, String)>,
                   extra: Option<(&str, String)>,
@@ -975,6 +995,16 @@ fn translate_metric(metric: &Metric) -> Result<Option<ParsedFamily>, String> {
         unit: String::new(),
         samples,
     }))
+}
+
+fn kind_name(kind: MetricType) -> &'static str {
+    match kind {
+        MetricType::Histogram => "histogram",
+        MetricType::Summary => "summary",
+        MetricType::Counter => "counter",
+        MetricType::Gauge => "gauge",
+        MetricType::Untyped => "untyped metric",
+    }
 }
 
 /// What a metric's type adds to its name.
@@ -1245,6 +1275,22 @@ mod tests {
         let error = decode(nan.as_bytes(), Encoding::Json).unwrap_err();
         assert!(
             error.contains("metrics[0].sum.dataPoints[0].timeUnixNano"),
+            "{error}"
+        );
+        let joined = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"g","gauge":{"dataPoints":[{"asDouble":1,"attributes":[
+            {"key":"a_b","value":{"stringValue":"2"}},{"key":"a.b","value":{"stringValue":"1"}}]}]}}]}]}]}"#;
+        let groups = translate(decode(joined, Encoding::Json).unwrap()).unwrap();
+        assert_eq!(
+            groups[0].1[0].samples[0].labels,
+            [("a_b".to_owned(), "1;2".to_owned())]
+        );
+        let le = String::from_utf8_lossy(body).replace(
+            "\"bucketCounts\"",
+            "\"attributes\":[{\"key\":\"le\",\"value\":{\"stringValue\":\"x\"}}],\"bucketCounts\"",
+        );
+        let error = translate(decode(le.as_bytes(), Encoding::Json).unwrap()).unwrap_err();
+        assert!(
+            error.contains("the le label, which the histogram sets itself"),
             "{error}"
         );
         let unknown =

@@ -150,7 +150,13 @@ fn metric(
     let mut values = Values::default();
     while let Some(field) = message.next_field()? {
         match field.number {
-            1 => values.labels.push(label_pair(&field)?),
+            1 => {
+                let (name, value) = label_pair(&field)?;
+                if values.labels.iter().any(|(n, _)| *n == name) {
+                    return Err(invalid(field.at, format!("label {name} appears twice")));
+                }
+                values.labels.push((name, value));
+            }
             number @ (2 | 3 | 4 | 5 | 7) => values.value = Some((field, number)),
             6 => values.timestamp_ms = Some(field.varint()? as i64),
             _ => {}

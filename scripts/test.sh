@@ -18,6 +18,10 @@ command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway
 # A real client library's push functions, in tests/push.rs.
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || missing+=(python3-prometheus-client)
 command -v curl >/dev/null || missing+=(curl)
+# The Go client library's push package, built offline in GOPATH mode by
+# tests/go_client.rs.
+command -v go >/dev/null || missing+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/prometheus/client_golang ] || missing+=(golang-github-prometheus-client-golang-dev)
 # libFuzzer, which scripts/fuzz.sh builds, is C++.
 command -v c++ >/dev/null || missing+=(g++)
 # The container engine of tests/containers.rs (see scripts/container-engine).
@@ -35,6 +39,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The OpenTelemetry Python SDK and its OTLP/HTTP exporter, for
+# tests/otlp.rs; PyPI only, pinned, into Debian's Python beside
+# python3-prometheus-client.
+/usr/bin/python3 -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http' 2>/dev/null || {
+  command -v pip3 >/dev/null || { "${sudo[@]}" apt-get update -qq; DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends python3-pip >/dev/null; }
+  "${sudo[@]}" /usr/bin/python3 -m pip install -q --break-system-packages \
+    opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2
+}
 
 cargo fmt --all -- --check
 # Lints every target, benches and examples included, so they keep compiling.

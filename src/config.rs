@@ -299,9 +299,17 @@ impl Config {
         .map(|guard| {
             // With push off its paths answer 404, whatever token is set.
             let push_token = (self.push.active() == Ok(true))
-                .then_some(self.push.token.as_deref())
+                .then_some(self.push.bearer_token())
                 .flatten();
             guard.with_tokens(push_token, self.web.reload_token.as_deref())
+        })
+        .and_then(|guard| {
+            let users = match self.push.active() {
+                Ok(true) => crate::web::auth::Users::new(&self.push.basic_auth_users)
+                    .map_err(|e| format!("push.{e}"))?,
+                _ => None,
+            };
+            Ok(guard.with_push_users(users))
         })
         .map_err(ConfigError::Invalid)
     }

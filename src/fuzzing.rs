@@ -22,6 +22,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("exposition", |data| text(data, exposition)),
     ("push_json", push_json),
     ("pushgateway", |data| text(data, pushgateway)),
+    ("pushgateway_protobuf", pushgateway_protobuf),
+    ("otlp", otlp),
     ("backtest_csv", |data| text(data, backtest_csv)),
 ];
 
@@ -120,6 +122,34 @@ pub fn pushgateway(text: &str) {
     ] {
         if let Ok(op) = crate::push::Op::from_pushgateway(method, path, body.as_bytes(), 1.0, None)
         {
+            apply(op);
+        }
+    }
+}
+
+/// A Pushgateway push in the delimited protobuf format.
+pub fn pushgateway_protobuf(data: &[u8]) {
+    for method in [crate::push::PushMethod::Put, crate::push::PushMethod::Post] {
+        if let Ok(op) = crate::push::Op::from_pushgateway_as(
+            method,
+            "/metrics/job/fuzz/instance/x",
+            data,
+            crate::push::GatewayFormat::Protobuf,
+            1.0,
+            None,
+        ) {
+            apply(op);
+        }
+    }
+}
+
+/// An OTLP/HTTP metrics body, read as protobuf and as JSON.
+pub fn otlp(data: &[u8]) {
+    for encoding in [
+        crate::push::otlp::Encoding::Protobuf,
+        crate::push::otlp::Encoding::Json,
+    ] {
+        if let Ok(op) = crate::push::Op::from_otlp(data, encoding, 1.0, None) {
             apply(op);
         }
     }

@@ -14,13 +14,8 @@
 //!   200 (naming changed settings that take effect on a restart) or 500 with
 //!   the reason it was refused; needs `Authorization: Bearer
 //!   <web.reload_token>`, and is off without a token
-//! - `POST /api/v1/metrics/push`  a JSON batch of metrics
-//! - `PUT|POST|DELETE /metrics/job/<job>{/<label>/<value>}`  the Pushgateway's
-//!   API: replace a group, replace its metrics of the pushed names, delete it;
-//!   also `/metrics/job@base64/<job>...`, its form for any job name
-//!
-//! The push endpoints need `Authorization: Bearer <push.token>` and are off
-//! (404) without a token. Their errors are JSON: `{"status":"error","error":…}`.
+//! - the push endpoints, listed in `crate::push::endpoint`, which answers
+//!   them: the JSON batch API, the Pushgateway's API and OTLP/HTTP metrics
 //!
 //! HEAD is answered like GET without a body; other methods get 405.
 //!
@@ -46,10 +41,10 @@ use tracing::{debug, info, warn};
 
 use crate::exposition::{Format, accepts_gzip};
 use crate::pipeline::{Published, Readiness, Tick};
-use crate::push::{Op, PushError, PushMethod};
-use crate::responses::plain;
+use crate::push::endpoint::PushPath;
+use crate::responses::{json_error, plain};
 use crate::web::connections::{Slot, Slots, Tracked};
-use crate::web::{Class, Guard, read_body_limited};
+use crate::web::{Class, Guard};
 
 /// In-flight requests get this long to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -63,17 +58,7 @@ pub struct Endpoints {
     pub push: Option<PushEndpoint>,
 }
 
-pub struct PushEndpoint {
-    pub token: String,
-    /// Set once the store is restored: the port opens before a long log
-    /// is replayed, so liveness probes pass while pushes wait.
-    pub store: Arc<std::sync::OnceLock<Arc<crate::push::PushStore>>>,
-}
-
-/// What a client told "too many series" should wait before trying again.
-const SERIES_LIMIT_RETRY_AFTER: &str = "60";
-
-const JSON_PUSH_PATH: &str = "/api/v1/metrics/push";
+pub use crate::push::endpoint::PushEndpoint;
 
 pub struct ReloadEndpoint {
     pub token: String,
@@ -85,17 +70,6 @@ pub struct ReloadEndpoint {
 const RELOAD_WAIT: Duration = Duration::from_secs(30);
 
 type Body = Full<Bytes>;
-
-fn json_error(status: StatusCode, message: &str) -> Response<Body> {
-    let body = serde_json::json!({"status": "error", "error": message}).to_string();
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
 
 /// The same refusal with its text in the push endpoints' JSON error shape.
 async fn as_json(refusal: Response<Body>) -> Response<Body> {
@@ -122,10 +96,8 @@ async fn as_json(refusal: Response<Body>) -> Response<Body> {
 /// push like `/metrics/job/...`, because the same parser routes both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// `/api/v1/metrics/push`.
-    JsonPush,
-    /// `/metrics/job/...` and `/metrics/job@base64/...`.
-    GatewayPush,
+    /// A push API's path, answered by `crate::push::endpoint`.
+    Push(PushPath),
     /// `/-/reload`.
     Reload,
     /// Every other path, answered from the headers alone by `handle`.
@@ -134,10 +106,8 @@ pub enum Route {
 
 impl Route {
     pub fn of(path: &str) -> Route {
-        if path == JSON_PUSH_PATH {
-            Route::JsonPush
-        } else if crate::push::pushgateway::grouping_key(path).is_some() {
-            Route::GatewayPush
+        if let Some(push) = PushPath::of(path) {
+            Route::Push(push)
         } else if path == "/-/reload" {
             Route::Reload
         } else {
@@ -150,17 +120,14 @@ impl Route {
     /// path asked with another method gets 405).
     pub fn class(self, method: &Method) -> Class {
         match self {
-            Route::JsonPush if method == Method::POST => Class::Write,
-            Route::GatewayPush if [Method::PUT, Method::POST, Method::DELETE].contains(method) => {
-                Class::Write
-            }
+            Route::Push(push) if push.accepts(method) => Class::Write,
             Route::Reload if method == Method::POST => Class::Admin,
             _ => Class::Read,
         }
     }
 
     fn is_push(self) -> bool {
-        matches!(self, Route::JsonPush | Route::GatewayPush)
+        matches!(self, Route::Push(_))
     }
 }
 
@@ -213,164 +180,11 @@ impl Endpoints {
         guard: &Guard,
     ) -> Response<Body> {
         match route {
-            Route::JsonPush | Route::GatewayPush => self.push(request, guard).await,
+            Route::Push(at) => {
+                crate::push::endpoint::respond(self.push.as_ref(), at, request, guard).await
+            }
             Route::Reload => self.reload(&request).await,
             Route::Page => self.handle(&request),
-        }
-    }
-
-    async fn push(&self, request: Request<hyper::body::Incoming>, guard: &Guard) -> Response<Body> {
-        let Some(push) = &self.push else {
-            return json_error(
-                StatusCode::NOT_FOUND,
-                "pushing is off; set push.token (or OUTRIDER_PUSH_TOKEN) to turn it on",
-            );
-        };
-        let path = request.uri().path().to_owned();
-        let method = request.method().clone();
-        let allowed = if path == JSON_PUSH_PATH {
-            method == Method::POST
-        } else {
-            [Method::PUT, Method::POST, Method::DELETE].contains(&method)
-        };
-        if !allowed {
-            let mut response = json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
-            let allow = if path == JSON_PUSH_PATH {
-                "POST"
-            } else {
-                "PUT, POST, DELETE"
-            };
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
-            return response;
-        }
-        if !bearer_matches(&request, &push.token) {
-            let mut response =
-                json_error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
-        let ttl = match request_ttl(&request) {
-            Ok(ttl) => ttl,
-            Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
-        };
-        if let Some(encoding) = request
-            .headers()
-            .get(header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .filter(|e| !e.eq_ignore_ascii_case("identity"))
-        {
-            return json_error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                &format!("Content-Encoding {encoding} is not accepted; send the body uncompressed"),
-            );
-        }
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        if content_type.contains("protobuf") {
-            return json_error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "the protobuf format is not accepted; push the text format (text/plain; version=0.0.4)",
-            );
-        }
-        let limit = guard.max_body_bytes(Class::Write);
-        let body = match read_body_limited(
-            request.into_body(),
-            limit,
-            guard.limits.body_read_timeout,
-        )
-        .await
-        {
-            Ok(body) => body,
-            Err(error) => {
-                return json_error(
-                    error.status(),
-                    &format!(
-                        "{error} (web.limits.write.max_body_bytes, web.limits.body_read_timeout)"
-                    ),
-                );
-            }
-        };
-        let Some(store) = push.store.get().map(Arc::clone) else {
-            let mut response = json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "pushed metrics are still being restored after the start; try again shortly",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
-        };
-        let now = crate::pipeline::unix_now();
-        let built = if path == JSON_PUSH_PATH {
-            Op::from_json(&body, &store.config, now, ttl)
-        } else {
-            let method = match method {
-                Method::PUT => PushMethod::Put,
-                Method::DELETE => PushMethod::Delete,
-                _ => PushMethod::Post,
-            };
-            Op::from_pushgateway(method, &path, &body, now, ttl).map(|op| (op, 0))
-        };
-        let (op, count) = match built {
-            Ok(built) => built,
-            Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
-        };
-        let submitting = Arc::clone(&store);
-        let outcome = match tokio::task::spawn_blocking(move || submitting.submit(op)).await {
-            // Accepted only once it is on disk.
-            Ok(Ok((stale, position))) => Ok(store.durable(position).await.map(|()| stale)),
-            Ok(Err(error)) => Ok(Err(error)),
-            Err(error) => Err(error),
-        };
-        match outcome {
-            Ok(Ok(stale)) if path == JSON_PUSH_PATH => {
-                let body = serde_json::json!({"status": "success", "accepted": count - stale, "stale": stale});
-                let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                response
-            }
-            Ok(Ok(_)) if method == Method::DELETE => plain(StatusCode::ACCEPTED, ""),
-            Ok(Ok(_)) => plain(StatusCode::OK, ""),
-            Ok(Err(PushError::Invalid(message))) => json_error(StatusCode::BAD_REQUEST, &message),
-            Ok(Err(PushError::Limit(message))) => {
-                let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, &message);
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from_static(SERIES_LIMIT_RETRY_AFTER),
-                );
-                response
-            }
-            Ok(Err(PushError::NoSpace(message))) => {
-                warn!(error = %message, "push not stored: the disk is full");
-                let mut response = json_error(StatusCode::INSUFFICIENT_STORAGE, &message);
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from_static(SERIES_LIMIT_RETRY_AFTER),
-                );
-                response
-            }
-            Ok(Err(error)) => {
-                warn!(error = %error, "push not stored");
-                json_error(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string())
-            }
-            Err(error) => {
-                warn!(error = %error, "push task failed");
-                json_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the push could not be applied",
-                )
-            }
         }
     }
 
@@ -572,25 +386,6 @@ fn bearer_matches<B>(request: &Request<B>, token: &str) -> bool {
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
     crate::web::auth::bearer_matches(given, token)
-}
-
-/// A push's time to live: the `ttl` query parameter or the `Outrider-Ttl`
-/// header (for clients that cannot change the URL).
-fn request_ttl<B>(request: &Request<B>) -> Result<Option<f64>, String> {
-    let from_query = request
-        .uri()
-        .query()
-        .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("ttl=")));
-    let from_header = request
-        .headers()
-        .get("outrider-ttl")
-        .and_then(|v| v.to_str().ok());
-    match from_query.or(from_header) {
-        Some(text) => crate::push::json::parse_ttl(text)
-            .map(Some)
-            .map_err(|e| format!("ttl: {e}")),
-        None => Ok(None),
-    }
 }
 
 fn html_escape(text: &str) -> String {
@@ -799,11 +594,16 @@ mod tests {
             "/metrics/job@base64/Zm9vL2Jhcg/instance/x",
             "/metrics/job@base64/!!",
         ] {
-            assert_eq!(Route::of(path), Route::GatewayPush, "{path}");
+            assert_eq!(Route::of(path), Route::Push(PushPath::Gateway), "{path}");
             assert_eq!(class(Method::PUT, path), Class::Write, "{path}");
             assert_eq!(class(Method::DELETE, path), Class::Write, "{path}");
         }
         assert_eq!(class(Method::GET, "/metrics/job@base64/YQ"), Class::Read);
+        for path in ["/v1/metrics", "/api/v1/otlp/v1/metrics"] {
+            assert_eq!(Route::of(path), Route::Push(PushPath::Otlp), "{path}");
+            assert_eq!(class(Method::POST, path), Class::Write, "{path}");
+            assert_eq!(class(Method::GET, path), Class::Read, "{path}");
+        }
         assert_eq!(Route::of("/metrics/jobs/a"), Route::Page);
         assert_eq!(class(Method::POST, "/metrics"), Class::Read);
         assert_eq!(class(Method::GET, "/metrics"), Class::Read);

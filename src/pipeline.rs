@@ -211,10 +211,18 @@ impl Core {
     fn record_dropped(&mut self, dropped: crate::series::Dropped) {
         self.dropped_type_conflicts += dropped.type_conflicts as u64;
         self.dropped_duplicates += dropped.duplicates as u64;
-        for name in dropped.names {
+        for (name, reason) in dropped.names {
             // Once per name: the same clash recurs on every tick.
             if self.warned_names.len() < 1000 && !self.warned_names.contains(&name) {
-                warn!(family = %name, "series dropped: the name is given by another source with another type, or a series is given twice");
+                let why = match reason {
+                    "type_conflict" => {
+                        "an earlier source (host collectors, then scrape targets in order, then pushes) gives the name another type"
+                    }
+                    _ => {
+                        "an earlier source (host collectors, then scrape targets in order, then pushes) gives the same series; set the later source's labels to tell them apart"
+                    }
+                };
+                warn!(family = %name, reason, why, "series dropped, counted in outrider_series_dropped_total");
                 self.warned_names.insert(name);
             }
         }

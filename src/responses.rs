@@ -16,3 +16,15 @@ pub fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     );
     response
 }
+
+/// An error in the JSON shape of Prometheus's and the Pushgateway's APIs.
+pub fn json_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({"status": "error", "error": message}).to_string();
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

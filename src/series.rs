@@ -16,8 +16,9 @@ pub struct Dropped {
     pub type_conflicts: usize,
     /// Series given twice with the same labels.
     pub duplicates: usize,
-    /// The family names concerned, for the log.
-    pub names: Vec<String>,
+    /// The family names concerned and why (`type_conflict`, `duplicate`,
+    /// the reasons of `outrider_series_dropped_total`), for the log.
+    pub names: Vec<(String, &'static str)>,
 }
 
 /// Merges families of the same name, keeping the first type and the first
@@ -34,7 +35,9 @@ pub fn merge(families: Vec<Family>) -> (Vec<Family>, Dropped) {
             }
             Some(&at) if out[at].kind != family.kind => {
                 dropped.type_conflicts += family.samples.len();
-                dropped.names.push(family.name.to_string());
+                dropped
+                    .names
+                    .push((family.name.to_string(), "type_conflict"));
             }
             Some(&at) => {
                 let existing = &mut out[at];
@@ -54,7 +57,7 @@ pub fn merge(families: Vec<Family>) -> (Vec<Family>, Dropped) {
             .dedup_by(|later, earlier| later.labels == earlier.labels);
         if family.samples.len() < before {
             dropped.duplicates += before - family.samples.len();
-            dropped.names.push(family.name.to_string());
+            dropped.names.push((family.name.to_string(), "duplicate"));
         }
     }
     (out, dropped)

@@ -164,7 +164,7 @@ fn both_formats_stay_valid_with_the_shapes_apps_and_pushers_send() {
         "the app's and the pushed series",
         || {
             let text = get(&outrider.url("/metrics"), &[]).text();
-            sample_value(&text, "rpc_seconds_count", &[]).is_some()
+            sample_value(&text, "rpc_seconds_count", &[("job", "app")]).is_some()
                 && text.contains("\nbatch_runs{")
         },
     );

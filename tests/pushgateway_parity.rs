@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use common::{SeriesKey, free_port, get, parse_samples, require, send, spawn, wait_until};
+use common::{get, pushed_series, send};
 
 const TOKEN: &str = "parity-token-0123456789";
 
@@ -75,37 +72,6 @@ const REQUESTS: &[(&str, &str, &str)] = &[
     ("DELETE", "/metrics/job/gone", ""),
 ];
 
-/// The pushed series and push-time series, labels with empty values
-/// dropped (Prometheus does not tell them from absent ones), push times as
-/// "set" (1) or "never" (0).
-fn pushed_series(text: &str) -> BTreeMap<SeriesKey, f64> {
-    parse_samples(text)
-        .into_iter()
-        .filter(|(k, _)| {
-            ![
-                "go_",
-                "process_",
-                "pushgateway_",
-                "promhttp_",
-                "outrider_",
-                "node_",
-                "namedprocess_",
-            ]
-            .iter()
-            .any(|p| k.name.starts_with(p))
-        })
-        .map(|(mut k, v)| {
-            k.labels.retain(|_, value| !value.is_empty());
-            let v = if k.name.starts_with("push_") {
-                if v > 0.0 { 1.0 } else { 0.0 }
-            } else {
-                v
-            };
-            (k, v)
-        })
-        .collect()
-}
-
 fn class(status: u16) -> &'static str {
     match status {
         200..=299 => "accepted",
@@ -116,27 +82,7 @@ fn class(status: u16) -> &'static str {
 
 #[test]
 fn the_same_pushes_give_the_same_series_as_the_pushgateway() {
-    let binary = require("prometheus-pushgateway");
-    let port = free_port();
-    // Debian's build persists to /var/lib by default; this one keeps its
-    // state to itself.
-    let state = tempfile::tempdir().unwrap();
-    let _gateway = spawn(
-        &binary,
-        &[
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            format!(
-                "--persistence.file={}",
-                state.path().join("pushgateway.data").display()
-            ),
-        ],
-        &[],
-    );
-    let gateway = format!("http://127.0.0.1:{port}");
-    wait_until(Duration::from_secs(10), "the Pushgateway", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && get(&format!("{gateway}/-/ready"), &[]).status == 200
-    });
+    let (_gateway_process, gateway, _state) = common::start_pushgateway();
     let outrider = common::start_outrider_with_env(
         &["--collect.interval", "200ms"],
         &[("OUTRIDER_PUSH_TOKEN", TOKEN)],

@@ -133,9 +133,14 @@ fn app_series_are_reexported_and_dropped_when_the_app_fails() {
     assert_eq!(value(&text, "process_open_fds", &web(&[])), Some(12.0));
     assert!(value(&text, "process_open_fds", &[]).is_some());
     // OpenMetrics: the counter keeps its _total, _created is not a series.
-    assert_eq!(value(&text, "jobs_total", &[("queue", "q")]), Some(4.0));
+    // A target without labels: its series carry job="<name>".
+    let worker = [("job", "worker")];
+    assert_eq!(
+        value(&text, "jobs_total", &[("job", "worker"), ("queue", "q")]),
+        Some(4.0)
+    );
     assert!(!text.contains("jobs_created"));
-    assert_eq!(value(&text, "temperature_celsius", &[]), Some(21.5));
+    assert_eq!(value(&text, "temperature_celsius", &worker), Some(21.5));
     assert_eq!(
         value(&text, "outrider_target_samples", &[("target", "web")]),
         Some(7.0)
@@ -195,7 +200,11 @@ fn app_series_are_reexported_and_dropped_when_the_app_fails() {
     );
     // The worker was never touched.
     assert_eq!(
-        value(&metrics(), "jobs_total", &[("queue", "q")]),
+        value(
+            &metrics(),
+            "jobs_total",
+            &[("job", "worker"), ("queue", "q")]
+        ),
         Some(4.0)
     );
 }

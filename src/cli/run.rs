@@ -197,7 +197,6 @@ pub(super) async fn serve(config: Config, args: RunArgs) -> Result<(), RunError>
                 requests: reload_requests.clone(),
             }),
         push: push_active.then(|| http::PushEndpoint {
-            token: config.push.token.clone().unwrap_or_default(),
             store: Arc::clone(&push_slot),
         }),
     });

@@ -48,7 +48,9 @@ pub struct TargetConfig {
     /// How long one scrape may take; at most the interval.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
-    /// Labels added to every series of the target.
+    /// Labels added to every series of the target; none set: `job` is the
+    /// target's name, which keeps the app's series apart from outrider's
+    /// own (`process_*` above all).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// A scrape with more samples fails; 0 means no limit.
@@ -70,6 +72,25 @@ pub struct TargetConfig {
     /// no limit.
     #[serde(default)]
     pub label_value_length_limit: usize,
+}
+
+/// The labels added to a target's series: its `labels`, or without any,
+/// `job="<name>"`. Every client library exports `process_*`, as outrider
+/// does for itself; unlabelled, the app's would be the very series of
+/// outrider's own, and one of the two would be dropped. `job` is the label
+/// Prometheus gives a scrape target, so with `honor_labels: true` the
+/// app's series keep their own job and outrider's keep the scrape job: the
+/// client library's dashboards (by the app's job) and outrider's (by its
+/// job) each see their own process.
+fn target_labels(config: &TargetConfig) -> Vec<(String, String)> {
+    if config.labels.is_empty() {
+        return vec![("job".to_owned(), config.name.clone())];
+    }
+    config
+        .labels
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
 }
 
 fn default_interval() -> Duration {
@@ -167,11 +188,7 @@ impl ScrapeCollector {
             targets.push(Arc::new(Target {
                 config: config.clone(),
                 uri,
-                extra_labels: config
-                    .labels
-                    .iter()
-                    .map(|(n, v)| (n.clone(), v.clone()))
-                    .collect(),
+                extra_labels: target_labels(config),
                 state: Arc::default(),
             }));
         }

@@ -8,9 +8,13 @@
 //! replays the log over the last compacted snapshot, so an accepted push
 //! survives a kill -9.
 
+pub mod endpoint;
 pub mod json;
 pub mod log;
+pub mod otlp;
+pub mod protobuf;
 pub mod pushgateway;
+pub mod wire;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -30,8 +34,13 @@ pub struct PushConfig {
     /// Turns the push endpoints on or off. Unset: on exactly when a token is
     /// set. `true` without a token refuses to start.
     pub enabled: Option<bool>,
-    /// Bearer token every push must carry. Also `OUTRIDER_PUSH_TOKEN`.
+    /// Bearer token a push may carry. Also `OUTRIDER_PUSH_TOKEN`.
     pub token: Option<String>,
+    /// Users who may push with HTTP basic auth instead of the token, as
+    /// the client libraries' basic auth handlers send it: user name to
+    /// bcrypt hash, the form of the web config's `basic_auth_users`. Kept
+    /// apart from those readers, so a scrape credential cannot push.
+    pub basic_auth_users: BTreeMap<String, String>,
     /// Removes a new group this long after its last push, unless a push
     /// asks for another time to live (`?ttl=`, the `Outrider-Ttl` header or
     /// `"ttl"` in a JSON body); a push that names none keeps the group's.
@@ -67,6 +76,7 @@ impl Default for PushConfig {
         PushConfig {
             enabled: None,
             token: None,
+            basic_auth_users: BTreeMap::new(),
             default_ttl: None,
             histogram_buckets: BTreeMap::new(),
             // The client libraries' defaults.
@@ -84,23 +94,31 @@ impl Default for PushConfig {
 }
 
 impl PushConfig {
-    /// Whether the push endpoints are served; refuses `enabled: true`
-    /// without a token, saying how to set one.
+    /// Whether the push endpoints are served: when a token or a basic auth
+    /// user is set, unless `enabled: false`. Refuses `enabled: true`
+    /// without either, saying how to set one.
     pub fn active(&self) -> Result<bool, String> {
-        let has_token = self.token.as_deref().is_some_and(|t| !t.is_empty());
-        match (self.enabled, has_token) {
+        let has_credentials = self.bearer_token().is_some() || !self.basic_auth_users.is_empty();
+        match (self.enabled, has_credentials) {
             (Some(true), false) => Err(
-                "push.enabled is true but no token is set: set push.token in the config or \
-                 OUTRIDER_PUSH_TOKEN in the environment (pushes must carry it as a bearer token)"
+                "push.enabled is true but no credentials are set: set push.token in the config or \
+                 OUTRIDER_PUSH_TOKEN in the environment (pushes carry it as a bearer token), or \
+                 push.basic_auth_users"
                     .to_owned(),
             ),
             (Some(false), _) => Ok(false),
-            (_, has_token) => Ok(has_token),
+            (_, has_credentials) => Ok(has_credentials),
         }
+    }
+
+    /// The token, unless it is empty (which no push may match).
+    pub fn bearer_token(&self) -> Option<&str> {
+        self.token.as_deref().filter(|t| !t.is_empty())
     }
 
     pub fn validate(&self) -> Result<(), String> {
         self.active()?;
+        crate::web::auth::Users::new(&self.basic_auth_users).map_err(|e| format!("push.{e}"))?;
         let lists = std::iter::once(("default_buckets", &self.default_buckets))
             .chain(self.histogram_buckets.iter().map(|(n, b)| (n.as_str(), b)));
         for (name, bounds) in lists {
@@ -228,6 +246,18 @@ pub enum Op {
         group: GroupKey,
         at: f64,
     },
+    /// Replaces of several groups, checked and applied together: an OTLP
+    /// export of several resources.
+    Batch(Vec<Op>),
+}
+
+/// The bodies the Pushgateway's API takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayFormat {
+    /// The text format, 0.0.4.
+    Text,
+    /// Delimited `io.prometheus.client.MetricFamily` messages.
+    Protobuf,
 }
 
 /// The Pushgateway's methods.
@@ -462,8 +492,69 @@ impl State {
                 let new_count = old_count + added.values().sum::<usize>();
                 self.check_counts(group, old_count, new_count, limits)
             }
+            Op::Batch(ops) => self.check_batch(ops, limits),
             Op::Delete { .. } | Op::Failure { .. } => Ok(()),
         }
+    }
+
+    /// Each op against the store, then what they do together: one type per
+    /// name across them, and the group and series totals of all of them.
+    fn check_batch(&self, ops: &[Op], limits: &Limits) -> Result<(), PushError> {
+        let mut kinds: HashMap<&str, Kind> = HashMap::new();
+        let mut new_groups = 0;
+        let mut total = self.series_total;
+        for op in ops {
+            let Op::Replace {
+                group,
+                families,
+                whole_group,
+                ..
+            } = op
+            else {
+                return Err(PushError::Invalid("a batch holds replaces only".to_owned()));
+            };
+            self.check(op, limits)?;
+            for (name, family) in families {
+                if let Some(kind) = kinds.insert(name, family.kind) {
+                    if kind != family.kind {
+                        return Err(PushError::Invalid(format!(
+                            "{name} is pushed as a {kind:?} and as a {:?}",
+                            family.kind
+                        )));
+                    }
+                }
+            }
+            let old = self.groups.get(group);
+            if old.is_none() {
+                new_groups += 1;
+            }
+            let old_count = old.map_or(0, Group::series_count);
+            let kept: usize = match (old, whole_group) {
+                (Some(old), false) => old
+                    .families
+                    .iter()
+                    .filter(|(name, _)| !families.contains_key(*name))
+                    .map(|(_, f)| f.series.len())
+                    .sum(),
+                _ => 0,
+            };
+            let new_count = kept + families.values().map(|f| f.series.len()).sum::<usize>();
+            total = total - old_count + new_count;
+        }
+        if self.groups.len() + new_groups > limits.groups {
+            return Err(PushError::Limit(format!(
+                "the push would start {new_groups} groups beside the {} held; the limit is {} (push.max_groups)",
+                self.groups.len(),
+                limits.groups
+            )));
+        }
+        if total > self.series_total && total > limits.total {
+            return Err(PushError::Limit(format!(
+                "the store would hold {total} series; the limit is {} (web.limits.max_push_series_total)",
+                limits.total
+            )));
+        }
+        Ok(())
     }
 
     /// Refuses a new group that Prometheus could not tell from a held one:
@@ -580,6 +671,11 @@ impl State {
             Op::Failure { group, at } => {
                 if let Some(entry) = self.groups.get_mut(group) {
                     entry.push_failure_time = *at;
+                }
+            }
+            Op::Batch(ops) => {
+                for op in ops {
+                    stale += self.apply(op);
                 }
             }
         }
@@ -769,6 +865,7 @@ impl PushStore {
                         .any(|suffix| self.host_names.contains(&format!("{}{suffix}", u.name)))
                 })
                 .map(|u| u.name.as_str()),
+            Op::Batch(ops) => ops.iter().find_map(|op| self.host_family(op)),
             Op::Delete { .. } | Op::Failure { .. } => None,
         }
     }
@@ -790,8 +887,7 @@ impl PushStore {
         }
         let (written_to, stale) = {
             let mut state = self.lock();
-            let existing = op.group().and_then(|g| state.groups.get(g));
-            op.settle_ttl(existing, self.config.default_ttl);
+            op.settle_ttl(&state.groups, self.config.default_ttl);
             if let Err(error) = state.check(&op, &self.limits) {
                 if let Some(group) = op.group().filter(|g| state.groups.contains_key(*g)) {
                     let failure = Op::Failure {
@@ -884,12 +980,25 @@ impl Op {
         Ok((op, count))
     }
 
-    /// The op of a Pushgateway request: `PUT` replaces the group, `POST` its
-    /// families of the names pushed, `DELETE` removes it.
+    /// The op of a Pushgateway request in the text format: `PUT` replaces
+    /// the group, `POST` its families of the names pushed, `DELETE`
+    /// removes it.
     pub fn from_pushgateway(
         method: PushMethod,
         path: &str,
         body: &[u8],
+        now: f64,
+        ttl: Option<f64>,
+    ) -> Result<Op, String> {
+        Op::from_pushgateway_as(method, path, body, GatewayFormat::Text, now, ttl)
+    }
+
+    /// The op of a Pushgateway request whose body is in `format`.
+    pub fn from_pushgateway_as(
+        method: PushMethod,
+        path: &str,
+        body: &[u8],
+        format: GatewayFormat,
         now: f64,
         ttl: Option<f64>,
     ) -> Result<Op, String> {
@@ -900,8 +1009,16 @@ impl Op {
         if method == PushMethod::Delete {
             return Ok(Op::Delete { group });
         }
-        let text = std::str::from_utf8(body).map_err(|e| format!("the body is not UTF-8: {e}"))?;
-        let families = pushgateway::parse_body(text, &group)?;
+        let parsed = match format {
+            GatewayFormat::Text => {
+                let text =
+                    std::str::from_utf8(body).map_err(|e| format!("the body is not UTF-8: {e}"))?;
+                crate::textparse::parse(text, crate::textparse::Dialect::Text)
+                    .map_err(|e| e.to_string())?
+            }
+            GatewayFormat::Protobuf => protobuf::decode(body)?,
+        };
+        let families = pushgateway::into_group(parsed, &group)?;
         Ok(Op::Replace {
             group,
             families,
@@ -911,23 +1028,59 @@ impl Op {
         })
     }
 
+    /// The op of an OTLP export: each resource's families replace those of
+    /// the same names in its group, as a Pushgateway POST does.
+    pub fn from_otlp(
+        body: &[u8],
+        encoding: otlp::Encoding,
+        now: f64,
+        ttl: Option<f64>,
+    ) -> Result<Op, String> {
+        let groups = otlp::translate(otlp::decode(body, encoding)?)?;
+        let mut ops = Vec::with_capacity(groups.len());
+        for (group, parsed) in groups {
+            let families = pushgateway::into_group(parsed, &group)
+                .map_err(|e| format!("{}: {e}", describe(&group)))?;
+            ops.push(Op::Replace {
+                group,
+                families,
+                whole_group: false,
+                at: now,
+                ttl,
+            });
+        }
+        match ops.len() {
+            1 => Ok(ops.remove(0)),
+            _ => Ok(Op::Batch(ops)),
+        }
+    }
+
     /// A push that names no time to live keeps its group's, as it keeps
     /// the group; a new group takes `push.default_ttl`. Settled before the
     /// op is logged, so a replay applies the same expiry.
-    fn settle_ttl(&mut self, existing: Option<&Group>, default: Option<Duration>) {
-        if let Op::Replace { ttl, .. } | Op::Json { ttl, .. } = self {
-            if ttl.is_none() {
-                *ttl = existing
-                    .and_then(Group::ttl)
-                    .or(default.map(|d| d.as_secs_f64()));
+    fn settle_ttl(&mut self, groups: &BTreeMap<GroupKey, Group>, default: Option<Duration>) {
+        match self {
+            Op::Replace { ttl, group, .. } | Op::Json { ttl, group, .. } => {
+                if ttl.is_none() {
+                    *ttl = groups
+                        .get(group)
+                        .and_then(Group::ttl)
+                        .or(default.map(|d| d.as_secs_f64()));
+                }
             }
+            Op::Batch(ops) => {
+                for op in ops {
+                    op.settle_ttl(groups, default);
+                }
+            }
+            Op::Delete { .. } | Op::Failure { .. } => {}
         }
     }
 
     /// Whether the op can add to what is held (a delete or a failure
     /// record cannot).
     fn adds_data(&self) -> bool {
-        matches!(self, Op::Replace { .. } | Op::Json { .. })
+        matches!(self, Op::Replace { .. } | Op::Json { .. } | Op::Batch(_))
     }
 
     fn group(&self) -> Option<&GroupKey> {
@@ -936,6 +1089,96 @@ impl Op {
             | Op::Delete { group }
             | Op::Json { group, .. }
             | Op::Failure { group, .. } => Some(group),
+            Op::Batch(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_users_turn_pushing_on_and_must_be_bcrypt() {
+        let mut config = PushConfig::default();
+        assert_eq!(config.active(), Ok(false));
+        config.enabled = Some(true);
+        assert!(
+            config
+                .active()
+                .unwrap_err()
+                .contains("push.basic_auth_users")
+        );
+        config.enabled = None;
+        config
+            .basic_auth_users
+            .insert("ci".into(), bcrypt::hash("pw", 4).unwrap());
+        assert_eq!(config.active(), Ok(true));
+        assert_eq!(config.validate(), Ok(()));
+        config
+            .basic_auth_users
+            .insert("batch".into(), "plain".into());
+        let error = config.validate().unwrap_err();
+        assert!(
+            error.starts_with(
+                "push.basic_auth_users: the password of \"batch\" is not a bcrypt hash"
+            ),
+            "{error}"
+        );
+        // An empty token is no token: it could match an empty bearer.
+        config.token = Some(String::new());
+        assert_eq!(config.bearer_token(), None);
+    }
+
+    fn otlp_json(resources: &[(&str, &str, &str)]) -> Vec<u8> {
+        let resources: Vec<String> = resources
+            .iter()
+            .map(|(service, name, kind)| {
+                let data = match *kind {
+                    "gauge" => r#""gauge":{"dataPoints":[{"asDouble":1}]}"#.to_owned(),
+                    _ => r#""sum":{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[{"asInt":"1"}]}"#.to_owned(),
+                };
+                format!(
+                    r#"{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}}]}},"scopeMetrics":[{{"metrics":[{{"name":"{name}",{data}}}]}}]}}"#
+                )
+            })
+            .collect();
+        format!(r#"{{"resourceMetrics":[{}]}}"#, resources.join(",")).into_bytes()
+    }
+
+    #[test]
+    fn an_otlp_export_of_several_resources_is_applied_whole_or_not_at_all() {
+        let limits = Limits::new(10_000, 100_000, &PushConfig::default());
+        let mut state = State::default();
+        let body = otlp_json(&[("a", "jobs", "sum"), ("b", "queue", "gauge")]);
+        let op = Op::from_otlp(&body, otlp::Encoding::Json, 1.0, None).unwrap();
+        assert!(matches!(op, Op::Batch(ref ops) if ops.len() == 2));
+        state.check(&op, &limits).unwrap();
+        state.apply(&op);
+        assert_eq!(state.groups().len(), 2);
+        assert_eq!(state.series_total(), 2);
+
+        // One name, two types across the resources of one export.
+        let clash = otlp_json(&[("c", "depth", "sum"), ("d", "depth.total", "gauge")]);
+        let clash = Op::from_otlp(&clash, otlp::Encoding::Json, 2.0, None);
+        let clash = clash.map(|op| state.check(&op, &limits));
+        assert!(
+            matches!(clash, Ok(Err(PushError::Invalid(ref m))) if m.contains("depth")),
+            "{clash:?}"
+        );
+
+        // Over the group limit with the two new groups together.
+        let tight = Limits::new(
+            10_000,
+            100_000,
+            &PushConfig {
+                max_groups: 3,
+                ..PushConfig::default()
+            },
+        );
+        let two_more = otlp_json(&[("e", "x", "gauge"), ("f", "y", "gauge")]);
+        let op = Op::from_otlp(&two_more, otlp::Encoding::Json, 3.0, None).unwrap();
+        assert!(matches!(state.check(&op, &tight), Err(PushError::Limit(_))));
+        assert_eq!(state.groups().len(), 2);
     }
 }

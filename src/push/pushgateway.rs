@@ -90,11 +90,20 @@ fn percent_decode(text: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| format!("{text:?} does not decode to UTF-8"))
 }
 
-/// Parses a pushed body for `group`. Like the Pushgateway it refuses
-/// timestamps and series that are equal once the grouping labels (which
-/// win over pushed labels of the same name) are applied.
+/// Parses a pushed text body for `group`.
 pub fn parse_body(body: &str, group: &GroupKey) -> Result<BTreeMap<String, StoredFamily>, String> {
     let parsed = textparse::parse(body, Dialect::Text).map_err(|e| e.to_string())?;
+    into_group(parsed, group)
+}
+
+/// A pushed body's families (text or protobuf) as `group` holds them. Like
+/// the Pushgateway it refuses timestamps and series that are equal once the
+/// grouping labels (which win over pushed labels of the same name) are
+/// applied.
+pub fn into_group(
+    parsed: Vec<textparse::ParsedFamily>,
+    group: &GroupKey,
+) -> Result<BTreeMap<String, StoredFamily>, String> {
     let mut families = BTreeMap::new();
     for family in parsed {
         if family.name == "push_time_seconds" || family.name == "push_failure_time_seconds" {

@@ -228,6 +228,8 @@ pub struct Guard {
     /// The bearer token of each class (none for read), when its endpoint
     /// is on.
     tokens: [Option<String>; 3],
+    /// Who may push with basic auth instead of the write token.
+    push_users: Option<Arc<auth::Users>>,
     /// `max_requests`, for every class.
     in_flight: Option<Arc<Semaphore>>,
     /// What write and admin requests may hold of `max_requests`: all but a
@@ -302,6 +304,7 @@ impl Guard {
                 limits.admin.max_body_bytes,
             ],
             tokens: [None, None, None],
+            push_users: None,
             in_flight: (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests))),
             in_flight_changes: (max_requests > 0)
                 .then(|| Arc::new(Semaphore::new(max_requests - read_reserve(max_requests)))),
@@ -316,6 +319,13 @@ impl Guard {
     pub fn with_tokens(mut self, push: Option<&str>, reload: Option<&str>) -> Guard {
         self.tokens[Class::Write.index()] = push.map(str::to_owned);
         self.tokens[Class::Admin.index()] = reload.map(str::to_owned);
+        self
+    }
+
+    /// The users of `push.basic_auth_users`, who may push beside the
+    /// token.
+    pub fn with_push_users(mut self, users: Option<auth::Users>) -> Guard {
+        self.push_users = users.map(Arc::new);
         self
     }
 
@@ -430,20 +440,49 @@ impl Guard {
                 }
             }
             Class::Write | Class::Admin => {
-                let Some(token) = &self.tokens[class.index()] else {
-                    return Ok(());
+                let token = self.tokens[class.index()].as_deref();
+                let users = match class {
+                    Class::Write => self.push_users.as_deref(),
+                    _ => None,
                 };
-                if auth::bearer_matches(given, token) {
+                if token.is_none() && users.is_none() {
                     return Ok(());
                 }
-                debug!(peer = %peer, class = class.name(), "bearer token refused");
-                let mut response = crate::responses::plain(
-                    StatusCode::UNAUTHORIZED,
-                    "a valid bearer token is required\n",
-                );
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                if token.is_some_and(|token| auth::bearer_matches(given, token)) {
+                    return Ok(());
+                }
+                let is_basic =
+                    given.is_some_and(|g| g.len() > 6 && g[..6].eq_ignore_ascii_case(b"basic "));
+                if let Some(users) = users.filter(|_| is_basic) {
+                    let verifier = self.verifier.get_or_init(auth::Verifier::start);
+                    match users.check(given, verifier).await {
+                        Verdict::Allowed => return Ok(()),
+                        Verdict::Busy => {
+                            debug!(peer = %peer, "basic auth busy");
+                            return Err(busy(
+                                "too many password checks in progress; retry later\n",
+                            ));
+                        }
+                        Verdict::Refused => {}
+                    }
+                }
+                debug!(peer = %peer, class = class.name(), "credentials refused");
+                let text = match (token, users) {
+                    (Some(_), Some(_)) => "a valid bearer token or basic auth user is required\n",
+                    (None, Some(_)) => "a valid basic auth user is required\n",
+                    _ => "a valid bearer token is required\n",
+                };
+                let mut response = crate::responses::plain(StatusCode::UNAUTHORIZED, text);
+                let headers = response.headers_mut();
+                if token.is_some() {
+                    headers.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                }
+                if users.is_some() {
+                    headers.append(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"outrider push\""),
+                    );
+                }
                 Err(response)
             }
         }

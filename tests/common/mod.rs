@@ -390,6 +390,37 @@ fn parse_labels(text: &str) -> BTreeMap<String, String> {
     labels
 }
 
+/// The pushed series and push-time series, labels with empty values
+/// dropped (Prometheus does not tell them from absent ones), push times as
+/// "set" (1) or "never" (0).
+pub fn pushed_series(text: &str) -> BTreeMap<SeriesKey, f64> {
+    parse_samples(text)
+        .into_iter()
+        .filter(|(k, _)| {
+            ![
+                "go_",
+                "process_",
+                "pushgateway_",
+                "promhttp_",
+                "outrider_",
+                "node_",
+                "namedprocess_",
+            ]
+            .iter()
+            .any(|p| k.name.starts_with(p))
+        })
+        .map(|(mut k, v)| {
+            k.labels.retain(|_, value| !value.is_empty());
+            let v = if k.name.starts_with("push_") {
+                if v > 0.0 { 1.0 } else { 0.0 }
+            } else {
+                v
+            };
+            (k, v)
+        })
+        .collect()
+}
+
 /// The samples of one metric name.
 pub fn family<'a>(
     samples: &'a BTreeMap<SeriesKey, f64>,
@@ -437,4 +468,86 @@ pub fn promtool_problems(exposition: &[u8]) -> Vec<String> {
         })
         .map(str::to_owned)
         .collect()
+}
+
+/// A real Pushgateway (Debian's `prometheus-pushgateway`) on a free port,
+/// keeping its state in its own folder, once it answers `/-/ready`; the
+/// process, its URL and that folder.
+pub fn start_pushgateway() -> (Process, String, tempfile::TempDir) {
+    let binary = require("prometheus-pushgateway");
+    let port = free_port();
+    let state = tempfile::tempdir().expect("state dir");
+    let process = spawn(
+        &binary,
+        &[
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!(
+                "--persistence.file={}",
+                state.path().join("pushgateway.data").display()
+            ),
+        ],
+        &[],
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until(Duration::from_secs(10), "the Pushgateway", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && get(&format!("{url}/-/ready"), &[]).status == 200
+    });
+    (process, url, state)
+}
+
+/// Builds the Go program `tests/clients/<name>.go` offline against
+/// Debian's Go packages (GOPATH mode, `golang-go` and
+/// `golang-github-prometheus-client-golang-dev`); returns the binary. The
+/// build cache stays in the target folder, so a rerun builds in a second.
+pub fn build_go_client(name: &str) -> PathBuf {
+    let go = require("go");
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(format!("{name}.go"));
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("go-clients");
+    std::fs::create_dir_all(&out_dir).expect("go output dir");
+    let binary = out_dir.join(name);
+    let output = Command::new(go)
+        .arg("build")
+        .arg("-o")
+        .arg(&binary)
+        .arg(&source)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", out_dir.join("cache"))
+        .env("GOFLAGS", "")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run go build");
+    assert!(
+        output.status.success(),
+        "go build {}: {}",
+        source.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    binary
+}
+
+/// Runs a client program to completion (within 60 s); its exit status
+/// and output.
+pub fn run_client(program: &Path, args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
+    let mut process = spawn(
+        program,
+        &args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        envs,
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = process.child.try_wait().expect("wait for client") {
+            return (status.success(), process.log_text());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not finish within 60 s: {}",
+            program.display(),
+            process.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -12,27 +12,35 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Deserialize;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::metric::{Family, HostNames};
 use crate::paths::HostPaths;
 
+pub mod conntrack;
 pub mod containers;
 pub mod cpu;
 pub mod diskstats;
+pub mod entropy;
+pub mod filefd;
 pub mod filesystem;
 pub mod loadavg;
 pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
+pub mod netstat;
+pub mod pressure;
 pub mod probes;
 pub mod processes;
+pub mod procfile;
 pub mod push;
 pub mod scrape;
 pub mod self_process;
+pub mod sockstat;
 pub mod stat;
 pub mod time;
 pub mod uname;
+pub mod vmstat;
 
 /// Why a collector produced nothing this tick.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +55,11 @@ pub enum CollectError {
     /// A peer the collector asks (a container engine) did not answer.
     #[error("{peer}: {reason}")]
     Peer { peer: String, reason: String },
+    /// The host has nothing for this collector (no PSI, no conntrack
+    /// module): not a failure, but node_exporter's
+    /// `node_scrape_collector_success` is 0, as its `ErrNoData` makes it.
+    #[error("no data: {0}")]
+    NoData(String),
     /// The collector panicked: a bug, reported like a failure so the tick
     /// and the other collectors go on.
     #[error("panicked: {message}")]
@@ -155,6 +168,13 @@ pub struct CollectorsConfig {
     pub stat: Toggle,
     pub time: Toggle,
     pub uname: Toggle,
+    pub vmstat: vmstat::Config,
+    pub netstat: netstat::Config,
+    pub sockstat: Toggle,
+    pub filefd: Toggle,
+    pub pressure: Toggle,
+    pub conntrack: Toggle,
+    pub entropy: Toggle,
 }
 
 type Build = fn(&CollectorsConfig, &HostPaths) -> Result<Box<dyn Collector>, BuildError>;
@@ -253,6 +273,65 @@ const COLLECTORS: &[Entry] = &[
         enabled: |c| c.uname.enabled,
         build: |_, _| Ok(Box::new(uname::UnameCollector)),
     },
+    Entry {
+        name: "vmstat",
+        enabled: |c| c.vmstat.enabled,
+        build: |c, p| Ok(Box::new(vmstat::VmstatCollector::new(&c.vmstat, p)?)),
+    },
+    Entry {
+        name: "netstat",
+        enabled: |c| c.netstat.enabled,
+        build: |c, p| Ok(Box::new(netstat::NetstatCollector::new(&c.netstat, p)?)),
+    },
+    Entry {
+        name: "sockstat",
+        enabled: |c| c.sockstat.enabled,
+        build: |_, p| Ok(Box::new(sockstat::SockstatCollector::new(p))),
+    },
+    Entry {
+        name: "filefd",
+        enabled: |c| c.filefd.enabled,
+        build: |_, p| Ok(Box::new(filefd::FilefdCollector::new(p))),
+    },
+    Entry {
+        name: "pressure",
+        enabled: |c| c.pressure.enabled,
+        build: |_, p| Ok(Box::new(pressure::PressureCollector::new(p))),
+    },
+    Entry {
+        name: "conntrack",
+        enabled: |c| c.conntrack.enabled,
+        build: |_, p| Ok(Box::new(conntrack::ConntrackCollector::new(p))),
+    },
+    Entry {
+        name: "entropy",
+        enabled: |c| c.entropy.enabled,
+        build: |_, p| Ok(Box::new(entropy::EntropyCollector::new(p))),
+    },
+];
+
+/// The collectors that are node_exporter's under the same name: they get
+/// `node_scrape_collector_success` and `_duration_seconds` as node_exporter
+/// exports them, for the exporter-health panels and alerts that read those,
+/// and `collect[]` on /metrics selects among them.
+pub const NODE_EXPORTER_COLLECTORS: &[&str] = &[
+    "conntrack",
+    "cpu",
+    "diskstats",
+    "entropy",
+    "filefd",
+    "filesystem",
+    "loadavg",
+    "meminfo",
+    "netclass",
+    "netdev",
+    "netstat",
+    "pressure",
+    "sockstat",
+    "stat",
+    "time",
+    "uname",
+    "vmstat",
 ];
 
 /// The names of all collectors, in table order.
@@ -330,7 +409,8 @@ impl Registry {
     }
 
     /// Runs every collector and returns their families plus
-    /// `outrider_collector_duration_seconds` and `outrider_collector_success`.
+    /// `outrider_collector_duration_seconds` and `outrider_collector_success`,
+    /// and node_exporter's `node_scrape_collector_*` for its collectors.
     pub fn collect_all(&mut self) -> Vec<Family> {
         install_panic_hook();
         let mut families = Vec::with_capacity(64);
@@ -341,6 +421,14 @@ impl Registry {
         let mut success = Family::gauge(
             "outrider_collector_success",
             "Whether the collector succeeded in the last tick (1) or failed (0).",
+        );
+        let mut node_duration = Family::gauge(
+            "node_scrape_collector_duration_seconds",
+            "node_exporter: Duration of a collector scrape.",
+        );
+        let mut node_success = Family::gauge(
+            "node_scrape_collector_success",
+            "node_exporter: Whether a collector succeeded.",
         );
         // Where each host collector's families sit in `families`.
         let mut host_ranges = Vec::with_capacity(self.running.len());
@@ -355,6 +443,7 @@ impl Registry {
                 family.read_at = Some(read_at);
             }
             let elapsed = started.elapsed().as_secs_f64();
+            let node_ok = result.is_ok();
             let ok = match result {
                 Ok(()) => {
                     if !run.last_ok {
@@ -364,6 +453,10 @@ impl Registry {
                         host_ranges.push(families.len()..families.len() + produced.len());
                     }
                     families.append(&mut produced);
+                    true
+                }
+                Err(CollectError::NoData(reason)) => {
+                    debug!(collector = run.name, reason = %reason, "collector has no data on this host");
                     true
                 }
                 Err(error) => {
@@ -376,6 +469,10 @@ impl Registry {
             run.last_ok = ok;
             duration.push([("collector", run.name)], elapsed);
             success.push([("collector", run.name)], if ok { 1.0 } else { 0.0 });
+            if run.host && NODE_EXPORTER_COLLECTORS.contains(&run.name) {
+                node_duration.push([("collector", run.name)], elapsed);
+                node_success.push([("collector", run.name)], if node_ok { 1.0 } else { 0.0 });
+            }
         }
         self.host_names.update(
             host_ranges
@@ -385,6 +482,10 @@ impl Registry {
         );
         families.push(duration);
         families.push(success);
+        if !node_success.samples.is_empty() {
+            families.push(node_duration);
+            families.push(node_success);
+        }
         families
     }
 }

@@ -8,7 +8,7 @@
 //! `selector` is the PromQL series selector the later stages share;
 //! `storage` makes and locks the folder that state survives restarts in;
 //! `generate` turns the rules into Prometheus, Alertmanager and Grafana files.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod backtest;
 pub mod baseline;

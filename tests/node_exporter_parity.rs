@@ -76,6 +76,22 @@ fn agreement(name: &str) -> Agreement {
         }
         n if n.starts_with("node_load") => Agreement::Within(|_| 0.5),
         "node_scrape_collector_duration_seconds" => Agreement::SeriesOnly,
+        // The clock discipline moves between two reads; the rest of timex
+        // (status, tick, constant, PPS) holds still.
+        "node_timex_offset_seconds"
+        | "node_timex_frequency_adjustment_ratio"
+        | "node_timex_maxerror_seconds"
+        | "node_timex_estimated_error_seconds" => Agreement::Within(|_| 1.0),
+        n if n.starts_with("node_timex_")
+            || n.starts_with("node_os_")
+            || n.starts_with("node_selinux_")
+            || n.starts_with("node_time_clocksource_")
+            || n == "node_time_zone_offset_seconds" =>
+        {
+            Agreement::Equal
+        }
+        "node_arp_entries" => Agreement::Within(|_| 4.0),
+        "node_udp_queues" => Agreement::Within(|_| 1024.0 * 1024.0),
         "node_scrape_collector_success"
         | "node_netstat_Ip_Forwarding"
         | "node_filefd_maximum"
@@ -125,6 +141,13 @@ fn host_families_match_node_exporter() {
         "pressure",
         "conntrack",
         "entropy",
+        "timex",
+        "os",
+        "softnet",
+        "arp",
+        "schedstat",
+        "udp_queues",
+        "selinux",
     ];
     let mut args = vec![
         format!("--web.listen-address=127.0.0.1:{port}"),
@@ -166,6 +189,14 @@ fn host_families_match_node_exporter() {
         "node_nf_conntrack_",
         "node_entropy_",
         "node_scrape_collector_",
+        "node_timex_",
+        "node_os_",
+        "node_softnet_",
+        "node_arp_",
+        "node_schedstat_",
+        "node_udp_",
+        "node_selinux_",
+        "node_time_",
     ] {
         let ours = names_matching(&before, prefix);
         assert_eq!(

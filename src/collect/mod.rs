@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 use crate::metric::{Family, HostNames};
 use crate::paths::HostPaths;
 
+pub mod arp;
 pub mod conntrack;
 pub mod containers;
 pub mod cpu;
@@ -29,16 +30,22 @@ pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
+pub mod os;
 pub mod pressure;
 pub mod probes;
 pub mod processes;
 pub mod procfile;
 pub mod push;
+pub mod schedstat;
 pub mod scrape;
 pub mod self_process;
+pub mod selinux;
 pub mod sockstat;
+pub mod softnet;
 pub mod stat;
 pub mod time;
+pub mod timex;
+pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
 
@@ -175,6 +182,13 @@ pub struct CollectorsConfig {
     pub pressure: Toggle,
     pub conntrack: Toggle,
     pub entropy: Toggle,
+    pub timex: Toggle,
+    pub os: Toggle,
+    pub softnet: Toggle,
+    pub arp: Toggle,
+    pub schedstat: Toggle,
+    pub udp_queues: Toggle,
+    pub selinux: Toggle,
 }
 
 type Build = fn(&CollectorsConfig, &HostPaths) -> Result<Box<dyn Collector>, BuildError>;
@@ -266,7 +280,7 @@ const COLLECTORS: &[Entry] = &[
     Entry {
         name: "time",
         enabled: |c| c.time.enabled,
-        build: |_, _| Ok(Box::new(time::TimeCollector)),
+        build: |_, p| Ok(Box::new(time::TimeCollector::new(p))),
     },
     Entry {
         name: "uname",
@@ -308,6 +322,41 @@ const COLLECTORS: &[Entry] = &[
         enabled: |c| c.entropy.enabled,
         build: |_, p| Ok(Box::new(entropy::EntropyCollector::new(p))),
     },
+    Entry {
+        name: "timex",
+        enabled: |c| c.timex.enabled,
+        build: |_, _| Ok(Box::new(timex::TimexCollector)),
+    },
+    Entry {
+        name: "os",
+        enabled: |c| c.os.enabled,
+        build: |_, p| Ok(Box::new(os::OsCollector::new(p))),
+    },
+    Entry {
+        name: "softnet",
+        enabled: |c| c.softnet.enabled,
+        build: |_, p| Ok(Box::new(softnet::SoftnetCollector::new(p))),
+    },
+    Entry {
+        name: "arp",
+        enabled: |c| c.arp.enabled,
+        build: |_, p| Ok(Box::new(arp::ArpCollector::new(p))),
+    },
+    Entry {
+        name: "schedstat",
+        enabled: |c| c.schedstat.enabled,
+        build: |_, p| Ok(Box::new(schedstat::SchedstatCollector::new(p))),
+    },
+    Entry {
+        name: "udp_queues",
+        enabled: |c| c.udp_queues.enabled,
+        build: |_, p| Ok(Box::new(udp_queues::UdpQueuesCollector::new(p))),
+    },
+    Entry {
+        name: "selinux",
+        enabled: |c| c.selinux.enabled,
+        build: |_, p| Ok(Box::new(selinux::SelinuxCollector::new(p))),
+    },
 ];
 
 /// The collectors that are node_exporter's under the same name: they get
@@ -315,6 +364,7 @@ const COLLECTORS: &[Entry] = &[
 /// exports them, for the exporter-health panels and alerts that read those,
 /// and `collect[]` on /metrics selects among them.
 pub const NODE_EXPORTER_COLLECTORS: &[&str] = &[
+    "arp",
     "conntrack",
     "cpu",
     "diskstats",
@@ -326,10 +376,16 @@ pub const NODE_EXPORTER_COLLECTORS: &[&str] = &[
     "netclass",
     "netdev",
     "netstat",
+    "os",
     "pressure",
+    "schedstat",
+    "selinux",
     "sockstat",
+    "softnet",
     "stat",
     "time",
+    "timex",
+    "udp_queues",
     "uname",
     "vmstat",
 ];

@@ -91,6 +91,7 @@ fn agreement(name: &str) -> Agreement {
             Agreement::Equal
         }
         "node_arp_entries" => Agreement::Within(|_| 4.0),
+        "node_textfile_scrape_error" => Agreement::Equal,
         "node_udp_queues" => Agreement::Within(|_| 1024.0 * 1024.0),
         "node_scrape_collector_success"
         | "node_netstat_Ip_Forwarding"
@@ -148,6 +149,7 @@ fn host_families_match_node_exporter() {
         "schedstat",
         "udp_queues",
         "selinux",
+        "textfile",
     ];
     let mut args = vec![
         format!("--web.listen-address=127.0.0.1:{port}"),
@@ -197,6 +199,7 @@ fn host_families_match_node_exporter() {
         "node_udp_",
         "node_selinux_",
         "node_time_",
+        "node_textfile_",
     ] {
         let ours = names_matching(&before, prefix);
         assert_eq!(
@@ -251,4 +254,62 @@ fn host_families_match_node_exporter() {
         }
     }
     assert!(checked > 100, "compared only {checked} series");
+}
+
+/// The same directory of `*.prom` files read by both: the same families,
+/// values, file mtimes, and the error gauge for the one bad file.
+#[test]
+fn textfiles_match_node_exporter() {
+    let node_exporter = common::require("prometheus-node-exporter");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("backup.prom"),
+        "# HELP backup_last_success_seconds When the backup last succeeded.\n# TYPE backup_last_success_seconds gauge\nbackup_last_success_seconds{job=\"db\"} 1700000000\nbackup_runs 12\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.prom"), "half{ 1\n").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "ignored 1\n").unwrap();
+    let directory = dir.path().display().to_string();
+
+    let port = common::free_port();
+    let _node_exporter = common::spawn(
+        &node_exporter,
+        &[
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--collector.disable-defaults".to_owned(),
+            "--collector.textfile".to_owned(),
+            format!("--collector.textfile.directory={directory}"),
+        ],
+        &[],
+    );
+    let ne_url = format!("http://127.0.0.1:{port}/metrics");
+    common::wait_until(Duration::from_secs(10), "node_exporter", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let outrider = common::start_outrider(&[
+        "--collect.interval",
+        "500ms",
+        "--collector.textfile.directory",
+        &directory,
+    ]);
+    let theirs = parse_samples(&get(&ne_url, &[]).text());
+    let ours = parse_samples(&get(&outrider.url("/metrics"), &[]).text());
+    for name in [
+        "backup_last_success_seconds",
+        "backup_runs",
+        "node_textfile_mtime_seconds",
+        "node_textfile_scrape_error",
+    ] {
+        let theirs = family(&theirs, name);
+        assert!(!theirs.is_empty(), "node_exporter has no {name}");
+        assert_eq!(family(&ours, name), theirs, "{name}");
+    }
+    assert_eq!(
+        *family(&ours, "node_textfile_scrape_error")
+            .values()
+            .next()
+            .unwrap(),
+        1.0
+    );
+    assert!(family(&ours, "ignored").is_empty() && family(&ours, "half").is_empty());
 }

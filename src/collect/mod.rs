@@ -43,6 +43,7 @@ pub mod selinux;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
+pub mod textfile;
 pub mod time;
 pub mod timex;
 pub mod udp_queues;
@@ -189,6 +190,7 @@ pub struct CollectorsConfig {
     pub schedstat: Toggle,
     pub udp_queues: Toggle,
     pub selinux: Toggle,
+    pub textfile: textfile::Config,
 }
 
 type Build = fn(&CollectorsConfig, &HostPaths) -> Result<Box<dyn Collector>, BuildError>;
@@ -357,6 +359,11 @@ const COLLECTORS: &[Entry] = &[
         enabled: |c| c.selinux.enabled,
         build: |_, p| Ok(Box::new(selinux::SelinuxCollector::new(p))),
     },
+    Entry {
+        name: "textfile",
+        enabled: |c| c.textfile.enabled,
+        build: |c, _| Ok(Box::new(textfile::TextfileCollector::new(&c.textfile))),
+    },
 ];
 
 /// The collectors that are node_exporter's under the same name: they get
@@ -383,6 +390,7 @@ pub const NODE_EXPORTER_COLLECTORS: &[&str] = &[
     "sockstat",
     "softnet",
     "stat",
+    "textfile",
     "time",
     "timex",
     "udp_queues",

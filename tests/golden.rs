@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use outrider::collect::filesystem::{self, FilesystemCollector, FsUsage, StatFs};
 use outrider::collect::{
-    Collector, Registry, cpu, diskstats, loadavg, meminfo, netclass, netdev, stat,
+    Collector, Registry, arp, conntrack, cpu, diskstats, entropy, filefd, loadavg, meminfo,
+    netclass, netdev, netstat, pressure, schedstat, sockstat, softnet, stat, udp_queues, vmstat,
 };
 use outrider::exposition::{Exposition, Format};
 use outrider::paths::HostPaths;
@@ -75,6 +76,38 @@ fn render() -> String {
             Box::new(netdev::NetdevCollector::new(&Default::default(), &paths).unwrap()),
         ),
         ("stat", Box::new(stat::StatCollector::new(&paths))),
+        (
+            "vmstat",
+            Box::new(vmstat::VmstatCollector::new(&Default::default(), &paths).unwrap()),
+        ),
+        (
+            "netstat",
+            Box::new(netstat::NetstatCollector::new(&Default::default(), &paths).unwrap()),
+        ),
+        (
+            "sockstat",
+            Box::new(sockstat::SockstatCollector::new(&paths)),
+        ),
+        ("filefd", Box::new(filefd::FilefdCollector::new(&paths))),
+        (
+            "pressure",
+            Box::new(pressure::PressureCollector::new(&paths)),
+        ),
+        (
+            "conntrack",
+            Box::new(conntrack::ConntrackCollector::new(&paths)),
+        ),
+        ("entropy", Box::new(entropy::EntropyCollector::new(&paths))),
+        ("softnet", Box::new(softnet::SoftnetCollector::new(&paths))),
+        ("arp", Box::new(arp::ArpCollector::new(&paths))),
+        (
+            "schedstat",
+            Box::new(schedstat::SchedstatCollector::new(&paths)),
+        ),
+        (
+            "udp_queues",
+            Box::new(udp_queues::UdpQueuesCollector::new(&paths)),
+        ),
     ];
     let mut registry = Registry::from_collectors(collectors);
     let exposition = Exposition::new(registry.collect_all());

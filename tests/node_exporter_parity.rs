@@ -3,11 +3,6 @@
 //!
 //! Moving counters are checked by order: outrider's tick before node_exporter's
 //! scrape ≤ node_exporter ≤ outrider's next tick. Sizes and totals are equal.
-//!
-//! Deliberate differences, named:
-//! - `node_network_receive_nohandler_total` comes from netlink stats, which
-//!   node_exporter 1.5 reads by default; outrider reads /proc/net/dev (one read,
-//!   no netlink socket), which has no such column.
 
 mod common;
 
@@ -18,14 +13,11 @@ use common::{SeriesKey, family, get, parse_samples};
 
 type Samples = BTreeMap<SeriesKey, f64>;
 
-const ONLY_IN_NODE_EXPORTER: &[&str] = &["node_network_receive_nohandler_total"];
-
 fn names_matching(samples: &Samples, prefix: &str) -> BTreeSet<String> {
     samples
         .keys()
         .filter(|k| k.name.starts_with(prefix))
         .map(|k| k.name.clone())
-        .filter(|n| !ONLY_IN_NODE_EXPORTER.contains(&n.as_str()))
         .collect()
 }
 

@@ -305,3 +305,48 @@ fn textfiles_match_node_exporter() {
     );
     assert!(family(&ours, "ignored").is_empty() && family(&ours, "half").is_empty());
 }
+
+/// `collect[]` picks collectors as node_exporter's does: the same `node_*`
+/// families for the same selection, and 400 for a collector that does not
+/// exist.
+#[test]
+fn collect_parameter_selects_like_node_exporter() {
+    let node_exporter = common::require("prometheus-node-exporter");
+    let port = common::free_port();
+    let _node_exporter = common::spawn(
+        &node_exporter,
+        &[format!("--web.listen-address=127.0.0.1:{port}")],
+        &[],
+    );
+    common::wait_until(Duration::from_secs(10), "node_exporter", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let outrider = common::start_outrider(&[]);
+    let node_families = |url: &str| -> BTreeSet<String> {
+        let response = get(url, &[]);
+        assert_eq!(response.status, 200, "{url}");
+        parse_samples(&response.text())
+            .keys()
+            .map(|k| k.name.clone())
+            .filter(|n| n.starts_with("node_") && n != "node_exporter_build_info")
+            .collect()
+    };
+    let query = "collect[]=cpu&collect[]=meminfo&collect[]=vmstat";
+    let ours = node_families(&outrider.url(&format!("/metrics?{query}")));
+    let theirs = node_families(&format!("http://127.0.0.1:{port}/metrics?{query}"));
+    assert_eq!(ours, theirs);
+    assert!(ours.contains("node_cpu_seconds_total") && ours.contains("node_vmstat_oom_kill"));
+    assert!(!ours.contains("node_load1"));
+    let all = node_families(&outrider.url("/metrics"));
+    assert!(all.contains("node_load1") && all.len() > ours.len());
+
+    let bad = "collect[]=cpu&collect[]=no_such_collector";
+    assert_eq!(
+        get(&outrider.url(&format!("/metrics?{bad}")), &[]).status,
+        400
+    );
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{port}/metrics?{bad}"), &[]).status,
+        400
+    );
+}

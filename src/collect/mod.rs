@@ -503,8 +503,13 @@ impl Registry {
             // What a panicking collector leaves behind is suspect: its
             // families are dropped, and the next tick tries it again.
             let result = collect_catching(run.collector.as_mut(), &mut produced);
+            let origin = NODE_EXPORTER_COLLECTORS
+                .contains(&run.name)
+                .then_some(run.name)
+                .filter(|_| run.host);
             for family in &mut produced {
                 family.read_at = Some(read_at);
+                family.origin = origin;
             }
             let elapsed = started.elapsed().as_secs_f64();
             let node_ok = result.is_ok();

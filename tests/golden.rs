@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use outrider::collect::filesystem::{self, FilesystemCollector, FsUsage, StatFs};
 use outrider::collect::{
-    Collector, Registry, arp, conntrack, cpu, diskstats, entropy, filefd, loadavg, meminfo,
-    netclass, netdev, netstat, pressure, schedstat, sockstat, softnet, stat, udp_queues, vmstat,
+    Collector, Registry, arp, conntrack, cpu, cpufreq, diskstats, edac, entropy, filefd, loadavg,
+    meminfo, netclass, netdev, netstat, pressure, schedstat, sockstat, softnet, stat, thermal_zone,
+    udp_queues, vmstat,
 };
 use outrider::exposition::{Exposition, Format};
 use outrider::paths::HostPaths;
@@ -108,6 +109,12 @@ fn render() -> String {
             "udp_queues",
             Box::new(udp_queues::UdpQueuesCollector::new(&paths)),
         ),
+        ("cpufreq", Box::new(cpufreq::CpufreqCollector::new(&paths))),
+        (
+            "thermal_zone",
+            Box::new(thermal_zone::ThermalZoneCollector::new(&paths)),
+        ),
+        ("edac", Box::new(edac::EdacCollector::new(&paths))),
     ];
     let mut registry = Registry::from_collectors(collectors);
     let exposition = Exposition::new(registry.collect_all());

@@ -83,6 +83,11 @@ fn agreement(name: &str) -> Agreement {
             Agreement::Equal
         }
         "node_arp_entries" => Agreement::Within(|_| 4.0),
+        n if n.starts_with("node_cpu_") && n.contains("frequency") => {
+            Agreement::Within(|v| v * 0.5)
+        }
+        "node_thermal_zone_temp" => Agreement::Within(|_| 5.0),
+        n if n.starts_with("node_cooling_device_") => Agreement::Equal,
         "node_textfile_scrape_error" => Agreement::Equal,
         "node_udp_queues" => Agreement::Within(|_| 1024.0 * 1024.0),
         "node_scrape_collector_success"
@@ -142,6 +147,9 @@ fn host_families_match_node_exporter() {
         "udp_queues",
         "selinux",
         "textfile",
+        "cpufreq",
+        "thermal_zone",
+        "edac",
     ];
     let mut args = vec![
         format!("--web.listen-address=127.0.0.1:{port}"),
@@ -192,6 +200,10 @@ fn host_families_match_node_exporter() {
         "node_selinux_",
         "node_time_",
         "node_textfile_",
+        "node_cpu_",
+        "node_thermal_zone_",
+        "node_cooling_device_",
+        "node_edac_",
     ] {
         let ours = names_matching(&before, prefix);
         assert_eq!(

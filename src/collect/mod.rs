@@ -21,7 +21,9 @@ pub mod arp;
 pub mod conntrack;
 pub mod containers;
 pub mod cpu;
+pub mod cpufreq;
 pub mod diskstats;
+pub mod edac;
 pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
@@ -44,6 +46,7 @@ pub mod sockstat;
 pub mod softnet;
 pub mod stat;
 pub mod textfile;
+pub mod thermal_zone;
 pub mod time;
 pub mod timex;
 pub mod udp_queues;
@@ -191,6 +194,9 @@ pub struct CollectorsConfig {
     pub udp_queues: Toggle,
     pub selinux: Toggle,
     pub textfile: textfile::Config,
+    pub cpufreq: Toggle,
+    pub thermal_zone: Toggle,
+    pub edac: Toggle,
 }
 
 type Build = fn(&CollectorsConfig, &HostPaths) -> Result<Box<dyn Collector>, BuildError>;
@@ -364,6 +370,21 @@ const COLLECTORS: &[Entry] = &[
         enabled: |c| c.textfile.enabled,
         build: |c, _| Ok(Box::new(textfile::TextfileCollector::new(&c.textfile))),
     },
+    Entry {
+        name: "cpufreq",
+        enabled: |c| c.cpufreq.enabled,
+        build: |_, p| Ok(Box::new(cpufreq::CpufreqCollector::new(p))),
+    },
+    Entry {
+        name: "thermal_zone",
+        enabled: |c| c.thermal_zone.enabled,
+        build: |_, p| Ok(Box::new(thermal_zone::ThermalZoneCollector::new(p))),
+    },
+    Entry {
+        name: "edac",
+        enabled: |c| c.edac.enabled,
+        build: |_, p| Ok(Box::new(edac::EdacCollector::new(p))),
+    },
 ];
 
 /// The collectors that are node_exporter's under the same name: they get
@@ -374,7 +395,9 @@ pub const NODE_EXPORTER_COLLECTORS: &[&str] = &[
     "arp",
     "conntrack",
     "cpu",
+    "cpufreq",
     "diskstats",
+    "edac",
     "entropy",
     "filefd",
     "filesystem",
@@ -391,6 +414,7 @@ pub const NODE_EXPORTER_COLLECTORS: &[&str] = &[
     "softnet",
     "stat",
     "textfile",
+    "thermal_zone",
     "time",
     "timex",
     "udp_queues",

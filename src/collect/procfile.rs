@@ -99,6 +99,39 @@ pub fn parse_single_u64(text: &str) -> Result<u64, String> {
         .map_err(|_| format!("expected one unsigned number, got {text:?}"))
 }
 
+/// The entries of `dir` named `<prefix><digits>` (`cpu0`, `thermal_zone3`),
+/// as (digits, path), sorted by number; none when `dir` is missing.
+pub fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(String, std::path::PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u64, String, std::path::PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let digits = name.to_str()?.strip_prefix(prefix)?;
+            let number = digits.parse::<u64>().ok()?;
+            Some((number, digits.to_owned(), entry.path()))
+        })
+        .collect();
+    found.sort();
+    found
+        .into_iter()
+        .map(|(_, digits, path)| (digits, path))
+        .collect()
+}
+
+/// A sysfs attribute holding one integer: None when the file is missing.
+pub fn read_i64(path: &Path, buffer: &mut String) -> Result<Option<i64>, CollectError> {
+    if !read_into(path, buffer)? {
+        return Ok(None);
+    }
+    let text = buffer.trim();
+    text.parse::<i64>()
+        .map(Some)
+        .map_err(|_| parse_error(path, format!("expected an integer, got {text:?}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use outrider::collect::filesystem::{self, FilesystemCollector, FsUsage, StatFs};
 use outrider::collect::{
-    Collector, Registry, arp, conntrack, cpu, cpufreq, diskstats, edac, entropy, filefd, loadavg,
-    meminfo, netclass, netdev, netstat, pressure, schedstat, sockstat, softnet, stat, thermal_zone,
-    udp_queues, vmstat,
+    Collector, Registry, arp, conntrack, cpu, cpufreq, diskstats, edac, entropy, filefd, hwmon,
+    loadavg, meminfo, netclass, netdev, netstat, pressure, schedstat, sockstat, softnet, stat,
+    thermal_zone, udp_queues, vmstat,
 };
 use outrider::exposition::{Exposition, Format};
 use outrider::paths::HostPaths;
@@ -115,6 +115,7 @@ fn render() -> String {
             Box::new(thermal_zone::ThermalZoneCollector::new(&paths)),
         ),
         ("edac", Box::new(edac::EdacCollector::new(&paths))),
+        ("hwmon", Box::new(hwmon::HwmonCollector::new(&paths))),
     ];
     let mut registry = Registry::from_collectors(collectors);
     let exposition = Exposition::new(registry.collect_all());

@@ -87,6 +87,8 @@ fn agreement(name: &str) -> Agreement {
             Agreement::Within(|v| v * 0.5)
         }
         "node_thermal_zone_temp" => Agreement::Within(|_| 5.0),
+        // Sensors: temperatures, fan speeds and voltages move a little.
+        n if n.starts_with("node_hwmon_") => Agreement::Within(|v| v.abs() * 0.2 + 1.0),
         n if n.starts_with("node_cooling_device_") => Agreement::Equal,
         "node_textfile_scrape_error" => Agreement::Equal,
         "node_udp_queues" => Agreement::Within(|_| 1024.0 * 1024.0),
@@ -150,6 +152,7 @@ fn host_families_match_node_exporter() {
         "cpufreq",
         "thermal_zone",
         "edac",
+        "hwmon",
     ];
     let mut args = vec![
         format!("--web.listen-address=127.0.0.1:{port}"),
@@ -204,6 +207,7 @@ fn host_families_match_node_exporter() {
         "node_thermal_zone_",
         "node_cooling_device_",
         "node_edac_",
+        "node_hwmon_",
     ] {
         let ours = names_matching(&before, prefix);
         assert_eq!(

@@ -27,6 +27,7 @@ pub mod edac;
 pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
+pub mod hwmon;
 pub mod loadavg;
 pub mod meminfo;
 pub mod netclass;
@@ -197,6 +198,7 @@ pub struct CollectorsConfig {
     pub cpufreq: Toggle,
     pub thermal_zone: Toggle,
     pub edac: Toggle,
+    pub hwmon: Toggle,
 }
 
 type Build = fn(&CollectorsConfig, &HostPaths) -> Result<Box<dyn Collector>, BuildError>;
@@ -385,6 +387,11 @@ const COLLECTORS: &[Entry] = &[
         enabled: |c| c.edac.enabled,
         build: |_, p| Ok(Box::new(edac::EdacCollector::new(p))),
     },
+    Entry {
+        name: "hwmon",
+        enabled: |c| c.hwmon.enabled,
+        build: |_, p| Ok(Box::new(hwmon::HwmonCollector::new(p))),
+    },
 ];
 
 /// The collectors that are node_exporter's under the same name: they get
@@ -401,6 +408,7 @@ pub const NODE_EXPORTER_COLLECTORS: &[&str] = &[
     "entropy",
     "filefd",
     "filesystem",
+    "hwmon",
     "loadavg",
     "meminfo",
     "netclass",

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use outrider::collect::filesystem::{self, FilesystemCollector, FsUsage, StatFs};
 use outrider::collect::{
     Collector, Registry, arp, conntrack, cpu, cpufreq, diskstats, edac, entropy, filefd, hwmon,
-    loadavg, meminfo, netclass, netdev, netstat, pressure, schedstat, sockstat, softnet, stat,
-    thermal_zone, udp_queues, vmstat,
+    loadavg, meminfo, netclass, netdev, netstat, powersupplyclass, pressure, schedstat, sockstat,
+    softnet, stat, thermal_zone, udp_queues, vmstat,
 };
 use outrider::exposition::{Exposition, Format};
 use outrider::paths::HostPaths;
@@ -116,6 +116,10 @@ fn render() -> String {
         ),
         ("edac", Box::new(edac::EdacCollector::new(&paths))),
         ("hwmon", Box::new(hwmon::HwmonCollector::new(&paths))),
+        (
+            "powersupplyclass",
+            Box::new(powersupplyclass::PowerSupplyClassCollector::new(&paths)),
+        ),
     ];
     let mut registry = Registry::from_collectors(collectors);
     let exposition = Exposition::new(registry.collect_all());

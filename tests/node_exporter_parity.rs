@@ -89,6 +89,8 @@ fn agreement(name: &str) -> Agreement {
         "node_thermal_zone_temp" => Agreement::Within(|_| 5.0),
         // Sensors: temperatures, fan speeds and voltages move a little.
         n if n.starts_with("node_hwmon_") => Agreement::Within(|v| v.abs() * 0.2 + 1.0),
+        "node_power_supply_info" => Agreement::Equal,
+        n if n.starts_with("node_power_supply_") => Agreement::Within(|v| v.abs() * 0.2 + 1.0),
         n if n.starts_with("node_cooling_device_") => Agreement::Equal,
         "node_textfile_scrape_error" => Agreement::Equal,
         "node_udp_queues" => Agreement::Within(|_| 1024.0 * 1024.0),
@@ -153,6 +155,7 @@ fn host_families_match_node_exporter() {
         "thermal_zone",
         "edac",
         "hwmon",
+        "powersupplyclass",
     ];
     let mut args = vec![
         format!("--web.listen-address=127.0.0.1:{port}"),
@@ -208,6 +211,7 @@ fn host_families_match_node_exporter() {
         "node_cooling_device_",
         "node_edac_",
         "node_hwmon_",
+        "node_power_supply_",
     ] {
         let ours = names_matching(&before, prefix);
         assert_eq!(

@@ -34,6 +34,7 @@ pub mod netclass;
 pub mod netdev;
 pub mod netstat;
 pub mod os;
+pub mod powersupplyclass;
 pub mod pressure;
 pub mod probes;
 pub mod processes;
@@ -199,6 +200,7 @@ pub struct CollectorsConfig {
     pub thermal_zone: Toggle,
     pub edac: Toggle,
     pub hwmon: Toggle,
+    pub powersupplyclass: Toggle,
 }
 
 type Build = fn(&CollectorsConfig, &HostPaths) -> Result<Box<dyn Collector>, BuildError>;
@@ -392,6 +394,15 @@ const COLLECTORS: &[Entry] = &[
         enabled: |c| c.hwmon.enabled,
         build: |_, p| Ok(Box::new(hwmon::HwmonCollector::new(p))),
     },
+    Entry {
+        name: "powersupplyclass",
+        enabled: |c| c.powersupplyclass.enabled,
+        build: |_, p| {
+            Ok(Box::new(powersupplyclass::PowerSupplyClassCollector::new(
+                p,
+            )))
+        },
+    },
 ];
 
 /// The collectors that are node_exporter's under the same name: they get
@@ -415,6 +426,7 @@ pub const NODE_EXPORTER_COLLECTORS: &[&str] = &[
     "netdev",
     "netstat",
     "os",
+    "powersupplyclass",
     "pressure",
     "schedstat",
     "selinux",

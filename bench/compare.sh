@@ -64,14 +64,19 @@ set_cleanup_traps   # stops what start launched, by PID, on every exit path
 read -r P_OUT P_NE P_NE_DEF <<<"$(free_ports 3)" || die "could not find free ports"
 [[ -n ${P_NE_DEF:-} ]] || die "could not find free ports"
 
-mkdir -p "$TMP/storage"
+mkdir -p "$TMP/storage" "$TMP/textfile"
 start outrider "$P_OUT" "$OUTRIDER_BIN" \
     --web.listen-address "127.0.0.1:$P_OUT" --storage.path "$TMP/storage" --collect.interval 15s
 # node_exporter limited to the collectors outrider implements.
 start ne "$P_NE" "$NODE_EXPORTER_BIN" --collector.disable-defaults \
     --collector.cpu --collector.meminfo --collector.loadavg --collector.filesystem \
     --collector.diskstats --collector.netdev --collector.netclass --collector.stat \
-    --collector.time --collector.uname --web.listen-address="127.0.0.1:$P_NE"
+    --collector.time --collector.uname --collector.vmstat --collector.netstat \
+    --collector.sockstat --collector.filefd --collector.pressure --collector.conntrack \
+    --collector.entropy --collector.timex --collector.os --collector.softnet \
+    --collector.arp --collector.schedstat --collector.udp_queues --collector.selinux \
+    --collector.textfile --collector.textfile.directory="$TMP/textfile" \
+    --web.listen-address="127.0.0.1:$P_NE"
 # Reference: node_exporter as most people run it. The textfile directory
 # points at an empty dir so a host's *.prom files do not skew it.
 mkdir -p "$TMP/textfile"

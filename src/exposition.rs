@@ -81,12 +81,18 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     })
 }
 
+mod select;
+
+pub use select::{SelectError, collect_params};
+
 /// One tick's exposition in both formats.
 pub struct Exposition {
     text: Bytes,
     openmetrics: Bytes,
     text_gzip: OnceLock<Bytes>,
     openmetrics_gzip: OnceLock<Bytes>,
+    /// Where each block sits in both encodings, for `collect[]`.
+    spans: select::Spans,
 }
 
 impl Exposition {
@@ -101,9 +107,12 @@ impl Exposition {
         for family in &mut families {
             family.samples.sort_by(|a, b| a.labels.cmp(&b.labels));
         }
+        let (text, text_spans) = encode_spans(&families, Format::Text);
+        let (openmetrics, openmetrics_spans) = encode_spans(&families, Format::OpenMetrics);
         Exposition {
-            text: Bytes::from(encode(&families, Format::Text)),
-            openmetrics: Bytes::from(encode(&families, Format::OpenMetrics)),
+            spans: select::Spans::new(&families, text_spans, openmetrics_spans),
+            text: Bytes::from(text),
+            openmetrics: Bytes::from(openmetrics),
             text_gzip: OnceLock::new(),
             openmetrics_gzip: OnceLock::new(),
         }
@@ -122,7 +131,7 @@ impl Exposition {
     }
 }
 
-fn gzip_bytes(plain: &[u8]) -> Bytes {
+pub fn gzip_bytes(plain: &[u8]) -> Bytes {
     let mut encoder = GzEncoder::new(Vec::with_capacity(plain.len() / 4), Compression::fast());
     encoder
         .write_all(plain)
@@ -133,7 +142,14 @@ fn gzip_bytes(plain: &[u8]) -> Bytes {
 /// Encodes families in the given format; families must have unique names,
 /// and the members of a histogram or summary must be adjacent.
 pub fn encode(families: &[Family], format: Format) -> Vec<u8> {
+    encode_spans(families, format).0
+}
+
+/// [`encode`], and the byte range of each block (one `# TYPE`, or the
+/// families of a histogram) in the output, in the order of [`blocks`].
+fn encode_spans(families: &[Family], format: Format) -> (Vec<u8>, Vec<Range<usize>>) {
     let mut out = String::with_capacity(families.len() * 256);
+    let mut spans = Vec::new();
     let blocks = blocks(families);
     let mut claimed: HashSet<Cow<str>> = match format {
         Format::Text => HashSet::new(),
@@ -143,6 +159,7 @@ pub fn encode(families: &[Family], format: Format) -> Vec<u8> {
             .collect(),
     };
     for block in &blocks {
+        let start = out.len();
         let members = &families[block.clone()];
         let first = &members[0];
         let typed = match format {
@@ -166,11 +183,12 @@ pub fn encode(families: &[Family], format: Format) -> Vec<u8> {
                 }
             }
         }
+        spans.push(start..out.len());
     }
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }
-    out.into_bytes()
+    (out.into_bytes(), spans)
 }
 
 /// The families exposed under one `# TYPE`: the members of a histogram or

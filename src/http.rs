@@ -2,7 +2,9 @@
 //!
 //! - `GET /`            a landing page linking the endpoints
 //! - `GET <telemetry>`  the last tick's exposition (`/metrics` by default), in
-//!   the text format or OpenMetrics (Accept), gzipped when Accept-Encoding allows
+//!   the text format or OpenMetrics (Accept), gzipped when Accept-Encoding allows;
+//!   `?collect[]=cpu&collect[]=meminfo` keeps only those node_exporter
+//!   collectors' families (400 for a collector that is unknown or off)
 //! - `GET /-/healthy`   200 while the process serves
 //! - `GET /-/ready`     200 once the first tick is published, 503 before it
 //!   and whenever the last tick is older than 3 collect intervals (5 s at
@@ -341,7 +343,21 @@ impl Endpoints {
         };
         let format = Format::negotiate(header_str(header::ACCEPT));
         let gzip = accepts_gzip(header_str(header::ACCEPT_ENCODING));
-        let mut response = Response::new(Full::new(tick.exposition.body(format, gzip)));
+        let selected = crate::exposition::collect_params(request.uri().query().unwrap_or(""));
+        let body = if selected.is_empty() {
+            tick.exposition.body(format, gzip)
+        } else {
+            match tick.exposition.select(format, &selected) {
+                Ok(body) if gzip => crate::exposition::gzip_bytes(&body),
+                Ok(body) => body,
+                Err(e) => {
+                    let mut refused = Response::new(Full::new(Bytes::from(format!("{e}\n"))));
+                    *refused.status_mut() = StatusCode::BAD_REQUEST;
+                    return refused;
+                }
+            }
+        };
+        let mut response = Response::new(Full::new(body));
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

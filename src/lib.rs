@@ -10,7 +10,7 @@
 //! stage; `pipeline` drives the tick; `config` and `cli` set everything up;
 //! `storage` makes and locks the folder that state survives restarts in;
 //! `generate` turns the rules into Prometheus, Alertmanager and Grafana files.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod alertmanagers;
 pub mod backtest;

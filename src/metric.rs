@@ -67,6 +67,9 @@ pub struct Family {
     /// producer knows; a rate over counters must use this, not the tick's
     /// start, since a collector can run well after the tick began.
     pub read_at: Option<f64>,
+    /// The node_exporter collector that produced the family, which
+    /// `collect[]` on /metrics selects by; None for everything else.
+    pub origin: Option<&'static str>,
 }
 
 impl Family {
@@ -81,6 +84,7 @@ impl Family {
             kind,
             samples: Vec::new(),
             read_at: None,
+            origin: None,
         }
     }
 

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use outrider::collect::filesystem::{self, FilesystemCollector, FsUsage, StatFs};
 use outrider::collect::{
-    Collector, Registry, cpu, diskstats, loadavg, meminfo, netclass, netdev, stat,
+    Collector, Registry, arp, conntrack, cpu, cpufreq, diskstats, edac, entropy, filefd, hwmon,
+    loadavg, meminfo, netclass, netdev, netstat, powersupplyclass, pressure, schedstat, sockstat,
+    softnet, stat, thermal_zone, udp_queues, vmstat,
 };
 use outrider::exposition::{Exposition, Format};
 use outrider::paths::HostPaths;
@@ -75,6 +77,49 @@ fn render() -> String {
             Box::new(netdev::NetdevCollector::new(&Default::default(), &paths).unwrap()),
         ),
         ("stat", Box::new(stat::StatCollector::new(&paths))),
+        (
+            "vmstat",
+            Box::new(vmstat::VmstatCollector::new(&Default::default(), &paths).unwrap()),
+        ),
+        (
+            "netstat",
+            Box::new(netstat::NetstatCollector::new(&Default::default(), &paths).unwrap()),
+        ),
+        (
+            "sockstat",
+            Box::new(sockstat::SockstatCollector::new(&paths)),
+        ),
+        ("filefd", Box::new(filefd::FilefdCollector::new(&paths))),
+        (
+            "pressure",
+            Box::new(pressure::PressureCollector::new(&paths)),
+        ),
+        (
+            "conntrack",
+            Box::new(conntrack::ConntrackCollector::new(&paths)),
+        ),
+        ("entropy", Box::new(entropy::EntropyCollector::new(&paths))),
+        ("softnet", Box::new(softnet::SoftnetCollector::new(&paths))),
+        ("arp", Box::new(arp::ArpCollector::new(&paths))),
+        (
+            "schedstat",
+            Box::new(schedstat::SchedstatCollector::new(&paths)),
+        ),
+        (
+            "udp_queues",
+            Box::new(udp_queues::UdpQueuesCollector::new(&paths)),
+        ),
+        ("cpufreq", Box::new(cpufreq::CpufreqCollector::new(&paths))),
+        (
+            "thermal_zone",
+            Box::new(thermal_zone::ThermalZoneCollector::new(&paths)),
+        ),
+        ("edac", Box::new(edac::EdacCollector::new(&paths))),
+        ("hwmon", Box::new(hwmon::HwmonCollector::new(&paths))),
+        (
+            "powersupplyclass",
+            Box::new(powersupplyclass::PowerSupplyClassCollector::new(&paths)),
+        ),
     ];
     let mut registry = Registry::from_collectors(collectors);
     let exposition = Exposition::new(registry.collect_all());

@@ -2,11 +2,38 @@
 //! parser returns a value or an error, never panics; and well-formed input
 //! round-trips.
 
-use outrider::collect::{cpu, diskstats, filesystem, loadavg, meminfo, netdev, self_process, stat};
+use outrider::collect::{
+    arp, conntrack, cpu, diskstats, filefd, filesystem, hwmon, loadavg, meminfo, netdev, netstat,
+    os, pressure, schedstat, self_process, selinux, sockstat, softnet, stat, udp_queues, vmstat,
+};
 use outrider::config::Config;
 use outrider::rules;
 use outrider::selector::Selector;
 use proptest::prelude::*;
+
+/// The parsers of the node_exporter collectors' files, on any text.
+fn node_exporter_parsers(text: &str) {
+    let all = regex::Regex::new("").unwrap();
+    let _ = vmstat::parse_vmstat(text, &all);
+    let mut stats = Vec::new();
+    let _ = netstat::parse_snmp(text, &all, &mut stats);
+    let _ = netstat::parse_snmp6(text, &all, &mut stats);
+    let _ = sockstat::parse_sockstat(text);
+    let _ = filefd::parse_file_nr(text);
+    let _ = pressure::parse_psi(text);
+    let _ = conntrack::parse_conntrack_stat(text);
+    let _ = softnet::parse_softnet(text);
+    let _ = arp::parse_arp(text);
+    let _ = udp_queues::parse_udp_queues(text);
+    let _ = schedstat::parse_schedstat(text);
+    let _ = os::parse_os_release(text);
+    let _ = os::version_number(text);
+    let _ = selinux::parse_config_mode(text);
+    for word in text.split_whitespace() {
+        let _ = hwmon::explode_sensor_filename(word);
+        let _ = hwmon::clean_name(word);
+    }
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
@@ -23,6 +50,7 @@ proptest! {
         let _ = filesystem::parse_mounts(&text);
         let _ = self_process::parse_proc_stat(&text);
         let _ = self_process::parse_max_fds(&text);
+        node_exporter_parsers(&text);
     }
 
     #[test]
@@ -37,6 +65,7 @@ proptest! {
         let _ = netdev::parse_net_dev(&text);
         let _ = filesystem::parse_mounts(&text);
         let _ = self_process::parse_proc_stat(&text);
+        node_exporter_parsers(&text);
     }
 
     #[test]

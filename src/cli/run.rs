@@ -61,6 +61,15 @@ pub(super) struct RunArgs {
     /// Root of the host filesystem.
     #[arg(long = "path.rootfs", env = "OUTRIDER_PATH_ROOTFS")]
     rootfs: Option<PathBuf>,
+    /// Directory of `*.prom` files for the textfile collector.
+    #[arg(long = "collector.textfile.directory")]
+    textfile_directory: Option<PathBuf>,
+    /// Regex of the /proc/vmstat fields the vmstat collector exports.
+    #[arg(long = "collector.vmstat.fields")]
+    vmstat_fields: Option<String>,
+    /// Regex of the `Proto_Field` statistics the netstat collector exports.
+    #[arg(long = "collector.netstat.fields")]
+    netstat_fields: Option<String>,
 }
 
 impl RunArgs {
@@ -90,6 +99,11 @@ impl RunArgs {
         set(&mut config.paths.procfs, &self.procfs);
         set(&mut config.paths.sysfs, &self.sysfs);
         set(&mut config.paths.rootfs, &self.rootfs);
+        if let Some(directory) = &self.textfile_directory {
+            config.collectors.textfile.directory = Some(directory.clone());
+        }
+        set(&mut config.collectors.vmstat.fields, &self.vmstat_fields);
+        set(&mut config.collectors.netstat.fields, &self.netstat_fields);
         if let Ok(token) = std::env::var("OUTRIDER_PUSH_TOKEN") {
             config.push.token = Some(token);
         }

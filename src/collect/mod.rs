@@ -12,28 +12,49 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Deserialize;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::metric::{Family, HostNames};
 use crate::paths::HostPaths;
 
+pub mod arp;
 pub mod background;
+pub mod conntrack;
 pub mod containers;
 pub mod cpu;
+pub mod cpufreq;
 pub mod diskstats;
+pub mod edac;
+pub mod entropy;
+pub mod filefd;
 pub mod filesystem;
+pub mod hwmon;
 pub mod loadavg;
 pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
+pub mod netstat;
+pub mod os;
+pub mod powersupplyclass;
+pub mod pressure;
 pub mod probes;
 pub mod processes;
+pub mod procfile;
 pub mod push;
+pub mod schedstat;
 pub mod scrape;
 pub mod self_process;
+pub mod selinux;
+pub mod sockstat;
+pub mod softnet;
 pub mod stat;
+pub mod textfile;
+pub mod thermal_zone;
 pub mod time;
+pub mod timex;
+pub mod udp_queues;
 pub mod uname;
+pub mod vmstat;
 
 /// Why a collector produced nothing this tick.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +69,11 @@ pub enum CollectError {
     /// A peer the collector asks (a container engine) did not answer.
     #[error("{peer}: {reason}")]
     Peer { peer: String, reason: String },
+    /// The host has nothing for this collector (no PSI, no conntrack
+    /// module): not a failure, but node_exporter's
+    /// `node_scrape_collector_success` is 0, as its `ErrNoData` makes it.
+    #[error("no data: {0}")]
+    NoData(String),
     /// The collector panicked: a bug, reported like a failure so the tick
     /// and the other collectors go on.
     #[error("panicked: {message}")]
@@ -165,6 +191,26 @@ pub struct CollectorsConfig {
     pub stat: Toggle,
     pub time: Toggle,
     pub uname: Toggle,
+    pub vmstat: vmstat::Config,
+    pub netstat: netstat::Config,
+    pub sockstat: Toggle,
+    pub filefd: Toggle,
+    pub pressure: Toggle,
+    pub conntrack: Toggle,
+    pub entropy: Toggle,
+    pub timex: Toggle,
+    pub os: Toggle,
+    pub softnet: Toggle,
+    pub arp: Toggle,
+    pub schedstat: Toggle,
+    pub udp_queues: Toggle,
+    pub selinux: Toggle,
+    pub textfile: textfile::Config,
+    pub cpufreq: Toggle,
+    pub thermal_zone: Toggle,
+    pub edac: Toggle,
+    pub hwmon: Toggle,
+    pub powersupplyclass: Toggle,
 }
 
 type Build = fn(&CollectorsConfig, &HostPaths) -> Result<Box<dyn Collector>, BuildError>;
@@ -256,13 +302,154 @@ const COLLECTORS: &[Entry] = &[
     Entry {
         name: "time",
         enabled: |c| c.time.enabled,
-        build: |_, _| Ok(Box::new(time::TimeCollector)),
+        build: |_, p| Ok(Box::new(time::TimeCollector::new(p))),
     },
     Entry {
         name: "uname",
         enabled: |c| c.uname.enabled,
         build: |_, _| Ok(Box::new(uname::UnameCollector)),
     },
+    Entry {
+        name: "vmstat",
+        enabled: |c| c.vmstat.enabled,
+        build: |c, p| Ok(Box::new(vmstat::VmstatCollector::new(&c.vmstat, p)?)),
+    },
+    Entry {
+        name: "netstat",
+        enabled: |c| c.netstat.enabled,
+        build: |c, p| Ok(Box::new(netstat::NetstatCollector::new(&c.netstat, p)?)),
+    },
+    Entry {
+        name: "sockstat",
+        enabled: |c| c.sockstat.enabled,
+        build: |_, p| Ok(Box::new(sockstat::SockstatCollector::new(p))),
+    },
+    Entry {
+        name: "filefd",
+        enabled: |c| c.filefd.enabled,
+        build: |_, p| Ok(Box::new(filefd::FilefdCollector::new(p))),
+    },
+    Entry {
+        name: "pressure",
+        enabled: |c| c.pressure.enabled,
+        build: |_, p| Ok(Box::new(pressure::PressureCollector::new(p))),
+    },
+    Entry {
+        name: "conntrack",
+        enabled: |c| c.conntrack.enabled,
+        build: |_, p| Ok(Box::new(conntrack::ConntrackCollector::new(p))),
+    },
+    Entry {
+        name: "entropy",
+        enabled: |c| c.entropy.enabled,
+        build: |_, p| Ok(Box::new(entropy::EntropyCollector::new(p))),
+    },
+    Entry {
+        name: "timex",
+        enabled: |c| c.timex.enabled,
+        build: |_, _| Ok(Box::new(timex::TimexCollector)),
+    },
+    Entry {
+        name: "os",
+        enabled: |c| c.os.enabled,
+        build: |_, p| Ok(Box::new(os::OsCollector::new(p))),
+    },
+    Entry {
+        name: "softnet",
+        enabled: |c| c.softnet.enabled,
+        build: |_, p| Ok(Box::new(softnet::SoftnetCollector::new(p))),
+    },
+    Entry {
+        name: "arp",
+        enabled: |c| c.arp.enabled,
+        build: |_, p| Ok(Box::new(arp::ArpCollector::new(p))),
+    },
+    Entry {
+        name: "schedstat",
+        enabled: |c| c.schedstat.enabled,
+        build: |_, p| Ok(Box::new(schedstat::SchedstatCollector::new(p))),
+    },
+    Entry {
+        name: "udp_queues",
+        enabled: |c| c.udp_queues.enabled,
+        build: |_, p| Ok(Box::new(udp_queues::UdpQueuesCollector::new(p))),
+    },
+    Entry {
+        name: "selinux",
+        enabled: |c| c.selinux.enabled,
+        build: |_, p| Ok(Box::new(selinux::SelinuxCollector::new(p))),
+    },
+    Entry {
+        name: "textfile",
+        enabled: |c| c.textfile.enabled,
+        build: |c, _| Ok(Box::new(textfile::TextfileCollector::new(&c.textfile))),
+    },
+    Entry {
+        name: "cpufreq",
+        enabled: |c| c.cpufreq.enabled,
+        build: |_, p| Ok(Box::new(cpufreq::CpufreqCollector::new(p))),
+    },
+    Entry {
+        name: "thermal_zone",
+        enabled: |c| c.thermal_zone.enabled,
+        build: |_, p| Ok(Box::new(thermal_zone::ThermalZoneCollector::new(p))),
+    },
+    Entry {
+        name: "edac",
+        enabled: |c| c.edac.enabled,
+        build: |_, p| Ok(Box::new(edac::EdacCollector::new(p))),
+    },
+    Entry {
+        name: "hwmon",
+        enabled: |c| c.hwmon.enabled,
+        build: |_, p| Ok(Box::new(hwmon::HwmonCollector::new(p))),
+    },
+    Entry {
+        name: "powersupplyclass",
+        enabled: |c| c.powersupplyclass.enabled,
+        build: |_, p| {
+            Ok(Box::new(powersupplyclass::PowerSupplyClassCollector::new(
+                p,
+            )))
+        },
+    },
+];
+
+/// The collectors that are node_exporter's under the same name: they get
+/// `node_scrape_collector_success` and `_duration_seconds` as node_exporter
+/// exports them, for the exporter-health panels and alerts that read those,
+/// and `collect[]` on /metrics selects among them.
+pub const NODE_EXPORTER_COLLECTORS: &[&str] = &[
+    "arp",
+    "conntrack",
+    "cpu",
+    "cpufreq",
+    "diskstats",
+    "edac",
+    "entropy",
+    "filefd",
+    "filesystem",
+    "hwmon",
+    "loadavg",
+    "meminfo",
+    "netclass",
+    "netdev",
+    "netstat",
+    "os",
+    "powersupplyclass",
+    "pressure",
+    "schedstat",
+    "selinux",
+    "sockstat",
+    "softnet",
+    "stat",
+    "textfile",
+    "thermal_zone",
+    "time",
+    "timex",
+    "udp_queues",
+    "uname",
+    "vmstat",
 ];
 
 /// The names of all collectors, in table order.
@@ -340,7 +527,8 @@ impl Registry {
     }
 
     /// Runs every collector and returns their families plus
-    /// `outrider_collector_duration_seconds` and `outrider_collector_success`.
+    /// `outrider_collector_duration_seconds` and `outrider_collector_success`,
+    /// and node_exporter's `node_scrape_collector_*` for its collectors.
     pub fn collect_all(&mut self) -> Vec<Family> {
         install_panic_hook();
         let mut families = Vec::with_capacity(64);
@@ -352,6 +540,14 @@ impl Registry {
             "outrider_collector_success",
             "Whether the collector succeeded in the last tick (1) or failed (0).",
         );
+        let mut node_duration = Family::gauge(
+            "node_scrape_collector_duration_seconds",
+            "node_exporter: Duration of a collector scrape.",
+        );
+        let mut node_success = Family::gauge(
+            "node_scrape_collector_success",
+            "node_exporter: Whether a collector succeeded.",
+        );
         // Where each host collector's families sit in `families`.
         let mut host_ranges = Vec::with_capacity(self.running.len());
         for run in &mut self.running {
@@ -361,10 +557,16 @@ impl Registry {
             // What a panicking collector leaves behind is suspect: its
             // families are dropped, and the next tick tries it again.
             let result = collect_catching(run.collector.as_mut(), &mut produced);
+            let origin = NODE_EXPORTER_COLLECTORS
+                .contains(&run.name)
+                .then_some(run.name)
+                .filter(|_| run.host);
             for family in &mut produced {
                 family.read_at = Some(read_at);
+                family.origin = origin;
             }
             let elapsed = started.elapsed().as_secs_f64();
+            let node_ok = result.is_ok();
             let ok = match result {
                 Ok(()) => {
                     if !run.last_ok {
@@ -374,6 +576,10 @@ impl Registry {
                         host_ranges.push(families.len()..families.len() + produced.len());
                     }
                     families.append(&mut produced);
+                    true
+                }
+                Err(CollectError::NoData(reason)) => {
+                    debug!(collector = run.name, reason = %reason, "collector has no data on this host");
                     true
                 }
                 Err(error) => {
@@ -386,6 +592,10 @@ impl Registry {
             run.last_ok = ok;
             duration.push([("collector", run.name)], elapsed);
             success.push([("collector", run.name)], if ok { 1.0 } else { 0.0 });
+            if run.host && NODE_EXPORTER_COLLECTORS.contains(&run.name) {
+                node_duration.push([("collector", run.name)], elapsed);
+                node_success.push([("collector", run.name)], if node_ok { 1.0 } else { 0.0 });
+            }
         }
         self.host_names.update(
             host_ranges
@@ -395,6 +605,10 @@ impl Registry {
         );
         families.push(duration);
         families.push(success);
+        if !node_success.samples.is_empty() {
+            families.push(node_duration);
+            families.push(node_success);
+        }
         families
     }
 }

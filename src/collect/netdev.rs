@@ -1,4 +1,7 @@
-//! `node_network_{receive,transmit}_*_total{device}` from /proc/net/dev.
+//! `node_network_{receive,transmit}_*_total{device}` from /proc/net/dev, and
+//! `node_network_receive_nohandler_total` from each device's sysfs
+//! statistics (node_exporter reads it over netlink; /proc/net/dev has no
+//! such column).
 
 use std::path::PathBuf;
 
@@ -94,13 +97,17 @@ pub fn parse_net_dev(text: &str) -> Result<Vec<DeviceCounters>, String> {
 
 pub struct NetdevCollector {
     net_dev: PathBuf,
+    class_net: PathBuf,
     filter: DeviceFilter,
+    buffer: String,
 }
 
 impl NetdevCollector {
     pub fn new(config: &Config, paths: &HostPaths) -> Result<Self, BuildError> {
         Ok(NetdevCollector {
             net_dev: paths.proc("net/dev"),
+            class_net: paths.sys("class/net"),
+            buffer: String::new(),
             filter: DeviceFilter::new(
                 "netdev",
                 config.device_exclude.as_deref(),
@@ -131,6 +138,27 @@ impl Collector for NetdevCollector {
             }
         }
         out.extend(families);
+        let mut nohandler = Family::counter(
+            "node_network_receive_nohandler_total",
+            "Network device statistic receive_nohandler.",
+        );
+        for device in devices.iter().filter(|d| !self.filter.ignored(&d.device)) {
+            let path = self
+                .class_net
+                .join(&device.device)
+                .join("statistics/rx_nohandler");
+            // Kernels before 4.6 have no such counter: no series, not a zero.
+            if matches!(
+                super::procfile::read_into(&path, &mut self.buffer),
+                Ok(true)
+            ) && let Ok(value) = super::procfile::parse_single_u64(&self.buffer)
+            {
+                nohandler.push([("device", device.device.as_str())], value as f64);
+            }
+        }
+        if !nohandler.samples.is_empty() {
+            out.push(nohandler);
+        }
         Ok(())
     }
 }
@@ -155,6 +183,28 @@ mod tests {
         assert_eq!(eth0.counters[2], ("receive_errs".to_owned(), 1));
         assert_eq!(eth0.counters[11], ("transmit_drop".to_owned(), 4));
         assert_eq!(eth0.counters.len(), 16);
+    }
+
+    #[test]
+    fn nohandler_from_sysfs_for_the_devices_that_have_it() {
+        let paths = HostPaths {
+            procfs: "tests/fixtures/proc".into(),
+            sysfs: "tests/fixtures/sys".into(),
+            ..HostPaths::default()
+        };
+        let mut collector = NetdevCollector::new(&Config::default(), &paths).unwrap();
+        let mut out = Vec::new();
+        collector.collect(&mut out).unwrap();
+        let nohandler = out
+            .iter()
+            .find(|f| f.name == "node_network_receive_nohandler_total")
+            .unwrap();
+        let series: Vec<(&str, f64)> = nohandler
+            .samples
+            .iter()
+            .map(|s| (s.labels[0].1.as_str(), s.value))
+            .collect();
+        assert_eq!(series, [("eth0", 5.0)]);
     }
 
     #[test]

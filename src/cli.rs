@@ -448,7 +448,16 @@ fn backtest(args: &BacktestArgs) -> ExitCode {
         None => args
             .files
             .iter()
-            .map(|f| input::read_csv(f))
+            .map(|f| {
+                let series = input::read_csv(f)?;
+                for warning in series
+                    .iter()
+                    .filter_map(|s| s.out_of_order_warning(&f.display().to_string()))
+                {
+                    eprintln!("outrider backtest: warning: {warning}");
+                }
+                Ok::<_, input::InputError>(series)
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(|files| files.into_iter().flatten().collect())
             .map_err(|e| e.to_string()),

@@ -24,6 +24,10 @@ command -v c++ >/dev/null || missing+=(g++)
 command -v podman >/dev/null || missing+=(podman)
 command -v runc >/dev/null || missing+=(runc)
 [ -x /bin/busybox ] || missing+=(busybox-static)
+# The pods of tests/pod.rs (podman kube play): the pause process, and the
+# network that lets a pod reach the host's 127.0.0.1.
+command -v catatonit >/dev/null || missing+=(catatonit)
+command -v slirp4netns >/dev/null || missing+=(slirp4netns)
 # The real Redis that tests/probes.rs probes with PING and +PONG.
 command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 
 use crate::baseline::Tracker;
 use crate::config::{self, Config, ConfigError, LogFormat, LogLevel};
+use crate::external_labels::ExternalLabels;
 use crate::generate;
 use crate::http::{self, Endpoints};
 use crate::notify::Notifier;
@@ -650,7 +651,8 @@ async fn serve(config: Config, args: RunArgs) -> Result<(), RunError> {
     };
 
     let tracker = Tracker::new(config.baseline_config(&rules));
-    let evaluator = Evaluator::new(rules, config.alerting.resend_interval);
+    let mut evaluator = Evaluator::new(rules, config.alerting.resend_interval);
+    evaluator.set_external_labels(ExternalLabels::from_env(&config.external_labels));
     let notifier = Notifier::start(&config.alerting);
     let storage = config.storage.path.clone();
     let interval = config.collect_interval;

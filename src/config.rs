@@ -39,6 +39,11 @@ pub struct Config {
     pub baselines: crate::baseline::Config,
     /// Rule files and folders; when unset, the embedded default rules.
     pub rules: Option<Vec<PathBuf>>,
+    /// Labels that name this outrider on every alert it sends, every line
+    /// of `events.jsonl` and `/api/v1/alerts` (not on `/metrics`), e.g.
+    /// `pod: ${POD_NAME}`; values are expanded from the environment as
+    /// Prometheus expands its `global.external_labels`.
+    pub external_labels: std::collections::BTreeMap<String, String>,
     /// Where firing alerts are sent.
     pub alerting: crate::notify::AlertingConfig,
     /// The push endpoints (JSON and the Pushgateway's API).
@@ -61,6 +66,7 @@ impl Default for Config {
             collectors: CollectorsConfig::default(),
             baselines: crate::baseline::Config::default(),
             rules: None,
+            external_labels: std::collections::BTreeMap::new(),
             alerting: crate::notify::AlertingConfig::default(),
             push: crate::push::PushConfig::default(),
             scrape: Vec::new(),
@@ -249,6 +255,7 @@ impl Config {
             found.push(e);
         }
         let invalid = [
+            crate::external_labels::validate(&self.external_labels),
             self.baselines.validate(),
             self.alerting.validate(),
             self.push.validate(),
@@ -398,6 +405,7 @@ mod tests {
                 .to_string()
         };
         assert!(bad("collect_interval: 0s").contains("collect_interval"));
+        assert!(bad("external_labels: {'a-b': x}").contains("external_labels: \"a-b\""));
         assert!(bad("web: {listen_address: nowhere}").contains("listen_address"));
         assert!(bad("web: {telemetry_path: metrics}").contains("telemetry_path"));
         assert!(bad("collectors: {diskstats: {device_exclude: '('}}").contains("diskstats"));

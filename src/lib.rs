@@ -10,6 +10,7 @@
 //! `generate` turns the rules into Prometheus, Alertmanager and Grafana files.
 #![forbid(unsafe_code)]
 
+pub mod alertmanagers;
 pub mod backtest;
 pub mod baseline;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod collect;
 pub mod config;
 pub mod events;
 pub mod exposition;
+pub mod external_labels;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod generate;

@@ -1,5 +1,6 @@
 //! Sends alerts to Alertmanager: `POST {base}/api/v2/alerts` with a JSON array
-//! of alerts, to every configured Alertmanager.
+//! of alerts, to every configured Alertmanager (see `alertmanagers` for how
+//! each is reached).
 //!
 //! Each Alertmanager has its own queue and delivery task, so one that is down
 //! never holds up the others. `send` never blocks: it encodes each alert once
@@ -15,17 +16,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{CONTENT_TYPE, USER_AGENT};
-use hyper::{Request, StatusCode, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
+pub use crate::alertmanagers::AlertmanagerEntry;
+use crate::alertmanagers::{Endpoint, endpoints, entry_endpoints};
 use crate::metric::Family;
 
 /// Alerts per POST.
@@ -34,19 +30,16 @@ pub const MAX_BATCH: usize = 64;
 pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// The API path under an Alertmanager's base URL.
-const ALERTS_PATH: &str = "/api/v2/alerts";
-/// How much of an error reply goes into the log.
-const MAX_ERROR_BODY: usize = 256;
 
 /// The `alerting:` config section.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertingConfig {
-    /// Base URLs of the Alertmanagers to notify, e.g. `http://127.0.0.1:9093`
-    /// (http only for now); every alert goes to each of them. Empty (the
-    /// default) turns notifications off.
-    pub alertmanagers: Vec<String>,
+    /// The Alertmanagers to notify: base URLs (`http://127.0.0.1:9093`,
+    /// `https://am:9093`) or Prometheus's `alertmanager_config` (targets,
+    /// scheme, path prefix, timeout, TLS, credentials); every alert goes to
+    /// each of them. Empty (the default) turns notifications off.
+    pub alertmanagers: Vec<AlertmanagerEntry>,
     /// How often an alert that is still firing is sent again (humantime).
     #[serde(with = "humantime_serde")]
     pub resend_interval: Duration,
@@ -73,14 +66,7 @@ impl AlertingConfig {
     /// Checks what serde cannot: the URLs, and no zero capacity or durations.
     /// The message names the field.
     pub fn validate(&self) -> Result<(), String> {
-        for (i, url) in self.alertmanagers.iter().enumerate() {
-            endpoint(url).map_err(|e| format!("alerting.alertmanagers[{i}]: {url:?}: {e}"))?;
-            if self.alertmanagers[..i].contains(url) {
-                return Err(format!(
-                    "alerting.alertmanagers[{i}]: {url:?} is listed twice"
-                ));
-            }
-        }
+        endpoints(&self.alertmanagers, self.timeout)?;
         if self.queue_capacity == 0 {
             return Err("alerting.queue_capacity must be at least 1".to_owned());
         }
@@ -92,35 +78,6 @@ impl AlertingConfig {
         }
         Ok(())
     }
-}
-
-/// The alerts endpoint under an Alertmanager's base URL.
-fn endpoint(base: &str) -> Result<Uri, String> {
-    let uri: Uri = base
-        .parse()
-        .map_err(|e| format!("not a URL ({e}); expected http://host:port"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err("https is not supported yet; use an http:// URL".to_owned());
-        }
-        Some(other) => return Err(format!("unsupported scheme {other:?}; use http://")),
-        None => return Err("no scheme; expected http://host:port".to_owned()),
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err("no host; expected http://host:port".to_owned());
-    }
-    if uri.query().is_some() {
-        return Err("a query string is not allowed in a base URL".to_owned());
-    }
-    let authority = uri.authority().map_or("", |a| a.as_str());
-    if authority.contains('@') {
-        return Err("credentials in the URL are not supported".to_owned());
-    }
-    let prefix = uri.path().trim_end_matches('/');
-    format!("http://{authority}{prefix}{ALERTS_PATH}")
-        .parse()
-        .map_err(|e| format!("not a URL ({e})"))
 }
 
 /// One alert as the rule engine hands it over.
@@ -233,10 +190,9 @@ impl Queue {
     }
 }
 
-/// One Alertmanager: its label, endpoint, queue and the signals to its task.
+/// One Alertmanager: where it is, its queue and the signals to its task.
 struct Target {
-    url: String,
-    endpoint: Uri,
+    endpoint: Endpoint,
     queue: Mutex<Queue>,
     /// Wakes the delivery task when alerts arrive.
     wake: Notify,
@@ -264,8 +220,6 @@ pub struct Notifier {
     inner: Arc<Inner>,
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
 impl Notifier {
     /// Starts one delivery task per Alertmanager on the current tokio runtime
     /// (it must be called within one); `None` when no Alertmanagers are
@@ -275,38 +229,30 @@ impl Notifier {
         let targets: Vec<Arc<Target>> = config
             .alertmanagers
             .iter()
-            .filter_map(|url| match endpoint(url) {
-                Ok(endpoint) => Some(Arc::new(Target {
-                    url: url.clone(),
+            .enumerate()
+            .filter_map(|(i, entry)| match entry_endpoints(entry, config.timeout) {
+                Ok(found) => Some(found),
+                Err(e) => {
+                    error!(entry = i, error = %e, "alertmanager left out");
+                    None
+                }
+            })
+            .flatten()
+            .map(|endpoint| {
+                Arc::new(Target {
                     endpoint,
                     queue: Mutex::new(Queue::default()),
                     wake: Notify::new(),
                     progress: Notify::new(),
-                })),
-                Err(e) => {
-                    error!(alertmanager = %url, error = %e, "alertmanager left out");
-                    None
-                }
+                })
             })
             .collect();
         if targets.is_empty() {
             return None;
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.timeout));
-        let client: HttpClient = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
         let (stop, stopped) = watch::channel(());
         for target in &targets {
-            tokio::spawn(deliver(
-                target.clone(),
-                client.clone(),
-                config.timeout,
-                stopped.clone(),
-            ));
+            tokio::spawn(deliver(target.clone(), stopped.clone()));
         }
         Some(Notifier {
             inner: Arc::new(Inner {
@@ -350,7 +296,7 @@ impl Notifier {
             "Alerts waiting to be delivered to the Alertmanager.",
         );
         for target in &self.inner.targets {
-            let label = [("alertmanager", target.url.as_str())];
+            let label = [("alertmanager", target.endpoint.label.as_str())];
             let queue = target.lock();
             sent.push(label, queue.sent as f64);
             errors.push(label, queue.errors as f64);
@@ -375,7 +321,7 @@ impl Notifier {
                     break;
                 }
                 if tokio::time::timeout_at(deadline, progress).await.is_err() {
-                    warn!(alertmanager = %target.url, pending, "alerts not delivered before shutdown");
+                    warn!(alertmanager = %target.endpoint.label, pending, "alerts not delivered before shutdown");
                     break;
                 }
             }
@@ -383,39 +329,8 @@ impl Notifier {
     }
 }
 
-/// Why a POST failed.
-#[derive(Debug, thiserror::Error)]
-enum DeliveryError {
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    #[error("{}", chain(.0))]
-    Request(hyper_util::client::legacy::Error),
-    #[error("reading the answer: {0}")]
-    Body(hyper::Error),
-    #[error("answered {status}: {body}")]
-    Status { status: StatusCode, body: String },
-}
-
-/// An error and its sources, joined; the client's own message alone
-/// ("client error (Connect)") hides the cause.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
-
 /// Delivers one Alertmanager's queue until the notifier is dropped.
-async fn deliver(
-    target: Arc<Target>,
-    client: HttpClient,
-    timeout: Duration,
-    mut stopped: watch::Receiver<()>,
-) {
+async fn deliver(target: Arc<Target>, mut stopped: watch::Receiver<()>) {
     let mut backoff = MIN_BACKOFF;
     // Failed attempts since the last delivery; `Some` while failing.
     let mut failing: Option<u64> = None;
@@ -428,7 +343,7 @@ async fn deliver(
             }
         }
         let result = tokio::select! {
-            result = post(&client, &target.endpoint, batch_body(&batch), timeout) => result,
+            result = target.endpoint.post(batch_body(&batch)) => result,
             _ = stopped.changed() => return,
         };
         match result {
@@ -437,7 +352,7 @@ async fn deliver(
                 target.progress.notify_waiters();
                 backoff = MIN_BACKOFF;
                 if let Some(failed_attempts) = failing.take() {
-                    info!(alertmanager = %target.url, failed_attempts, "alert delivery recovered");
+                    info!(alertmanager = %target.endpoint.label, failed_attempts, "alert delivery recovered");
                 }
             }
             Err(e) => {
@@ -450,7 +365,7 @@ async fn deliver(
                 match &mut failing {
                     Some(count) => *count += 1,
                     None => {
-                        warn!(alertmanager = %target.url, error = %e, pending, "alert delivery failing; retrying");
+                        warn!(alertmanager = %target.endpoint.label, error = %e, pending, "alert delivery failing; retrying");
                         failing = Some(1);
                     }
                 }
@@ -462,47 +377,6 @@ async fn deliver(
             }
         }
     }
-}
-
-/// One POST of a batch; Ok on a 2xx answer.
-async fn post(
-    client: &HttpClient,
-    endpoint: &Uri,
-    body: Vec<u8>,
-    timeout: Duration,
-) -> Result<(), DeliveryError> {
-    let request = Request::post(endpoint.clone())
-        .header(CONTENT_TYPE, "application/json")
-        .header(USER_AGENT, concat!("outrider/", env!("CARGO_PKG_VERSION")))
-        .body(Full::new(Bytes::from(body)))
-        .expect("a parsed URI and static headers make a valid request");
-    let exchange = async {
-        let response = client
-            .request(request)
-            .await
-            .map_err(DeliveryError::Request)?;
-        let status = response.status();
-        // Read the answer to the end, so the connection can be reused.
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(DeliveryError::Body)?
-            .to_bytes();
-        if status.is_success() {
-            return Ok(());
-        }
-        let mut text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY)])
-            .trim()
-            .to_owned();
-        if body.len() > MAX_ERROR_BODY {
-            text.push('…');
-        }
-        Err(DeliveryError::Status { status, body: text })
-    };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .unwrap_or(Err(DeliveryError::Timeout(timeout)))
 }
 
 #[cfg(test)]
@@ -633,7 +507,7 @@ mod tests {
 
     fn config(urls: &[&str]) -> AlertingConfig {
         AlertingConfig {
-            alertmanagers: urls.iter().map(|u| u.to_string()).collect(),
+            alertmanagers: urls.iter().map(|u| AlertmanagerEntry::from(*u)).collect(),
             ..AlertingConfig::default()
         }
     }
@@ -660,12 +534,17 @@ mod tests {
 
     #[test]
     fn endpoint_keeps_a_path_prefix() {
+        let uri = |url: &str| {
+            crate::alertmanagers::endpoints(&[url.into()], Duration::from_secs(1)).unwrap()[0]
+                .uri
+                .to_string()
+        };
         assert_eq!(
-            endpoint("http://127.0.0.1:9093").unwrap(),
+            uri("http://127.0.0.1:9093"),
             "http://127.0.0.1:9093/api/v2/alerts"
         );
         assert_eq!(
-            endpoint("http://am.local:9093/alertmanager/").unwrap(),
+            uri("http://am.local:9093/alertmanager/"),
             "http://am.local:9093/alertmanager/api/v2/alerts"
         );
     }
@@ -673,9 +552,9 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let err = |c: AlertingConfig| c.validate().unwrap_err();
-        let https = err(config(&["http://a:9093", "https://am:9093"]));
-        assert!(https.starts_with("alerting.alertmanagers[1]:"), "{https}");
-        assert!(https.contains("https is not supported"), "{https}");
+        let ftp = err(config(&["http://a:9093", "ftp://am:9093"]));
+        assert!(ftp.starts_with("alerting.alertmanagers[1]:"), "{ftp}");
+        assert!(ftp.contains("unsupported scheme"), "{ftp}");
         for bad in [
             "127.0.0.1:9093",
             "am:9093",

@@ -17,6 +17,7 @@ use crate::collect::Registry;
 use crate::config::{Config, ConfigError};
 use crate::events::EventsLog;
 use crate::exposition::Exposition;
+use crate::external_labels::ExternalLabels;
 use crate::metric::Family;
 use crate::notify::Notifier;
 use crate::rules::eval::Evaluator;
@@ -329,6 +330,8 @@ impl Core {
                 let tracker = std::mem::replace(&mut self.tracker, placeholder);
                 self.tracker = tracker.reconfigure(config.baseline_config(&rules));
                 self.evaluator.replace_rules(rules);
+                self.evaluator
+                    .set_external_labels(ExternalLabels::from_env(&config.external_labels));
                 self.last_reload_ok = true;
                 self.last_reload_success = now;
                 let needs_restart = needs_restart(&self.running, &config);
@@ -380,6 +383,7 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
         collectors,
         baselines: _,
         rules: _,
+        external_labels: _,
         alerting,
         push,
         scrape,

@@ -236,7 +236,7 @@ fn find(webhook: &Webhook, name: &str, status: &str) -> Option<Value> {
 
 fn start_notifier(port: u16) -> Notifier {
     let config = AlertingConfig {
-        alertmanagers: vec![format!("http://127.0.0.1:{port}")],
+        alertmanagers: vec![format!("http://127.0.0.1:{port}").as_str().into()],
         timeout: Duration::from_secs(2),
         ..AlertingConfig::default()
     };
@@ -576,4 +576,289 @@ fn a_severity_change_leaves_only_the_new_severity_active_in_alertmanager() {
             step("firing", "resolved", "critical", 0.25),
         ]
     );
+}
+
+/// The alerts Alertmanager on `port` holds, by name.
+fn held_alerts(port: u16, name: &str) -> Vec<Value> {
+    let url = format!("http://127.0.0.1:{port}/api/v2/alerts");
+    let reply = common::get(&url, &[]);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let alerts: Vec<Value> = serde_json::from_slice(&reply.body).expect("alerts JSON");
+    alerts
+        .into_iter()
+        .filter(|a| a["labels"]["alertname"] == name)
+        .collect()
+}
+
+/// Every alert goes to every Alertmanager, carrying the external labels as
+/// expanded from the environment (an unset variable leaves its label out);
+/// a rule's own label wins over an external one of the same name, as in
+/// Prometheus. The events log and `/api/v1/alerts` carry them too, and
+/// `/metrics` does not (Prometheus adds its own target labels there).
+#[test]
+fn external_labels_name_the_pod_on_alerts_at_two_alertmanagers_events_and_the_api() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let procfs = dir.path().join("proc");
+    std::fs::create_dir_all(&procfs).expect("procfs dir");
+    for file in ["stat", "meminfo"] {
+        std::fs::copy(
+            common::fixtures().join("proc").join(file),
+            procfs.join(file),
+        )
+        .expect("copy fixture");
+    }
+    set_load(&procfs, "9.5");
+    let (webhook_a, webhook_b) = (Webhook::start(), Webhook::start());
+    let (port_a, port_b) = (free_port(), free_port());
+    let (dir_a, dir_b) = (dir.path().join("am-a"), dir.path().join("am-b"));
+    std::fs::create_dir_all(&dir_a).expect("am dir");
+    std::fs::create_dir_all(&dir_b).expect("am dir");
+    let _am_a = start_alertmanager(&dir_a, port_a, &webhook_a.url());
+    let _am_b = start_alertmanager(&dir_b, port_b, &webhook_b.url());
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: load\n    rules:\n      - alert: PodLoadHigh\n        selector: node_load1\n        threshold: {above: {critical: 5}}\n        labels: {team: from-rule}\n",
+    )
+    .expect("write rules");
+    // One Alertmanager by URL (today's form), one by Prometheus's
+    // alertmanager_config.
+    let config = dir.path().join("outrider.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "collect_interval: 200ms
+rules: ['{}']
+external_labels:
+  pod: ${{POD_NAME}}
+  namespace: $POD_NAMESPACE
+  node: ${{OUTRIDER_TEST_UNSET_NODE}}
+  team: from-external
+  cluster: eu-1
+alerting:
+  alertmanagers:
+    - http://127.0.0.1:{port_a}
+    - static_configs: [{{targets: ['127.0.0.1:{port_b}']}}]
+      timeout: 2s
+  resend_interval: 1s
+collectors:
+  containers: {{enabled: false}}
+",
+            rules.display()
+        ),
+    )
+    .expect("write config");
+    let outrider = common::start_outrider_with_env(
+        &[
+            "--config.file",
+            config.to_str().expect("utf-8 path"),
+            "--path.procfs",
+            procfs.to_str().expect("utf-8 path"),
+        ],
+        &[("POD_NAME", "shop-7d9f"), ("POD_NAMESPACE", "shop")],
+    );
+    let expected = map(&[
+        ("alertname", "PodLoadHigh"),
+        ("severity", "critical"),
+        ("pod", "shop-7d9f"),
+        ("namespace", "shop"),
+        ("team", "from-rule"),
+        ("cluster", "eu-1"),
+    ]);
+    for (webhook, port) in [(&webhook_a, port_a), (&webhook_b, port_b)] {
+        assert!(
+            eventually(Duration::from_secs(20), || find(
+                webhook,
+                "PodLoadHigh",
+                "firing"
+            )
+            .is_some()),
+            "no alert at the Alertmanager on {port}; outrider log:\n{}",
+            outrider.process.log_text()
+        );
+        let alert = find(webhook, "PodLoadHigh", "firing").expect("firing alert");
+        let labels: BTreeMap<String, String> =
+            serde_json::from_value(alert["labels"].clone()).expect("labels");
+        assert_eq!(labels, expected, "at the Alertmanager on {port}");
+        assert_eq!(held_alerts(port, "PodLoadHigh").len(), 1);
+    }
+
+    let events =
+        std::fs::read_to_string(outrider.storage.path().join("events.jsonl")).expect("events log");
+    let line: Value =
+        serde_json::from_str(events.lines().next().expect("an event")).expect("JSON line");
+    assert_eq!(line["labels"]["pod"], "shop-7d9f", "{line}");
+    assert_eq!(line["labels"]["namespace"], "shop", "{line}");
+    assert_eq!(line["labels"]["cluster"], "eu-1", "{line}");
+    assert!(
+        line["labels"].get("team").is_none(),
+        "the rule's label wins: {line}"
+    );
+    assert!(line["labels"].get("node").is_none(), "{line}");
+
+    let api: Value =
+        serde_json::from_slice(&common::get(&outrider.url("/api/v1/alerts"), &[]).body)
+            .expect("alerts JSON");
+    let alert = &api["data"]["alerts"][0];
+    assert_eq!(alert["labels"]["pod"], "shop-7d9f", "{api}");
+    assert_eq!(alert["labels"]["team"], "from-rule", "{api}");
+
+    let metrics = common::get(&outrider.url("/metrics"), &[]).text();
+    assert!(
+        !metrics.contains("shop-7d9f"),
+        "external labels leaked into /metrics"
+    );
+
+    // A reload applies new values.
+    let text = std::fs::read_to_string(&config).expect("read config");
+    std::fs::write(&config, text.replace("cluster: eu-1", "cluster: eu-2")).expect("write config");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &outrider.process.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    let cluster = || {
+        let api: Value =
+            serde_json::from_slice(&common::get(&outrider.url("/api/v1/alerts"), &[]).body)
+                .expect("alerts JSON");
+        api["data"]["alerts"][0]["labels"]["cluster"].clone()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || cluster() == "eu-2"),
+        "after a reload the alerts show cluster {}",
+        cluster()
+    );
+}
+
+/// An Alertmanager behind TLS and basic auth (its own `--web.config.file`):
+/// outrider delivers with the CA file and the credentials, and without
+/// either it is refused, logs and counts the failures per Alertmanager.
+#[test]
+fn an_https_alertmanager_with_basic_auth_takes_alerts_only_with_the_ca_and_credentials() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name);
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    std::fs::write(path("ca.crt"), ca_cert.pem()).expect("write CA");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().expect("server key");
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("server params")
+        .signed_by(&server_key, &issuer)
+        .expect("server certificate");
+    std::fs::write(path("server.crt"), server.pem()).expect("write cert");
+    std::fs::write(path("server.key"), server_key.serialize_pem()).expect("write key");
+    let hash = bcrypt::hash("am-password-1", 4).expect("bcrypt");
+    std::fs::write(
+        path("web.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  outrider: '{hash}'\n",
+            path("server.crt").display(),
+            path("server.key").display()
+        ),
+    )
+    .expect("write web config");
+    std::fs::write(path("password"), "am-password-1\n").expect("write password");
+
+    let webhook = Webhook::start();
+    let port = free_port();
+    let am_dir = path("am");
+    std::fs::create_dir_all(&am_dir).expect("am dir");
+    let config = am_dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: hook\n  group_by: ['...']\n  group_wait: 0s\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: {}\n",
+            webhook.url()
+        ),
+    )
+    .expect("write alertmanager config");
+    let alertmanager = spawn(
+        &require("prometheus-alertmanager"),
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--storage.path={}", am_dir.join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--web.config.file={}", path("web.yml").display()),
+            "--cluster.listen-address=".to_owned(),
+        ],
+        &[],
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "alertmanager did not listen:\n{}",
+        alertmanager.log_text()
+    );
+
+    // One notifier per way of reaching it; each counts its own failures.
+    let notifier = |yaml: String| {
+        let config: AlertingConfig = serde_yaml_ng::from_str(&yaml).expect("alerting config");
+        config.validate().expect("valid alerting config");
+        Notifier::start(&config).expect("a notifier")
+    };
+    let ca = path("ca.crt").display().to_string();
+    let password = path("password").display().to_string();
+    let target = format!("static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n    scheme: https");
+    let runtime = runtime();
+    let (good, no_password, no_ca) = runtime.block_on(async {
+        (
+            notifier(format!(
+                "timeout: 2s\nalertmanagers:\n  - {target}\n    tls_config: {{ca_file: '{ca}'}}\n    basic_auth: {{username: outrider, password_file: '{password}'}}\n"
+            )),
+            notifier(format!(
+                "timeout: 2s\nalertmanagers:\n  - {target}\n    tls_config: {{ca_file: '{ca}'}}\n"
+            )),
+            notifier(format!(
+                "timeout: 2s\nalertmanagers:\n  - {target}\n    basic_auth: {{username: outrider, password_file: '{password}'}}\n"
+            )),
+        )
+    });
+    no_password.send(vec![alert("OutriderTestNoPassword")]);
+    no_ca.send(vec![alert("OutriderTestNoCa")]);
+    good.send(vec![alert("OutriderTestTls")]);
+    assert!(
+        eventually(Duration::from_secs(20), || find(
+            &webhook,
+            "OutriderTestTls",
+            "firing"
+        )
+        .is_some()),
+        "no alert over https; alertmanager log:\n{}",
+        alertmanager.log_text()
+    );
+    assert_eq!(metric(&good, "outrider_notifications_sent_total"), 1.0);
+    for refused in [&no_password, &no_ca] {
+        assert!(
+            eventually(Duration::from_secs(10), || metric(
+                refused,
+                "outrider_notifications_errors_total"
+            ) >= 2.0),
+            "failures not counted"
+        );
+        assert_eq!(metric(refused, "outrider_notifications_sent_total"), 0.0);
+        assert_eq!(metric(refused, "outrider_notifications_queue_length"), 1.0);
+        let labels = &refused.families()[0].samples[0].labels;
+        assert_eq!(
+            outrider::metric::label_value(labels, "alertmanager"),
+            Some(format!("https://127.0.0.1:{port}").as_str())
+        );
+    }
+    let names: Vec<String> = webhook
+        .alerts()
+        .iter()
+        .map(|a| a["labels"]["alertname"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["OutriderTestTls"],
+        "only the alert with the CA and credentials arrived"
+    );
+    drop(runtime);
 }

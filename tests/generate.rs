@@ -441,8 +441,12 @@ fn the_kubernetes_example_holds_the_sidecar_a_pod_monitor_and_the_dashboards() {
             .map(|doc| serde_yaml_ng::from_str(doc).unwrap())
             .collect()
     };
-    let deployment = &docs("deployment.yml")[0];
-    assert_eq!(deployment["kind"], "Deployment");
+    let manifests = docs("deployment.yml");
+    let deployment = manifests
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    assert!(manifests.iter().any(|d| d["kind"] == "ConfigMap"));
     let containers = deployment["spec"]["template"]["spec"]["containers"]
         .as_sequence()
         .unwrap();

@@ -164,9 +164,19 @@ pub fn generate(rules: &RuleSet, options: &Options) -> Result<Files, GenerateErr
     let deploy = [
         (
             "deployment.yml",
-            yaml_docs(&[operator::deployment(crate::build::VERSION)]),
+            yaml_docs(&[
+                operator::config_map(),
+                operator::deployment(crate::build::VERSION),
+            ]),
         ),
-        ("podmonitor.yml", yaml_docs(&[operator::pod_monitor()])),
+        (
+            "podmonitor.yml",
+            yaml_docs(&[operator::pod_monitor()]).replacen(
+                "apiVersion:",
+                &format!("{}apiVersion:", operator::POD_MONITOR_NOTE),
+                1,
+            ),
+        ),
         ("prometheus-rules.yml", yaml_docs(&operator_rules)),
         (
             "grafana-dashboards.yml",

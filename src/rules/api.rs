@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::Rule;
 use super::eval::{AlertState, Evaluator, State, rfc3339};
+use crate::external_labels::ExternalLabels;
 use crate::generate::promql::{self, SloWindows};
 
 /// The rule's condition as the PromQL `outrider generate` writes for it,
@@ -37,8 +38,9 @@ struct AlertJson {
     value: String,
 }
 
-fn alert_json(rule: &Rule, state: &AlertState) -> AlertJson {
-    let alert = rule.alert(state, None);
+fn alert_json(rule: &Rule, state: &AlertState, external: &ExternalLabels) -> AlertJson {
+    let mut alert = rule.alert(state, None);
+    external.attach(&mut alert.labels, &BTreeMap::new());
     AlertJson {
         labels: alert.labels,
         annotations: alert.annotations,
@@ -101,7 +103,7 @@ pub fn documents(evaluator: &Evaluator, interval_seconds: f64) -> (Vec<u8>, Vec<
                 .map(|rule| {
                     evaluator
                         .alerts_of(group, rule)
-                        .map(|s| alert_json(rule, s))
+                        .map(|s| alert_json(rule, s, evaluator.external_labels()))
                         .collect()
                 })
                 .collect()

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use super::format::{Direction, Levels};
 use super::{Group, Kind, Rule, RuleSet};
 use crate::baseline::{CounterReading, counter_rate};
+use crate::external_labels::ExternalLabels;
 use crate::metric::{Family, Labels, Sample, label_value};
 use crate::notify::Alert;
 
@@ -463,6 +464,8 @@ pub struct Evaluator {
     started: Option<f64>,
     last_evaluation: f64,
     resend_interval: f64,
+    /// Added to every transition and notification, where absent.
+    external_labels: ExternalLabels,
 }
 
 /// What one evaluation produced.
@@ -580,7 +583,18 @@ impl Evaluator {
             started: None,
             last_evaluation: 0.0,
             resend_interval: resend_interval.as_secs_f64(),
+            external_labels: ExternalLabels::default(),
         }
+    }
+
+    /// The labels that name this outrider on what it sends; from the next
+    /// evaluation on.
+    pub fn set_external_labels(&mut self, labels: ExternalLabels) {
+        self.external_labels = labels;
+    }
+
+    pub fn external_labels(&self) -> &ExternalLabels {
+        &self.external_labels
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -637,7 +651,18 @@ impl Evaluator {
                     values,
                     mut error,
                 } = self.conditions(&id, rule, &by_name, &mut index, now, started);
+                let (sent, logged) = (outcome.notifications.len(), outcome.transitions.len());
                 let (held, cut) = self.step(&id, rule, limit, holding, values, now, &mut outcome);
+                // A transition holds the series' labels only; the rule's
+                // own labels win over external ones there too.
+                for transition in &mut outcome.transitions[logged..] {
+                    self.external_labels
+                        .attach(&mut transition.labels, &rule.labels);
+                }
+                let none = BTreeMap::new();
+                for alert in &mut outcome.notifications[sent..] {
+                    self.external_labels.attach(&mut alert.labels, &none);
+                }
                 if let (Some(limit), 1..) = (limit, cut) {
                     *self.cut.entry(id.clone()).or_default() += cut as u64;
                     // As Prometheus, a rule over its limit is failing; the

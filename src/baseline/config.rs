@@ -40,6 +40,9 @@ pub struct Config {
     pub snapshot_interval: Duration,
     /// Which series to track.
     pub track: Vec<TrackConfig>,
+    /// Seeds series that have no saved state from Prometheus's history
+    /// (see `warm_start`); unset: they start cold.
+    pub warm_start: Option<super::warm_start::WarmStartConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -136,6 +139,7 @@ impl Default for Config {
                 track("node_network_receive_bytes_total", 1024.0),
                 track("node_network_transmit_bytes_total", 1024.0),
             ],
+            warm_start: None,
         }
     }
 }
@@ -175,6 +179,9 @@ impl Config {
         }
         if self.snapshot_interval.is_zero() {
             return Err("baselines: snapshot_interval must be more than 0s".into());
+        }
+        if let Some(warm_start) = &self.warm_start {
+            warm_start.validate()?;
         }
         Ok(())
     }

@@ -15,6 +15,7 @@
 //! - `tracker`: the tracked series and their update at every tick.
 //! - `export`: the gauges and label sets they are exported with.
 //! - `state`: one series' fixed-size state; `snapshot`: saving it.
+//! - `warm_start`: seeding series with no saved state from Prometheus.
 
 pub mod config;
 pub mod export;
@@ -22,6 +23,7 @@ pub mod input;
 pub mod snapshot;
 pub mod state;
 pub mod tracker;
+pub mod warm_start;
 
 pub use config::{Config, HistogramStat, TrackConfig};
 pub use export::{ExportedLabels, duration_label};

@@ -119,6 +119,28 @@ impl Tracker {
         kept
     }
 
+    /// Puts `tracked` in place of the tracked series of the same name and
+    /// labels (a warm start's seeded state for a cold one); false when that
+    /// series is no longer tracked or its state does not fit.
+    pub fn replace(&mut self, mut tracked: Tracked) -> bool {
+        let labels: Labels = tracked
+            .labels
+            .iter()
+            .map(|(n, v)| (Cow::Owned(n.clone()), v.clone()))
+            .collect();
+        let mut key = String::new();
+        series_key(&mut key, &tracked.name, &labels);
+        let Some(current) = self.series.get_mut(&key) else {
+            return false;
+        };
+        if current.track != tracked.track || !tracked.state.fits(&self.settings[current.track]) {
+            return false;
+        }
+        tracked.exported = None;
+        *current = tracked;
+        true
+    }
+
     /// The same baselines under a new config: series that are still
     /// tracked, with a state of the same shape, keep it.
     pub fn reconfigure(self, config: Config) -> Tracker {

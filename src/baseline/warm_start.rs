@@ -545,26 +545,28 @@ impl Worker {
             };
             for request in batch {
                 let reply = match (&runtime, unreachable || Instant::now() >= self.deadline) {
-                    (Some(runtime), false) => match runtime.block_on(self.fetch(&request)) {
-                        Ok(points) if points.is_empty() => Reply::Empty { key: request.key },
-                        Ok(points) => self.seed(request, &points),
-                        Err(e) => {
-                            unreachable = matches!(
-                                e,
-                                FetchError::Request(
-                                    DeliveryError::Connect(_)
-                                        | DeliveryError::Timeout(_)
-                                        | DeliveryError::Tls(_)
-                                        | DeliveryError::Http(_)
-                                )
-                            );
-                            if !logged {
-                                logged = true;
-                                warn!(prometheus = %self.endpoint.label, series = %request.name, error = %e, "baseline warm start failed; baselines start cold");
+                    (Some(runtime), false) => {
+                        match runtime.block_on(self.fetch_by_deadline(&request)) {
+                            Ok(points) if points.is_empty() => Reply::Empty { key: request.key },
+                            Ok(points) => self.seed(request, &points),
+                            Err(e) => {
+                                unreachable = matches!(
+                                    e,
+                                    FetchError::Request(
+                                        DeliveryError::Connect(_)
+                                            | DeliveryError::Timeout(_)
+                                            | DeliveryError::Tls(_)
+                                            | DeliveryError::Http(_)
+                                    )
+                                );
+                                if !logged {
+                                    logged = true;
+                                    warn!(prometheus = %self.endpoint.label, series = %request.name, error = %e, "baseline warm start failed; baselines start cold");
+                                }
+                                Reply::Failed { key: request.key }
                             }
-                            Reply::Failed { key: request.key }
                         }
-                    },
+                    }
                     _ => Reply::Failed { key: request.key },
                 };
                 if answer.send(reply).is_err() {
@@ -572,6 +574,15 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// `fetch`, given up at the deadline: an answer later than that would
+    /// seed a series that has long been scoring cold.
+    async fn fetch_by_deadline(&self, request: &Request) -> Result<Vec<Point>, FetchError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        tokio::time::timeout(left, self.fetch(request))
+            .await
+            .unwrap_or(Err(FetchError::Request(DeliveryError::Timeout(left))))
     }
 
     /// The series' history, one pod after another.

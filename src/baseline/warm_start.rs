@@ -599,25 +599,7 @@ impl Worker {
             percent_encode(&selector)
         );
         let body = self.endpoint.get(&path, MAX_ANSWER_BYTES).await?;
-        let answer: Answer =
-            serde_json::from_slice(&body).map_err(|e| FetchError::Answer(e.to_string()))?;
-        if answer.status != "success" {
-            return Err(FetchError::Answer(answer.status));
-        }
-        let data = answer.data.ok_or(FetchError::Answer("no data".into()))?;
-        if data.result.len() > self.max_matches {
-            return Err(FetchError::TooMany(data.result.len()));
-        }
-        let series: Vec<Vec<(f64, f64)>> = data
-            .result
-            .into_iter()
-            .map(|s| {
-                s.values
-                    .into_iter()
-                    .filter_map(|(t, v)| Some((t, v.parse::<f64>().ok()?)))
-                    .collect()
-            })
-            .collect();
+        let series = parse_answer(&body, self.max_matches)?;
         let mut stitched = stitch(series);
         if stitched.len() > self.max_points {
             stitched.drain(..stitched.len() - self.max_points);
@@ -658,6 +640,31 @@ impl Worker {
             _ => Reply::Empty { key: request.key },
         }
     }
+}
+
+/// The samples of each series of a query's JSON answer; values that are
+/// not numbers are left out.
+fn parse_answer(body: &[u8], max_matches: usize) -> Result<Vec<Vec<(f64, f64)>>, FetchError> {
+    let answer: Answer =
+        serde_json::from_slice(body).map_err(|e| FetchError::Answer(e.to_string()))?;
+    if answer.status != "success" {
+        return Err(FetchError::Answer(answer.status));
+    }
+    let data = answer.data.ok_or(FetchError::Answer("no data".into()))?;
+    if data.result.len() > max_matches {
+        return Err(FetchError::TooMany(data.result.len()));
+    }
+    Ok(data
+        .result
+        .into_iter()
+        .map(|s| {
+            s.values
+                .into_iter()
+                .filter_map(|(t, v)| Some((t, v.parse::<f64>().ok()?)))
+                .filter(|(t, _)| t.is_finite())
+                .collect()
+        })
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -747,6 +754,51 @@ mod tests {
             ]
         );
         assert!(stitch(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn an_answer_is_read_or_refused_with_a_reason() {
+        let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"pod":"a"},"values":[[1700000000,"1.5"],[1700000015.5,"NaN"],[1700000030,"x"]]}]}}"#;
+        let series = parse_answer(body, 4).unwrap();
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0][0], (1_700_000_000.0, 1.5));
+        assert!(series[0][1].1.is_nan());
+        assert_eq!(series[0].len(), 2, "a value that is no number is left out");
+        let error = br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#;
+        assert!(parse_answer(error, 4).is_err());
+        let many = br#"{"status":"success","data":{"result":[{"values":[]},{"values":[]}]}}"#;
+        assert!(matches!(parse_answer(many, 1), Err(FetchError::TooMany(2))));
+        assert!(parse_answer(b"<html>", 4).is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever Prometheus (or a proxy in front of it) answers, reading
+        /// it never panics, and a history is one value per time, in order,
+        /// each taken from one of the series.
+        #[test]
+        fn any_answer_reads_without_panic_into_an_ordered_history(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            series in proptest::collection::vec(
+                proptest::collection::vec((0u32..1000, -1e6f64..1e6), 0..40), 0..6),
+        ) {
+            let _ = parse_answer(&body, 64);
+            let series: Vec<Vec<(f64, f64)>> = series
+                .into_iter()
+                .map(|mut s| {
+                    s.sort_by_key(|(t, _)| *t);
+                    s.dedup_by_key(|(t, _)| *t);
+                    s.into_iter().map(|(t, v)| (f64::from(t), v)).collect()
+                })
+                .collect();
+            let history = stitch(series.clone());
+            proptest::prop_assert!(history.windows(2).all(|w| w[0].0 < w[1].0));
+            for point in &history {
+                proptest::prop_assert!(series.iter().any(|s| s.contains(point)));
+            }
+            let first = series.iter().filter_map(|s| s.first()).map(|p| p.0).reduce(f64::min);
+            proptest::prop_assert_eq!(history.first().map(|p| p.0), first);
+        }
     }
 
     #[test]

@@ -298,7 +298,18 @@ impl WarmStart {
     /// with the live samples it missed; before the tick's update.
     pub fn apply(&mut self, tracker: &mut Tracker) {
         let Some(running) = &mut self.0 else { return };
-        while let Ok(reply) = running.replies.try_recv() {
+        loop {
+            let reply = match running.replies.try_recv() {
+                Ok(reply) => reply,
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    // The worker has stopped at its deadline: what it did
+                    // not answer starts cold.
+                    running.counts.failed += running.pending.len() as u64;
+                    running.pending.clear();
+                    break;
+                }
+            };
             running.last_answer = Some(running.started.elapsed().as_secs_f64());
             match reply {
                 Reply::Seeded { key, tracked } => {
@@ -402,8 +413,15 @@ impl WarmStart {
                     before: now,
                 });
             }
-            if !batch.is_empty() && requests.send(batch).is_err() {
-                running.requests = None;
+            if !batch.is_empty() {
+                if let Err(mpsc::SendError(lost)) = requests.send(batch) {
+                    // The worker has stopped: these start cold.
+                    for request in lost {
+                        running.pending.remove(&request.key);
+                        running.counts.failed += 1;
+                    }
+                    running.requests = None;
+                }
             }
         }
         if !running.pending.is_empty() {

@@ -820,6 +820,57 @@ mod tests {
     }
 
     #[test]
+    fn a_prometheus_that_never_answers_costs_the_tick_nothing_and_ends_cold() {
+        // Accepts connections (the kernel's backlog) and never answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let mut config = Config {
+            min_samples: 3,
+            track: vec![super::super::config::track("g", 0.0)],
+            ..Config::default()
+        };
+        config.warm_start = Some(
+            serde_yaml_ng::from_str(&format!(
+                "prometheus: http://127.0.0.1:{port}\nidentity_labels: [job]\ntimeout: 300ms\n"
+            ))
+            .unwrap(),
+        );
+        let mut tracker = Tracker::new(config.clone());
+        let external = BTreeMap::from([("job".to_owned(), "shop".to_owned())]);
+        let start = crate::pipeline::unix_now();
+        let mut warm = WarmStart::new(config.warm_start.as_ref(), &external, &tracker, start);
+        let families = [Family::gauge("g", "G.").single(1.0)];
+        let outcome = |out: &[Family], name: &str| {
+            out[0]
+                .samples
+                .iter()
+                .find(|s| s.labels[0].1 == name)
+                .map(|s| s.value)
+        };
+        let mut out = Vec::new();
+        for tick in 0..100 {
+            let began = Instant::now();
+            let now = start + 0.05 * f64::from(tick);
+            warm.apply(&mut tracker);
+            tracker.observe(&families, now);
+            out = warm.observe(&tracker, &families, now);
+            assert!(
+                began.elapsed() < Duration::from_millis(100),
+                "tick {tick} waited"
+            );
+            if outcome(&out, "failed") == Some(1.0) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(outcome(&out, "failed"), Some(1.0), "{out:?}");
+        assert_eq!(outcome(&out, "pending"), Some(0.0));
+        assert_eq!(outcome(&out, "seeded"), Some(0.0));
+        // Cold, as without a warm start: the series goes on learning.
+        assert_eq!(tracker.len(), 1);
+    }
+
+    #[test]
     fn selectors_are_escaped_and_encoded() {
         assert_eq!(escape(r#"a"b\c"#), r#"a\"b\\c"#);
         assert_eq!(

@@ -23,7 +23,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
-use hyper::{Request, StatusCode, Uri};
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -40,6 +40,8 @@ use crate::model::error::describe_error;
 const ALERTS_PATH: &str = "/api/v2/alerts";
 /// How much of an error reply goes into the log.
 const MAX_ERROR_BODY: usize = 256;
+/// The longest reply read from an Alertmanager (its replies are a few bytes).
+const MAX_REPLY_BODY: usize = 64 * 1024;
 
 /// One entry of `alerting.alertmanagers`.
 #[derive(Clone, Debug, PartialEq)]
@@ -618,17 +620,59 @@ pub enum DeliveryError {
     BadCredentials,
     #[error("answered {status}: {body}")]
     Status { status: StatusCode, body: String },
+    #[error("the answer is longer than {0} bytes")]
+    TooLarge(usize),
+    #[error("{0:?} is not a valid request path")]
+    BadPath(String),
 }
 
 impl Endpoint {
     /// One POST of a JSON body to the alerts API; Ok on a 2xx answer.
     pub async fn post(&self, body: Vec<u8>) -> Result<(), DeliveryError> {
-        tokio::time::timeout(self.timeout, self.exchange(body))
-            .await
-            .unwrap_or(Err(DeliveryError::Timeout(self.timeout)))
+        let path = self
+            .uri
+            .path_and_query()
+            .map_or(ALERTS_PATH, |p| p.as_str())
+            .to_owned();
+        tokio::time::timeout(
+            self.timeout,
+            self.exchange(Method::POST, &path, Bytes::from(body), MAX_REPLY_BODY),
+        )
+        .await
+        .unwrap_or(Err(DeliveryError::Timeout(self.timeout)))
+        .map(|_| ())
     }
 
-    async fn exchange(&self, body: Vec<u8>) -> Result<(), DeliveryError> {
+    /// One GET of `path_and_query` under the entry's base URL and path
+    /// prefix, with the same TLS and credentials as a POST (the warm start
+    /// reads Prometheus's query API through it); the body of a 2xx answer,
+    /// refused beyond `max_bytes`.
+    pub async fn get(
+        &self,
+        path_and_query: &str,
+        max_bytes: usize,
+    ) -> Result<Bytes, DeliveryError> {
+        let prefix = self
+            .uri
+            .path()
+            .strip_suffix(ALERTS_PATH)
+            .unwrap_or_default();
+        let path = format!("{prefix}{path_and_query}");
+        tokio::time::timeout(
+            self.timeout,
+            self.exchange(Method::GET, &path, Bytes::new(), max_bytes),
+        )
+        .await
+        .unwrap_or(Err(DeliveryError::Timeout(self.timeout)))
+    }
+
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        max_bytes: usize,
+    ) -> Result<Bytes, DeliveryError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(DeliveryError::Connect)?;
@@ -641,27 +685,32 @@ impl Endpoint {
                     .connect(tls.server_name.clone(), tcp)
                     .await
                     .map_err(DeliveryError::Tls)?;
-                self.request(stream, body).await
+                self.request(stream, method, path, body, max_bytes).await
             }
-            None => self.request(tcp, body).await,
+            None => self.request(tcp, method, path, body, max_bytes).await,
         }
     }
 
-    async fn request<S>(&self, stream: S, body: Vec<u8>) -> Result<(), DeliveryError>
+    async fn request<S>(
+        &self,
+        stream: S,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        max_bytes: usize,
+    ) -> Result<Bytes, DeliveryError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let authority = self.uri.authority().map_or("", |a| a.as_str());
-        let path = self
-            .uri
-            .path_and_query()
-            .map_or(ALERTS_PATH, |p| p.as_str());
-        let mut request = Request::post(path)
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
             .header(HOST, authority)
             .header(CONTENT_TYPE, "application/json")
             .header(USER_AGENT, concat!("outrider/", env!("CARGO_PKG_VERSION")))
-            .body(Full::new(Bytes::from(body)))
-            .expect("a parsed URI and static headers make a valid request");
+            .body(Full::new(body))
+            .map_err(|_| DeliveryError::BadPath(path.to_owned()))?;
         if let Some(auth) = &self.auth {
             request.headers_mut().insert(AUTHORIZATION, auth.header()?);
         }
@@ -675,14 +724,16 @@ impl Endpoint {
             .await
             .map_err(DeliveryError::Http)?;
         let status = response.status();
-        let body = response
-            .into_body()
+        let body = http_body_util::Limited::new(response.into_body(), max_bytes)
             .collect()
             .await
-            .map_err(DeliveryError::Http)?
+            .map_err(|e| match e.downcast::<hyper::Error>() {
+                Ok(e) => DeliveryError::Http(*e),
+                Err(_) => DeliveryError::TooLarge(max_bytes),
+            })?
             .to_bytes();
         if status.is_success() {
-            return Ok(());
+            return Ok(body);
         }
         let mut text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY)])
             .trim()

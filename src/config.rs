@@ -257,6 +257,10 @@ impl Config {
         let invalid = [
             crate::external_labels::validate(&self.external_labels),
             self.baselines.validate(),
+            crate::baseline::warm_start::check_identity(
+                self.baselines.warm_start.as_ref(),
+                &self.external_labels,
+            ),
             self.alerting.validate(),
             self.push.validate(),
         ];

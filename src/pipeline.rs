@@ -12,6 +12,7 @@ use tracing::{debug, error, info, warn};
 
 use bytes::Bytes;
 
+use crate::baseline::warm_start::WarmStart;
 use crate::baseline::{Tracker, snapshot};
 use crate::collect::Registry;
 use crate::config::{Config, ConfigError};
@@ -140,6 +141,7 @@ pub struct Core {
     last_reload_ok: bool,
     last_reload_success: f64,
     tracker: Tracker,
+    warm_start: WarmStart,
     evaluator: Evaluator,
     events: EventsLog,
     event_errors: u64,
@@ -186,6 +188,12 @@ impl Core {
                 warn!(error = %e, damaged_copy = ?aside, "baseline snapshot ignored; baselines start afresh");
             }
         }
+        let warm_start = WarmStart::new(
+            tracker.config().warm_start.as_ref(),
+            &running.external_labels,
+            &tracker,
+            now,
+        );
         Core {
             registry,
             load_config,
@@ -193,6 +201,7 @@ impl Core {
             last_reload_ok: true,
             last_reload_success: now,
             tracker,
+            warm_start,
             evaluator,
             events: EventsLog::new(&storage, crate::events::DEFAULT_MAX_BYTES),
             event_errors: 0,
@@ -247,8 +256,11 @@ impl Core {
         let (mut families, dropped) = crate::series::merge(self.registry.collect_all());
         self.record_dropped(dropped);
         families.push(self.dropped_family());
+        self.warm_start.apply(&mut self.tracker);
         let baselines = self.tracker.observe(&families, now);
+        let warm_start = self.warm_start.observe(&self.tracker, &families, now);
         families.extend(baselines);
+        families.extend(warm_start);
         let outcome = self.evaluator.evaluate(&families, now);
         families.extend(outcome.families);
         if let Err(e) = self.events.append(&outcome.transitions) {

@@ -243,6 +243,32 @@ fn bad_input_is_refused_with_its_line_number() {
 }
 
 #[test]
+fn a_timestamp_that_goes_back_is_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clock.csv");
+    // An hour of 15 s samples, then the clock steps back 5 minutes.
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..240 {
+        text.push_str(&format!("{},{}\n", 1_700_000_000 + 15 * i, 10 + i % 3));
+    }
+    for i in 220..260 {
+        text.push_str(&format!("{},{}\n", 1_700_000_000 + 15 * i, 10 + i % 3));
+    }
+    std::fs::write(&file, text).unwrap();
+    let out = dir.path().join("out");
+    let run = backtest(&[], &[&file], &out);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("clock.csv: clock: skipped 19 sample(s) whose timestamp went back (the first at line 242)"),
+        "{stderr}"
+    );
+    // 240 before the step back; after it, the repeat of the last time and 20 more.
+    let samples = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    assert_eq!(samples.lines().count(), 1 + 240 + 1 + 20, "{samples}");
+}
+
+#[test]
 fn a_wide_file_is_one_series_per_column() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("wide.csv");

@@ -5,9 +5,11 @@
 //!
 //! Timestamps are seconds since the epoch (`1700000000`, `1700000000.25`) or
 //! UTC dates (`2014-02-14 14:30:00`, `2014-02-14T14:30:00Z`, with optional
-//! fractions and an optional `+02:00` offset). Within a series, timestamps
-//! must not go back; a repeated one (a clock change in recorded data) is a
-//! further point at the same time.
+//! fractions and an optional `+02:00` offset). A repeated timestamp (a clock
+//! change in recorded data) is a further point at the same time. A point
+//! whose timestamp goes back is skipped and counted, as Prometheus drops
+//! out-of-order samples: real exports across a clock change have them, and
+//! refusing the file would lose every good point in it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,6 +21,17 @@ pub struct Series {
     pub labels: Vec<(String, String)>,
     pub times: Vec<f64>,
     pub values: Vec<f64>,
+    /// Points skipped because their timestamp went back.
+    pub out_of_order: OutOfOrder,
+}
+
+/// Points of a series skipped because their timestamp was before the
+/// previous one.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OutOfOrder {
+    pub count: usize,
+    /// The line of the first one, in the file.
+    pub first_line: Option<usize>,
 }
 
 impl Series {
@@ -28,7 +41,20 @@ impl Series {
             labels: Vec::new(),
             times: Vec::new(),
             values: Vec::new(),
+            out_of_order: OutOfOrder::default(),
         }
+    }
+
+    /// What to tell the user about skipped points, if any were.
+    pub fn out_of_order_warning(&self, file: &str) -> Option<String> {
+        let OutOfOrder { count, first_line } = self.out_of_order;
+        (count > 0).then(|| {
+            let at = first_line.map_or(String::new(), |l| format!(" (the first at line {l})"));
+            format!(
+                "{file}: {}: skipped {count} sample(s) whose timestamp went back{at}, as Prometheus drops out-of-order samples",
+                self.display_name()
+            )
+        })
     }
 
     /// `name{a="b"}`, as the series is shown in tables and plots.
@@ -173,18 +199,13 @@ pub fn parse_csv(text: &str, file: &str, default_name: &str) -> Result<Vec<Serie
             if !field.is_empty() || width == 1 {
                 let value = parse_value(field).map_err(|e| error(number, e))?;
                 let s = &mut series[column];
-                if let Some(&last) = s.times.last() {
-                    if time < last {
-                        return Err(error(
-                            number,
-                            format!(
-                                "timestamp {stamp:?} is before the previous one: timestamps must not go back"
-                            ),
-                        ));
-                    }
+                if s.times.last().is_some_and(|&last| time < last) {
+                    s.out_of_order.count += 1;
+                    s.out_of_order.first_line.get_or_insert(number);
+                } else {
+                    s.times.push(time);
+                    s.values.push(value);
                 }
-                s.times.push(time);
-                s.values.push(value);
             }
             column += 1;
         }
@@ -487,7 +508,6 @@ mod tests {
         let cases = [
             ("timestamp,value\n10,1\nlater,2\n", 3, "timestamp \"later\""),
             ("timestamp,value\n10,1\n20,x\n", 3, "value \"x\""),
-            ("timestamp,value\n10,1\n9,2\n", 3, "must not go back"),
             ("timestamp,value\n10,1\n20,2,3\n", 3, "fields"),
             ("timestamp,a,b\n10,1,2\n20,2\n", 3, "fields"),
             ("timestamp,value\n\n10,1\n20\n", 4, "fields"),
@@ -504,6 +524,29 @@ mod tests {
             parse_csv("timestamp,value\n", "f.csv", "s"),
             Err(InputError::Empty { .. })
         ));
+    }
+
+    #[test]
+    fn a_timestamp_that_goes_back_is_skipped_and_counted() {
+        let text = "timestamp,a,b\n10,1,1\n20,2,2\n15,3,\n15,4,\n20,5,5\n30,6,6\n";
+        let series = parse_csv(text, "f.csv", "s").unwrap();
+        assert_eq!(series[0].times, [10.0, 20.0, 20.0, 30.0]);
+        assert_eq!(series[0].values, [1.0, 2.0, 5.0, 6.0]);
+        assert_eq!(
+            series[0].out_of_order,
+            OutOfOrder {
+                count: 2,
+                first_line: Some(4)
+            }
+        );
+        assert_eq!(series[1].values, [1.0, 2.0, 5.0, 6.0]);
+        assert_eq!(series[1].out_of_order, OutOfOrder::default());
+        let warning = series[0].out_of_order_warning("f.csv").unwrap();
+        assert!(
+            warning.contains("skipped 2 sample(s)") && warning.contains("line 4"),
+            "{warning}"
+        );
+        assert_eq!(series[1].out_of_order_warning("f.csv"), None);
     }
 
     #[test]

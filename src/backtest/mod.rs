@@ -109,7 +109,7 @@ pub fn run(options: Options) -> Result<String, WriteError> {
                     time: point.time,
                     value: point.value,
                     band: point.score.map(|s| (s.lower, s.upper)),
-                    score: point.score.map_or(0.0, |s| s.anomaly),
+                    score: point.score.and_then(|s| s.anomaly).unwrap_or(0.0),
                 });
             }
             if sample_error.is_none() {

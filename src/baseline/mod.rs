@@ -19,6 +19,7 @@
 pub mod config;
 pub mod export;
 pub mod input;
+pub mod likelihood;
 pub mod snapshot;
 pub mod state;
 pub mod tracker;

@@ -315,7 +315,9 @@ impl Recorder<'_> {
             if let Some(z) = score.zscore {
                 push(&mut out.zscore, &exported.base, z);
             }
-            push(&mut out.anomaly, &exported.base, score.anomaly);
+            if let Some(anomaly) = score.anomaly {
+                push(&mut out.anomaly, &exported.base, anomaly);
+            }
         }
         let stats = tracked.state.window_stats(now, self.settings);
         for (labels, stats) in exported.windows.iter().zip(stats) {

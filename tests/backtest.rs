@@ -353,3 +353,73 @@ fn a_series_scores_the_same_with_and_without_rules() {
     let flat = run("flat", Some(rule(", seasonal: false")));
     assert_ne!(without, flat);
 }
+
+/// Replays `values` (one a minute) as series `name` through the host rules
+/// and returns the alert transitions to firing.
+fn host_rule_firings(name: &str, values: &[f64]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.csv"));
+    let mut text = String::from("timestamp,value\n");
+    for (i, v) in values.iter().enumerate() {
+        text.push_str(&format!("{},{v}\n", 1_700_000_000 + 60 * i));
+    }
+    std::fs::write(&file, text).unwrap();
+    let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/host.yml");
+    let out = dir.path().join("out");
+    let run = backtest(&["--rules", rules.to_str().unwrap()], &[&file], &out);
+    assert!(run.status.success(), "{run:?}");
+    let alerts = std::fs::read_to_string(out.join("alerts.csv")).unwrap();
+    alerts
+        .lines()
+        .filter(|l| l.contains(",firing,"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Deterministic noise in [-1, 1].
+fn wobble(i: usize) -> f64 {
+    let x = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11;
+    2.0 * (x as f64 / (1u64 << 53) as f64) - 1.0
+}
+
+#[test]
+fn the_host_anomaly_rules_stay_quiet_on_deploy_steps_cycles_and_noise() {
+    const DAY: usize = 1440;
+    let gib = 1024.0 * 1024.0 * 1024.0;
+    // Flat within 0.2%, then settles 12% lower after a deploy.
+    let deploy: Vec<f64> = (0..3 * DAY)
+        .map(|i| {
+            let level = if i < 2 * DAY { 24.0 * gib } else { 21.0 * gib };
+            level * (1.0 + 0.002 * wobble(i))
+        })
+        .collect();
+    let fired = host_rule_firings("node_memory_MemAvailable_bytes", &deploy);
+    assert!(fired.is_empty(), "{fired:?}");
+    // A daily cycle of load between 1 and 4.
+    let cycle: Vec<f64> = (0..3 * DAY)
+        .map(|i| {
+            let phase = (i % DAY) as f64 / DAY as f64 * std::f64::consts::TAU;
+            2.5 - 1.5 * phase.cos() + 0.2 * wobble(i)
+        })
+        .collect();
+    let fired = host_rule_firings("node_load15", &cycle);
+    assert!(fired.is_empty(), "{fired:?}");
+    // Flat but noisy memory: 5% either way.
+    let noisy: Vec<f64> = (0..3 * DAY)
+        .map(|i| 16.0 * gib * (1.0 + 0.05 * wobble(i)))
+        .collect();
+    let fired = host_rule_firings("node_memory_MemAvailable_bytes", &noisy);
+    assert!(fired.is_empty(), "{fired:?}");
+    // What the rule is for: available memory down to half, and staying.
+    let leak: Vec<f64> = (0..3 * DAY)
+        .map(|i| {
+            let level = if i < 2 * DAY { 24.0 * gib } else { 10.0 * gib };
+            level * (1.0 + 0.002 * wobble(i))
+        })
+        .collect();
+    let fired = host_rule_firings("node_memory_MemAvailable_bytes", &leak);
+    assert!(
+        fired.iter().any(|l| l.contains(",HostMemoryUsageAnomaly,")),
+        "{fired:?}"
+    );
+}

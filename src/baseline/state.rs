@@ -154,6 +154,10 @@ pub struct SeriesState {
     pub windows: Box<[Bucket]>,
     pub seasonal: Option<Box<[SeasonalBucket]>>,
     pub detector: Detector,
+    /// Whether a value below 0 was ever seen. Until then the series is
+    /// taken to be one that cannot go negative (a counter's rate, bytes, a
+    /// ratio), and its lower band stops at 0.
+    pub seen_negative: bool,
 }
 
 /// What the anomaly score keeps beside the baseline.
@@ -244,6 +248,7 @@ impl SeriesState {
                 .seasonal
                 .then(|| vec![SeasonalBucket::default(); HOURS_PER_WEEK].into_boxed_slice()),
             detector: Detector::default(),
+            seen_negative: false,
         }
     }
 
@@ -293,6 +298,11 @@ impl SeriesState {
         let (baseline, stddev) = self.expected(now, settings);
         let upper = baseline + settings.band_sigma * stddev;
         let lower = baseline - settings.band_sigma * stddev;
+        let lower = if self.seen_negative {
+            lower
+        } else {
+            lower.max(0.0)
+        };
         let finite = |x: f64| x.is_finite().then_some(x);
         let (ratio, zscore) = match deviation(value, baseline, stddev, settings) {
             None => (None, None),
@@ -452,6 +462,7 @@ impl SeriesState {
         self.detector
             .reference
             .update(value, slow, settings.clip_sigma, reference_warm, true);
+        self.seen_negative |= value < 0.0;
         self.update_windows(value, now, settings);
         if let Some(profile) = &mut self.seasonal {
             let bucket = &mut profile[hour_of_week(now)];
@@ -835,6 +846,55 @@ mod tests {
             fired.len() == 1 && fired[0] <= 3 * DAY + 3,
             "shift fired at {fired:?}"
         );
+    }
+
+    #[test]
+    fn a_young_baseline_does_not_follow_a_step_within_minutes() {
+        // Queue depth 5, then 12x that as soon as the baseline is warm: the
+        // alert must not resolve while the new level stays.
+        let settings = Settings {
+            min_samples: 10,
+            ..Settings::default()
+        };
+        let mut noise = Noise(3);
+        let mut state = SeriesState::new(&settings);
+        let mut t = START;
+        feed(
+            &mut state,
+            &settings,
+            (0..10).map(|_| noise.normal(5.0, 0.2)),
+            &mut t,
+        );
+        for tick in 0..20 {
+            let score = state.score(60.0, t, &settings).unwrap();
+            let ratio = score.ratio.unwrap();
+            assert!(
+                ratio > 5.0,
+                "tick {tick}: ratio {ratio}, baseline {}",
+                score.baseline
+            );
+            state.update(60.0, t, &settings);
+            t += 15.0;
+        }
+    }
+
+    #[test]
+    fn the_lower_band_stops_at_zero_for_series_that_never_go_negative() {
+        let settings = Settings {
+            min_samples: 3,
+            ..Settings::default()
+        };
+        let spiky = [0.0, 40.0, 0.0, 60.0, 1.0, 50.0, 0.0, 45.0];
+        let mut state = SeriesState::new(&settings);
+        let mut t = START;
+        feed(&mut state, &settings, spiky, &mut t);
+        let score = state.score(20.0, t, &settings).unwrap();
+        assert!(score.baseline - 3.0 * score.stddev < 0.0, "{score:?}");
+        assert_eq!(score.lower, 0.0, "{score:?}");
+        // One that has gone negative keeps its band.
+        feed(&mut state, &settings, [-5.0], &mut t);
+        let score = state.score(20.0, t, &settings).unwrap();
+        assert!(score.lower < 0.0, "{score:?}");
     }
 
     #[test]

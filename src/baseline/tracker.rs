@@ -497,6 +497,29 @@ mod tests {
         assert_eq!(find(&out, "outrider_baseline_series").samples[0].value, 1.0);
     }
 
+    #[test]
+    fn the_score_is_absent_until_the_series_was_seen_a_day() {
+        let mut tracker = Tracker::new(config("g"));
+        let family = |v: f64| Family::gauge("g", "G.").single(v);
+        let mut out = Vec::new();
+        let mut now = 0.0;
+        // A warm baseline and ratio after a few ticks, no score yet.
+        for tick in 0..10 {
+            out = tracker.observe(&[family(10.0 + f64::from(tick % 2))], now);
+            now += 15.0;
+        }
+        assert_eq!(find(&out, "outrider_baseline").samples.len(), 1);
+        assert_eq!(find(&out, "outrider_anomaly_ratio").samples.len(), 1);
+        assert!(find(&out, "outrider_anomaly_score").samples.is_empty());
+        // A day later, it is there.
+        now += 86400.0;
+        for tick in 0..2 {
+            out = tracker.observe(&[family(10.0 + f64::from(tick % 2))], now);
+            now += 15.0;
+        }
+        assert_eq!(find(&out, "outrider_anomaly_score").samples.len(), 1);
+    }
+
     /// Log lines written while `f` runs.
     fn logged(f: impl FnOnce()) -> String {
         #[derive(Clone, Default)]

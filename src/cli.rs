@@ -115,6 +115,10 @@ struct BacktestArgs {
     /// The anomaly score counted as anomalous in the summary and plots.
     #[arg(long, default_value_t = 0.5)]
     threshold: f64,
+    /// Labelled anomaly windows (NAB's `combined_windows.json` format: file
+    /// -> [[start, end]]); the summary then gives the NAB scores per profile.
+    #[arg(long)]
+    windows: Option<PathBuf>,
 }
 
 #[derive(Args, Clone, Debug, Default)]
@@ -478,7 +482,21 @@ fn backtest(args: &BacktestArgs) -> ExitCode {
     // its catch-all), so a series scores the same with and without rules.
     let mut config = config;
     config.baselines.settle_seasonal();
+    let windows = match &args.windows {
+        None => Vec::new(),
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| backtest::nab::parse_windows(&text))
+        {
+            Ok(windows) => windows,
+            Err(e) => {
+                eprintln!("outrider backtest: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let options = backtest::Options {
+        windows,
         series,
         baselines: config.baseline_config(&rules),
         rules,

@@ -423,3 +423,60 @@ fn the_host_anomaly_rules_stay_quiet_on_deploy_steps_cycles_and_noise() {
         "{fired:?}"
     );
 }
+
+#[test]
+fn the_summary_scores_the_anomaly_score_as_nab_does_given_the_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        "realAWSCloudwatch/ec2_cpu_utilization_825cc2.csv",
+        "artificialWithAnomaly/art_daily_jumpsup.csv",
+        "artificialNoAnomaly/art_noisy.csv",
+    ];
+    let paths: Vec<PathBuf> = files.iter().map(|f| data().join(f)).collect();
+    let path_refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let labels = data().join("windows.json");
+    let run = backtest(
+        &["--windows", labels.to_str().unwrap()],
+        &path_refs,
+        &dir.path().join("out"),
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{run:?}");
+    assert!(
+        stdout.contains("NAB scores of the anomaly score (3 labelled series, 2 windows)"),
+        "{stdout}"
+    );
+    // The same figure as the library's scorer on the same replay.
+    let all = windows();
+    for (name, profile) in nab::PROFILES {
+        let labelled: Vec<(Series, nab::Labelled)> = files
+            .iter()
+            .map(|f| {
+                let series = input::read_csv(&data().join(f)).unwrap().remove(0);
+                let labelled = nab::label(&series.times, &all[*f], profile);
+                (series, labelled)
+            })
+            .collect();
+        let all_scores: Vec<Vec<f64>> = labelled.iter().map(|(s, _)| scores(s)).collect();
+        let scored: Vec<nab::Scored> = labelled
+            .iter()
+            .zip(&all_scores)
+            .map(|((_, l), s)| nab::Scored {
+                labelled: l,
+                scores: s,
+            })
+            .collect();
+        let at_half = nab::normalised(&scored, 0.5, profile);
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {stdout}"));
+        let shown: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!((shown - at_half).abs() < 0.051, "{line} vs {at_half}");
+    }
+    // Each category left out is reported, with its detections.
+    assert!(
+        stdout.contains("artificialNoAnomaly left out: 0.0 at"),
+        "{stdout}"
+    );
+}

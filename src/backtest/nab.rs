@@ -13,6 +13,43 @@
 
 use super::input::Series;
 
+/// Labelled windows of a NAB labels file (`combined_windows.json`: file ->
+/// list of [start, end]), by the series each file becomes (its stem, made a
+/// metric name), with the file's folder as its category.
+pub fn parse_windows(text: &str) -> Result<Vec<LabelledSeries>, String> {
+    let raw: std::collections::BTreeMap<String, Vec<(String, String)>> =
+        serde_json::from_str(text).map_err(|e| format!("expected file -> [[start, end]]: {e}"))?;
+    raw.into_iter()
+        .map(|(file, spans)| {
+            let windows = spans
+                .iter()
+                .map(|(a, b)| {
+                    let start =
+                        super::input::parse_timestamp(a).map_err(|e| format!("{file}: {e}"))?;
+                    let end =
+                        super::input::parse_timestamp(b).map_err(|e| format!("{file}: {e}"))?;
+                    Ok((start, end))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let (category, name) = file.rsplit_once('/').unwrap_or(("", &file));
+            let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+            Ok(LabelledSeries {
+                series: super::input::metric_name(stem),
+                category: category.to_owned(),
+                windows,
+            })
+        })
+        .collect()
+}
+
+/// The windows of one series of a labels file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelledSeries {
+    pub series: String,
+    pub category: String,
+    pub windows: Vec<(f64, f64)>,
+}
+
 /// Weights of the application profile.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Profile {

@@ -7,8 +7,10 @@
 //! and renamed over the file, and the directory is fsynced: a reader sees the
 //! old snapshot or the new one, never half of one.
 //!
-//! Version 1 lacked the anomaly score's state; it is refused like any other
-//! version, so baselines start afresh once after the upgrade.
+//! Version 1 lacked the anomaly score's state and version 2 kept a
+//! histogram of surprises where version 3 keeps the anomaly likelihood;
+//! they are refused like any other version, so baselines start afresh once
+//! after the upgrade.
 
 use std::fs::{self, File};
 use std::io::{self, Write};

@@ -1,24 +1,24 @@
 //! Scores outrider's anomaly score and two simple detectors on a Numenta
 //! Anomaly Benchmark corpus (a folder of `<category>/<file>.csv` and a
 //! `windows.json`), with NAB's standard profile and one threshold per
-//! detector for the whole corpus.
+//! detector for the whole corpus; and per category left out, with the
+//! threshold fitted on the others, under NAB's three profiles.
 //!
-//! cargo run --release --example nab_score -- ../shared/data/nab
+//! cargo run --release --example nab_score -- tests/data/nab
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use outrider::backtest::input::{self, Series};
-use outrider::backtest::nab::{self, Labelled, STANDARD, Scored};
+use outrider::backtest::nab::{self, CorpusFile};
 use outrider::backtest::replay;
 use outrider::baseline;
 use outrider::rules::RuleSet;
 
 struct File {
     category: String,
-    name: String,
     series: Series,
-    labelled: Labelled,
+    windows: Vec<(f64, f64)>,
 }
 
 fn load(dir: &Path) -> Vec<File> {
@@ -40,12 +40,10 @@ fn load(dir: &Path) -> Vec<File> {
                 )
             })
             .collect();
-        let labelled = nab::label(&series.times, &spans, STANDARD);
         files.push(File {
             category: name.split('/').next().unwrap_or_default().to_owned(),
-            name,
             series,
-            labelled,
+            windows: spans,
         });
     }
     files
@@ -61,7 +59,7 @@ fn outrider_score(series: &Series) -> Vec<f64> {
         replay::track_everything(baseline::Config::default()),
         RuleSet::default(),
         &mut |p| {
-            scores[at] = p.score.map_or(0.0, |s| s.anomaly);
+            scores[at] = p.score.and_then(|s| s.anomaly).unwrap_or(0.0);
             at += 1;
         },
         &mut |_| {},
@@ -72,92 +70,57 @@ fn outrider_score(series: &Series) -> Vec<f64> {
 fn main() {
     let dir = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "../shared/data/nab".to_owned());
+        .unwrap_or_else(|| "tests/data/nab".to_owned());
     let files = load(Path::new(&dir));
-    type Detector = (&'static str, Option<f64>, Box<dyn Fn(&Series) -> Vec<f64>>);
+    type Detector = (&'static str, Box<dyn Fn(&Series) -> Vec<f64>>);
     let detectors: Vec<Detector> = vec![
-        ("outrider anomaly score", None, Box::new(outrider_score)),
-        (
-            "outrider anomaly score, untuned",
-            Some(0.5),
-            Box::new(outrider_score),
-        ),
-        ("static threshold", None, Box::new(nab::static_threshold)),
-        (
-            "windowed z-score (1 h)",
-            None,
-            Box::new(|s| nab::windowed_zscore(s, 3600.0, 6)),
-        ),
+        ("outrider anomaly score", Box::new(outrider_score)),
+        ("static threshold", Box::new(nab::static_threshold)),
         (
             "windowed z-score (1 d)",
-            None,
             Box::new(|s| nab::windowed_zscore(s, 86400.0, 12)),
         ),
     ];
-    let categories = ["realAWSCloudwatch", "artificialWithAnomaly"];
     println!(
-        "| detector | threshold | all | {} | detections on artificialNoAnomaly |",
-        categories.join(" | ")
+        "| detector | profile | threshold | whole split | realAWSCloudwatch left out | artificialWithAnomaly left out | detections on artificialNoAnomaly left out |"
     );
-    println!("|---|---|---|---|---|---|");
-    for (name, fixed, detector) in &detectors {
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for (name, detector) in &detectors {
         let scores: Vec<Vec<f64>> = files.iter().map(|f| detector(&f.series)).collect();
-        let scored = |keep: &dyn Fn(&File) -> bool| -> Vec<Scored> {
-            files
-                .iter()
-                .zip(&scores)
-                .filter(|(f, _)| keep(f))
-                .map(|(f, s)| Scored {
-                    labelled: &f.labelled,
-                    scores: s,
-                })
-                .collect()
-        };
-        let all = scored(&|_| true);
-        let (threshold, total) = match fixed {
-            Some(t) => (*t, nab::normalised(&all, *t, STANDARD)),
-            None => nab::best_threshold(&all, STANDARD),
-        };
-        let shown = if threshold < 1e4 {
-            format!("{threshold:.3}")
-        } else {
-            format!("{threshold:.1e}")
-        };
-        let mut row = format!("| {name} | {shown} | {total:.1} |");
-        for category in categories {
-            let part = scored(&|f| f.category == category);
-            row.push_str(&format!(
-                " {:.1} |",
-                nab::normalised(&part, threshold, STANDARD)
-            ));
-        }
-        let quiet: usize = files
+        let corpus: Vec<CorpusFile> = files
             .iter()
             .zip(&scores)
-            .filter(|(f, _)| f.category == "artificialNoAnomaly")
-            .map(|(_, s)| s.iter().filter(|v| **v >= threshold).count())
-            .sum();
-        row.push_str(&format!(" {quiet} |"));
-        println!("{row}");
-        if std::env::var_os("NAB_DETAIL").is_some() {
-            for (f, s) in files.iter().zip(&scores) {
-                let one = [Scored {
-                    labelled: &f.labelled,
-                    scores: s,
-                }];
-                let hits = s
+            .map(|(f, s)| CorpusFile {
+                category: &f.category,
+                times: &f.series.times,
+                windows: &f.windows,
+                scores: s,
+            })
+            .collect();
+        for report in nab::evaluate(&corpus) {
+            let left_out = |category: &str| {
+                report
+                    .left_out
                     .iter()
-                    .enumerate()
-                    .filter(|(i, v)| **v >= threshold && *i >= f.labelled.probation)
-                    .count();
-                println!(
-                    "    {:60} {:7.1} windows {} detections {}",
-                    f.name,
-                    nab::normalised(&one, threshold, STANDARD),
-                    f.labelled.windows,
-                    hits
-                );
-            }
+                    .find(|l| l.category == category)
+                    .cloned()
+            };
+            let score = |category: &str| {
+                left_out(category).map_or("-".to_owned(), |l| format!("{:.1}", l.score))
+            };
+            let shown = if report.threshold < 1e4 {
+                format!("{:.3}", report.threshold)
+            } else {
+                format!("{:.1e}", report.threshold)
+            };
+            println!(
+                "| {name} | {} | {shown} | {:.1} | {} | {} | {} |",
+                report.profile,
+                report.whole,
+                score("realAWSCloudwatch"),
+                score("artificialWithAnomaly"),
+                left_out("artificialNoAnomaly").map_or(0, |l| l.detections),
+            );
         }
     }
 }

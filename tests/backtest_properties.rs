@@ -1,6 +1,6 @@
 //! The backtest's CSV reader takes outside input: no text makes it panic,
-//! every well-formed file reads back exactly, and a bad line is reported
-//! with its own number.
+//! every well-formed file reads back exactly, samples that go back are
+//! skipped and counted, and a bad line is reported with its own number.
 
 use outrider::backtest::input::{parse_csv, parse_timestamp};
 use proptest::prelude::*;
@@ -29,6 +29,29 @@ proptest! {
                 prop_assert!(s.times.windows(2).all(|w| w[0] <= w[1]));
             }
         }
+    }
+
+    #[test]
+    fn samples_that_go_back_are_skipped_and_the_rest_kept_in_order(
+        times in prop::collection::vec(0u32..1000, 1..60),
+    ) {
+        let mut text = String::from("timestamp,value\n");
+        for (i, t) in times.iter().enumerate() {
+            text.push_str(&format!("{},{i}\n", 1_700_000_000 + t));
+        }
+        let series = parse_csv(&text, "f.csv", "s").unwrap().remove(0);
+        // Exactly the samples at or after the latest time kept so far.
+        let mut kept = Vec::new();
+        let mut latest = None;
+        for (i, t) in times.iter().enumerate() {
+            if latest.is_none_or(|l| t >= l) {
+                latest = Some(t);
+                kept.push(i as f64);
+            }
+        }
+        prop_assert_eq!(&series.values, &kept);
+        prop_assert!(series.times.windows(2).all(|w| w[0] <= w[1]));
+        prop_assert_eq!(series.out_of_order.count, times.len() - kept.len());
     }
 
     #[test]

@@ -200,7 +200,10 @@ fn a_damaged_snapshot_is_reported_and_ignored() {
         // It starts afresh and its next snapshot replaces the damaged file.
         common::wait_until(Duration::from_secs(10), "a good snapshot", || {
             std::fs::read(storage.path().join("baselines.snapshot"))
-                .map(|b| b.starts_with(b"OUTRIDRB\x02\x00\x00\x00") && b.len() > 24)
+                .map(|b| {
+                    let version = outrider::baseline::snapshot::VERSION.to_le_bytes();
+                    b.starts_with(b"OUTRIDRB") && b[8..12] == version && b.len() > 24
+                })
                 .unwrap_or(false)
         });
     }

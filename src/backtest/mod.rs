@@ -35,6 +35,9 @@ pub struct Options {
     pub plot: bool,
     /// The anomaly score counted as anomalous in the summary and plots.
     pub threshold: f64,
+    /// Labelled anomaly windows: the summary then scores the anomaly score
+    /// as the Numenta Anomaly Benchmark does.
+    pub windows: Vec<nab::LabelledSeries>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,76 @@ fn create(path: &Path) -> Result<BufWriter<std::fs::File>, WriteError> {
             path: path.to_owned(),
             source,
         })
+}
+
+/// The NAB scores of the anomaly score on the labelled series: per profile,
+/// at `threshold` and at the best threshold, and with each category left
+/// out when there are several.
+fn nab_summary(
+    series: &[Series],
+    scores: &[Vec<f64>],
+    windows: &[nab::LabelledSeries],
+    threshold: f64,
+) -> String {
+    let corpus: Vec<nab::CorpusFile> = series
+        .iter()
+        .zip(scores)
+        .filter_map(|(s, scores)| {
+            let labelled = windows.iter().find(|w| w.series == s.name)?;
+            Some(nab::CorpusFile {
+                category: &labelled.category,
+                times: &s.times,
+                windows: &labelled.windows,
+                scores,
+            })
+        })
+        .collect();
+    let mut out = format!(
+        "\nNAB scores of the anomaly score ({} labelled series, {} windows):\n",
+        corpus.len(),
+        corpus.iter().map(|f| f.windows.len()).sum::<usize>()
+    );
+    out.push_str(&format!(
+        "{:<20} {:>14} {:>15} {:>10}\n",
+        "profile",
+        format!("at {threshold}"),
+        "best threshold",
+        "best score"
+    ));
+    for report in nab::evaluate(&corpus) {
+        let profile = nab::PROFILES
+            .iter()
+            .find(|(name, _)| *name == report.profile)
+            .map_or(nab::STANDARD, |(_, p)| *p);
+        let labelled: Vec<nab::Labelled> = corpus
+            .iter()
+            .map(|f| nab::label(f.times, f.windows, profile))
+            .collect();
+        let scored: Vec<nab::Scored> = corpus
+            .iter()
+            .zip(&labelled)
+            .map(|(f, l)| nab::Scored {
+                labelled: l,
+                scores: f.scores,
+            })
+            .collect();
+        out.push_str(&format!(
+            "{:<20} {:>14.1} {:>15.3} {:>10.1}\n",
+            report.profile,
+            nab::normalised(&scored, threshold, profile),
+            report.threshold,
+            report.whole
+        ));
+        if report.left_out.len() > 1 {
+            for left in &report.left_out {
+                out.push_str(&format!(
+                    "  {} left out: {:.1} at {:.3} fitted on the others, {} detections\n",
+                    left.category, left.score, left.threshold, left.detections
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Replays the series and writes `samples.csv`, `alerts.csv`,
@@ -97,6 +170,8 @@ pub fn run(options: Options) -> Result<String, WriteError> {
     let mut open: HashMap<(String, String), f64> = HashMap::new();
     let (mut sample_error, mut alert_error) = (None, None);
     let mut last_time = f64::NEG_INFINITY;
+    let mut scores: Vec<Vec<f64>> = vec![Vec::new(); series.len()];
+    let scoring = !options.windows.is_empty();
     replay::replay(
         series,
         replay::track_everything(options.baselines),
@@ -104,12 +179,15 @@ pub fn run(options: Options) -> Result<String, WriteError> {
         &mut |point| {
             last_time = point.time;
             per_series[point.series].add(&point, options.threshold);
+            if scoring {
+                scores[point.series].push(point.score.and_then(|s| s.anomaly).unwrap_or(0.0));
+            }
             if let Some(points) = plotted.get_mut(point.series) {
                 points.push(PlotPoint {
                     time: point.time,
                     value: point.value,
                     band: point.score.map(|s| (s.lower, s.upper)),
-                    score: point.score.map_or(0.0, |s| s.anomaly),
+                    score: point.score.and_then(|s| s.anomaly).unwrap_or(0.0),
                 });
             }
             if sample_error.is_none() {
@@ -151,7 +229,15 @@ pub fn run(options: Options) -> Result<String, WriteError> {
     }
     samples.flush().map_err(failed(&samples_path))?;
     alerts.flush().map_err(failed(&alerts_path))?;
-    let summary = output::summary_table(series, &per_series, &per_rule, options.threshold);
+    let mut summary = output::summary_table(series, &per_series, &per_rule, options.threshold);
+    if scoring {
+        summary.push_str(&nab_summary(
+            series,
+            &scores,
+            &options.windows,
+            options.threshold,
+        ));
+    }
     let summary_path = dir.join("summary.txt");
     std::fs::write(&summary_path, &summary).map_err(failed(&summary_path))?;
     if options.plot {

@@ -13,6 +13,43 @@
 
 use super::input::Series;
 
+/// Labelled windows of a NAB labels file (`combined_windows.json`: file ->
+/// list of [start, end]), by the series each file becomes (its stem, made a
+/// metric name), with the file's folder as its category.
+pub fn parse_windows(text: &str) -> Result<Vec<LabelledSeries>, String> {
+    let raw: std::collections::BTreeMap<String, Vec<(String, String)>> =
+        serde_json::from_str(text).map_err(|e| format!("expected file -> [[start, end]]: {e}"))?;
+    raw.into_iter()
+        .map(|(file, spans)| {
+            let windows = spans
+                .iter()
+                .map(|(a, b)| {
+                    let start =
+                        super::input::parse_timestamp(a).map_err(|e| format!("{file}: {e}"))?;
+                    let end =
+                        super::input::parse_timestamp(b).map_err(|e| format!("{file}: {e}"))?;
+                    Ok((start, end))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let (category, name) = file.rsplit_once('/').unwrap_or(("", &file));
+            let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+            Ok(LabelledSeries {
+                series: super::input::metric_name(stem),
+                category: category.to_owned(),
+                windows,
+            })
+        })
+        .collect()
+}
+
+/// The windows of one series of a labels file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelledSeries {
+    pub series: String,
+    pub category: String,
+    pub windows: Vec<(f64, f64)>,
+}
+
 /// Weights of the application profile.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Profile {
@@ -26,6 +63,118 @@ pub const STANDARD: Profile = Profile {
     fp: 0.11,
     fn_: 1.0,
 };
+
+/// "Reward low false positives": a false positive costs twice as much.
+pub const LOW_FP: Profile = Profile {
+    tp: 1.0,
+    fp: 0.22,
+    fn_: 1.0,
+};
+
+/// "Reward low false negatives": a missed window costs twice as much.
+pub const LOW_FN: Profile = Profile {
+    tp: 1.0,
+    fp: 0.11,
+    fn_: 2.0,
+};
+
+/// NAB's three application profiles, by the names it reports them under.
+pub const PROFILES: [(&str, Profile); 3] = [
+    ("standard", STANDARD),
+    ("reward_low_FP_rate", LOW_FP),
+    ("reward_low_FN_rate", LOW_FN),
+];
+
+/// One labelled file of a corpus and a detector's scores on it.
+pub struct CorpusFile<'a> {
+    /// The file's category (its folder in NAB: `realAWSCloudwatch`, ...).
+    pub category: &'a str,
+    pub times: &'a [f64],
+    pub windows: &'a [(f64, f64)],
+    pub scores: &'a [f64],
+}
+
+/// A detector's scores under one profile: over the whole corpus at the
+/// threshold that is best for it, and per category at the threshold that
+/// is best for the other categories (the category left out, as if its
+/// data were hidden).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfileReport {
+    pub profile: &'static str,
+    pub threshold: f64,
+    pub whole: f64,
+    /// Per category: the threshold fitted without it, the normalised score
+    /// there (0 for a category without windows), and how many detections
+    /// it made after probation.
+    pub left_out: Vec<LeftOut>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeftOut {
+    pub category: String,
+    pub threshold: f64,
+    pub score: f64,
+    pub detections: usize,
+}
+
+/// Scores a detector on a corpus under every profile, whole and with each
+/// category left out.
+pub fn evaluate(files: &[CorpusFile]) -> Vec<ProfileReport> {
+    let mut categories: Vec<&str> = files.iter().map(|f| f.category).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    PROFILES
+        .iter()
+        .map(|&(name, profile)| {
+            let labelled: Vec<Labelled> = files
+                .iter()
+                .map(|f| label(f.times, f.windows, profile))
+                .collect();
+            let scored = |keep: &dyn Fn(&CorpusFile) -> bool| -> Vec<Scored> {
+                files
+                    .iter()
+                    .zip(&labelled)
+                    .filter(|(f, _)| keep(f))
+                    .map(|(f, l)| Scored {
+                        labelled: l,
+                        scores: f.scores,
+                    })
+                    .collect()
+            };
+            let (threshold, whole) = best_threshold(&scored(&|_| true), profile);
+            let left_out = categories
+                .iter()
+                .map(|&category| {
+                    let (threshold, _) =
+                        best_threshold(&scored(&|f| f.category != category), profile);
+                    let held = scored(&|f| f.category == category);
+                    let detections = held
+                        .iter()
+                        .map(|s| {
+                            s.scores
+                                .iter()
+                                .skip(s.labelled.probation)
+                                .filter(|v| **v >= threshold)
+                                .count()
+                        })
+                        .sum();
+                    LeftOut {
+                        category: category.to_owned(),
+                        threshold,
+                        score: normalised(&held, threshold, profile),
+                        detections,
+                    }
+                })
+                .collect();
+            ProfileReport {
+                profile: name,
+                threshold,
+                whole,
+                left_out,
+            }
+        })
+        .collect()
+}
 
 /// `2 / (1 + e^(5x)) - 1`: 0.987 at x = -1 (a window's start), 0 at 0 (its
 /// end), towards -1 after it; NAB caps it at -1 beyond 3.

@@ -36,7 +36,7 @@ pub fn write_sample(out: &mut impl Write, name: &str, point: &Point) -> io::Resu
                 ",{},{},{}",
                 optional(s.ratio),
                 optional(s.zscore),
-                s.anomaly
+                optional(s.anomaly)
             );
         }
         None => line.push_str(",,,,,,"),
@@ -101,11 +101,12 @@ impl SeriesSummary {
         self.samples += 1;
         let Some(score) = &point.score else { return };
         self.scored += 1;
-        if self.max_score_at.is_none() || score.anomaly > self.max_score {
-            self.max_score = score.anomaly;
+        let Some(anomaly) = score.anomaly else { return };
+        if self.max_score_at.is_none() || anomaly > self.max_score {
+            self.max_score = anomaly;
             self.max_score_at = Some(point.time);
         }
-        if score.anomaly >= threshold {
+        if anomaly >= threshold {
             self.anomalous += 1;
             self.first_anomalous.get_or_insert(point.time);
         }
@@ -242,7 +243,7 @@ mod tests {
             lower: -0.5,
             ratio: Some(2.0),
             zscore: None,
-            anomaly: 0.25,
+            anomaly: Some(0.25),
         });
         write_sample(&mut out, "cpu", &point).unwrap();
         assert_eq!(

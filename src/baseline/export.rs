@@ -75,7 +75,7 @@ impl Output {
             ),
             anomaly: Family::gauge(
                 "outrider_anomaly_score",
-                "How anomalous the current value is, 0 (as expected) to 1 (certainly): its distance from the baseline weighed by how rarely the series has been that far off.",
+                "How anomalous the recent values are, 0 (as expected) to 1 (certainly): how improbable their distance from the baseline is for this series; 0.5 fires, then 0 for a day. Absent for a series' first day.",
             ),
             window_min: Family::gauge(
                 "outrider_window_min",

@@ -20,6 +20,7 @@
 pub mod config;
 pub mod export;
 pub mod input;
+pub mod likelihood;
 pub mod snapshot;
 pub mod state;
 pub mod tracker;

@@ -1,14 +1,16 @@
 //! Baselines on disk, so a restart (even after kill -9) continues where the
 //! last snapshot left off.
 //!
-//! Format, version 2: the magic `OUTRIDRB`, then little-endian u32 version,
+//! Format, version 3: the magic `OUTRIDRB`, then little-endian u32 version,
 //! u64 payload length and u32 CRC-32 of the payload, then the payload (the
 //! tracked series, postcard-encoded). A write goes to `<file>.tmp`, is fsynced
 //! and renamed over the file, and the directory is fsynced: a reader sees the
 //! old snapshot or the new one, never half of one.
 //!
-//! Version 1 lacked the anomaly score's state; it is refused like any other
-//! version, so baselines start afresh once after the upgrade.
+//! Version 1 lacked the anomaly score's state and version 2 kept a
+//! histogram of surprises where version 3 keeps the anomaly likelihood;
+//! they are refused like any other version, so baselines start afresh once
+//! after the upgrade.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use super::Tracked;
 
 const MAGIC: &[u8; 8] = b"OUTRIDRB";
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 4;
 pub const FILE_NAME: &str = "baselines.snapshot";
 

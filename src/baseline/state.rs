@@ -12,13 +12,16 @@
 //!   bucket older than the window is reset when its slot comes round again.
 //! - An optional hour-of-week profile: 168 small EWMAs, one per hour of the
 //!   week, so a Monday-morning peak is compared with past Monday mornings.
-//! - The anomaly score (0..1): how far the value is from the baseline, in
-//!   deviations, weighed by how rarely this series has been that far off
-//!   before. The rarity is a decayed histogram of past surprises (16
-//!   numbers), so a series that spikes every hour stops alerting on its
-//!   spikes, while a flat or calm one alerts on its first real excursion.
+//! - The anomaly score (0..1): how far the value is from what a slow EWMA
+//!   (or the hour-of-week profile, where it predicts better) expects, in
+//!   deviations, as a raw score; then how improbable the mean of the last
+//!   few raw scores is under this series' usual raw scores (see
+//!   `likelihood`). So a series that spikes every hour stops alerting on its
+//!   spikes, while a calm one alerts on its first real excursion.
 
 use serde::{Deserialize, Serialize};
+
+use super::likelihood::{Likelihood, LikelihoodSettings};
 
 /// Buckets per rolling window: the window's resolution is window/10.
 pub const BUCKETS_PER_WINDOW: usize = 10;
@@ -46,13 +49,12 @@ pub struct Settings {
     pub score_half_life_seconds: f64,
     /// Half-life of the anomaly score's memory of past surprises.
     pub score_memory_seconds: f64,
-    /// Deviations (z) at which the anomaly score starts to rise from 0 ...
-    pub score_low_sigma: f64,
-    /// ... and at which it reaches its full height.
-    pub score_high_sigma: f64,
-    /// A deviation this series reached on at least this share of its past
-    /// samples scores 0: it is how the series behaves.
-    pub score_usual_share: f64,
+    /// How long the anomaly score reads 0 after it reached the firing
+    /// level: one incident, one detection.
+    pub score_quiet_seconds: f64,
+    /// How improbable the recent deviations must be, under this series'
+    /// usual ones, for the score to reach its firing level (0.5).
+    pub score_firing_tail: f64,
 }
 
 impl Default for Settings {
@@ -69,9 +71,8 @@ impl Default for Settings {
             score_warm_up_seconds: 86400.0,
             score_half_life_seconds: 86400.0,
             score_memory_seconds: 2.0 * 86400.0,
-            score_low_sigma: 3.0,
-            score_high_sigma: 6.0,
-            score_usual_share: 0.01,
+            score_quiet_seconds: 86400.0,
+            score_firing_tail: 1e-2,
         }
     }
 }
@@ -85,7 +86,9 @@ pub struct Ewma {
 
 impl Ewma {
     /// Folds in `value` with weight `alpha`, clipping it first once warm.
-    fn update(&mut self, value: f64, alpha: f64, clip_sigma: f64, warm: bool) {
+    /// With `young_mean`, a sample weighs at least 1/count: a mean of all
+    /// samples so far until `alpha` catches up.
+    fn update(&mut self, value: f64, alpha: f64, clip_sigma: f64, warm: bool, young_mean: bool) {
         if self.count == 0 {
             *self = Ewma {
                 mean: value,
@@ -103,8 +106,11 @@ impl Ewma {
         } else {
             value
         };
-        // Until warm, weigh samples equally so the first ones do not dominate.
-        let alpha = alpha.max(1.0 / f64::from(self.count + 1));
+        let alpha = if young_mean {
+            alpha.max(1.0 / f64::from(self.count + 1))
+        } else {
+            alpha
+        };
         let diff = value - self.mean;
         let increment = alpha * diff;
         let mean = self.mean + increment;
@@ -140,44 +146,6 @@ pub struct SeasonalBucket {
     pub count: u32,
 }
 
-/// Bins of the surprise histogram: lower edges in deviations from the
-/// baseline; finer where the usual and the unusual meet.
-pub const SURPRISE_EDGES: [f64; 16] = [
-    0.0, 1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 13.0, 17.0, 25.0, 40.0,
-];
-
-fn surprise_bin(deviations: f64) -> usize {
-    SURPRISE_EDGES
-        .iter()
-        .rposition(|edge| deviations >= *edge)
-        .unwrap_or(0)
-}
-
-/// How often this series has been how far from its baseline: decayed
-/// counts per bin of `SURPRISE_EDGES`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Surprises {
-    pub counts: [f32; SURPRISE_EDGES.len()],
-}
-
-impl Surprises {
-    /// The share of past samples at least `deviations` away (by bin), with
-    /// half a sample of doubt so that a first excursion is not "never".
-    fn share_at_least(&self, deviations: f64) -> f64 {
-        let bin = surprise_bin(deviations);
-        let total: f64 = self.counts.iter().map(|c| f64::from(*c)).sum();
-        let tail: f64 = self.counts[bin..].iter().map(|c| f64::from(*c)).sum();
-        (tail + 0.5) / (total + 1.0)
-    }
-
-    fn add(&mut self, deviations: f64, keep: f64) {
-        for count in &mut self.counts {
-            *count = (f64::from(*count) * keep) as f32;
-        }
-        self.counts[surprise_bin(deviations)] += 1.0;
-    }
-}
-
 /// The state of one series: a few fixed-size numbers, never a history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeriesState {
@@ -186,6 +154,10 @@ pub struct SeriesState {
     pub windows: Box<[Bucket]>,
     pub seasonal: Option<Box<[SeasonalBucket]>>,
     pub detector: Detector,
+    /// Whether a value below 0 was ever seen. Until then the series is
+    /// taken to be one that cannot go negative (a counter's rate, bytes, a
+    /// ratio), and its lower band stops at 0.
+    pub seen_negative: bool,
 }
 
 /// What the anomaly score keeps beside the baseline.
@@ -199,7 +171,8 @@ pub struct Detector {
     /// predicts better (after a level shift it does not, until it learns).
     pub flat_error: f64,
     pub seasonal_error: f64,
-    pub surprises: Surprises,
+    /// How improbable the recent deviations are for this series.
+    pub likelihood: Likelihood,
     /// When the series was first seen.
     pub since: f64,
 }
@@ -214,8 +187,10 @@ pub struct Score {
     /// current / baseline; None when the baseline is ~0 or under the floor.
     pub ratio: Option<f64>,
     pub zscore: Option<f64>,
-    /// 0 = as expected, 1 = certainly anomalous.
-    pub anomaly: f64,
+    /// 0 = as expected, 1 = certainly anomalous; None while the series
+    /// warms up (score_warm_up_seconds) and under the volume floor, where
+    /// the score would claim nothing.
+    pub anomaly: Option<f64>,
 }
 
 /// Aggregates of one rolling window.
@@ -239,6 +214,23 @@ fn deviation(value: f64, baseline: f64, stddev: f64, settings: &Settings) -> Opt
     (!under_floor).then(|| (value - baseline) / stddev.max(sigma_floor))
 }
 
+/// Deviations beyond this count as this many in the raw score: one wild
+/// sample should not swamp the recent mean for long.
+const RAW_CAP_SIGMA: f64 = 10.0;
+
+fn raw_surprise(deviations: f64) -> f64 {
+    deviations.min(RAW_CAP_SIGMA)
+}
+
+fn likelihood_settings(settings: &Settings) -> LikelihoodSettings {
+    LikelihoodSettings {
+        memory_seconds: settings.score_memory_seconds,
+        min_samples: settings.min_samples,
+        quiet_seconds: settings.score_quiet_seconds,
+        firing_tail: settings.score_firing_tail,
+    }
+}
+
 /// Monday 00:00 UTC is hour 0 (the epoch was a Thursday, hour 72).
 pub fn hour_of_week(now: f64) -> usize {
     let hours = (now / 3600.0).floor() as i64;
@@ -256,6 +248,7 @@ impl SeriesState {
                 .seasonal
                 .then(|| vec![SeasonalBucket::default(); HOURS_PER_WEEK].into_boxed_slice()),
             detector: Detector::default(),
+            seen_negative: false,
         }
     }
 
@@ -305,6 +298,11 @@ impl SeriesState {
         let (baseline, stddev) = self.expected(now, settings);
         let upper = baseline + settings.band_sigma * stddev;
         let lower = baseline - settings.band_sigma * stddev;
+        let lower = if self.seen_negative {
+            lower
+        } else {
+            lower.max(0.0)
+        };
         let finite = |x: f64| x.is_finite().then_some(x);
         let (ratio, zscore) = match deviation(value, baseline, stddev, settings) {
             None => (None, None),
@@ -317,7 +315,7 @@ impl SeriesState {
         };
         let anomaly = self
             .surprise(value, now, settings)
-            .map_or(0.0, |d| self.anomaly(d, settings));
+            .and_then(|d| self.anomaly(d, now, settings));
         [baseline, stddev, upper, lower]
             .iter()
             .all(|x| x.is_finite())
@@ -391,22 +389,18 @@ impl SeriesState {
         Some((mean, variance.sqrt())).filter(|(m, v)| m.is_finite() && v.is_finite())
     }
 
-    /// The anomaly score of a value `deviations` away from the baseline:
-    /// its height, from 0 at score_low_sigma to 1 at score_high_sigma,
-    /// times its rarity, which falls to 0 as the share of past samples at
-    /// least as far off reaches score_usual_share.
-    fn anomaly(&self, deviations: f64, settings: &Settings) -> f64 {
-        let span = (settings.score_high_sigma - settings.score_low_sigma).max(1e-9);
-        let height = ((deviations - settings.score_low_sigma) / span).clamp(0.0, 1.0);
+    /// The anomaly score of a value `deviations` away from what the score
+    /// expects: the likelihood of the recent deviations, once the series
+    /// has been seen for score_warm_up_seconds.
+    fn anomaly(&self, deviations: f64, now: f64, settings: &Settings) -> Option<f64> {
         let learned = self.last_time - self.detector.since >= settings.score_warm_up_seconds;
-        if height == 0.0 || !learned {
-            return 0.0;
-        }
-        // Spikes of a spiky series vary in height: one a little above the
-        // usual is still usual, so the bar is four fifths of this deviation.
-        let share = self.detector.surprises.share_at_least(deviations / 1.25);
-        let rarity = (1.0 - share / settings.score_usual_share).clamp(0.0, 1.0);
-        height * rarity
+        learned.then(|| {
+            self.detector.likelihood.score(
+                raw_surprise(deviations),
+                now,
+                &likelihood_settings(settings),
+            )
+        })
     }
 
     /// Folds in one sample taken at `now`. Non-finite values are ignored.
@@ -424,9 +418,22 @@ impl SeriesState {
         let warm = self.is_warm(settings);
         let seasonal = self.seasonal_expectation(now, settings);
         if let Some(deviations) = self.surprise_given(value, seasonal, settings) {
-            let keep = (-std::f64::consts::LN_2 * elapsed / settings.score_memory_seconds).exp();
-            if keep.is_finite() {
-                self.detector.surprises.add(deviations, keep);
+            let learned = self.last_time - self.detector.since >= settings.score_warm_up_seconds;
+            let likelihood = likelihood_settings(settings);
+            let raw = raw_surprise(deviations);
+            if learned {
+                self.detector
+                    .likelihood
+                    .update(raw, now, elapsed, &likelihood);
+            } else {
+                // Learn the distribution, but fire nothing while warming up.
+                let quiet = LikelihoodSettings {
+                    quiet_seconds: 0.0,
+                    ..likelihood
+                };
+                self.detector
+                    .likelihood
+                    .update(raw, f64::NEG_INFINITY, elapsed, &quiet);
             }
         }
         let slow =
@@ -443,10 +450,19 @@ impl SeriesState {
                 }
             }
         }
-        self.ewma.update(value, alpha, settings.clip_sigma, warm);
+        // Until warm, the baseline weighs samples equally so the first ones
+        // do not dominate. Only until warm: a mean of all samples of a young
+        // series would follow a step within a few samples, and an alert on
+        // it would resolve while the new level stays. The score's reference
+        // and the hour buckets keep the mean of all samples longer: the
+        // score says nothing for its first day, and a bucket learns from
+        // few samples.
+        self.ewma
+            .update(value, alpha, settings.clip_sigma, warm, !warm);
         self.detector
             .reference
-            .update(value, slow, settings.clip_sigma, reference_warm);
+            .update(value, slow, settings.clip_sigma, reference_warm, true);
+        self.seen_negative |= value < 0.0;
         self.update_windows(value, now, settings);
         if let Some(profile) = &mut self.seasonal {
             let bucket = &mut profile[hour_of_week(now)];
@@ -461,6 +477,7 @@ impl SeriesState {
                 alpha,
                 settings.clip_sigma,
                 ewma.count >= settings.min_samples,
+                true,
             );
             let (mean, variance) = (ewma.mean as f32, ewma.variance as f32);
             if mean.is_finite() && variance.is_finite() {
@@ -777,7 +794,12 @@ mod tests {
         let mut out = Vec::new();
         for (i, v) in values.into_iter().enumerate() {
             let now = START + 300.0 * i as f64;
-            out.push(state.score(v, now, &settings).map_or(0.0, |s| s.anomaly));
+            out.push(
+                state
+                    .score(v, now, &settings)
+                    .and_then(|s| s.anomaly)
+                    .unwrap_or(0.0),
+            );
             state.update(v, now, &settings);
         }
         out
@@ -787,43 +809,100 @@ mod tests {
     fn the_anomaly_score_fires_on_a_first_excursion_not_on_habits_and_adapts() {
         const DAY: usize = 288;
         let mut noise = Noise(11);
-        // Three calm days, then one spike.
-        let mut calm: Vec<f64> = (0..3 * DAY).map(|_| noise.normal(50.0, 2.0)).collect();
-        calm.push(90.0);
-        let s = scores(calm);
-        assert!(s[..3 * DAY].iter().all(|x| *x < 0.5), "calm days scored");
-        assert!(s[3 * DAY] > 0.9, "spike: {}", s[3 * DAY]);
+        let loud = |s: &[f64]| -> Vec<usize> {
+            s.iter()
+                .enumerate()
+                .filter(|(_, x)| **x >= 0.5)
+                .map(|(i, _)| i)
+                .collect()
+        };
+        // Three calm days, then one wild sample: noticed, not a page.
+        let calm: Vec<f64> = (0..3 * DAY).map(|_| noise.normal(50.0, 2.0)).collect();
+        let mut spike = calm.clone();
+        spike.push(90.0);
+        let s = scores(spike);
+        assert!(loud(&s).is_empty(), "calm days scored {:?}", loud(&s));
+        assert!(s[3 * DAY] > 0.2, "spike: {}", s[3 * DAY]);
+        // An excursion that lasts fires within a few samples, once.
+        let mut excursion = calm;
+        excursion.extend((0..24).map(|_| noise.normal(90.0, 2.0)));
+        let s = scores(excursion);
+        assert_eq!(loud(&s).len(), 1, "{:?}", loud(&s));
+        assert!(loud(&s)[0] <= 3 * DAY + 3, "{:?}", loud(&s));
         // The same spike every two hours is how that series behaves.
         let habitual: Vec<f64> = (0..6 * DAY)
             .map(|i| noise.normal(50.0, 2.0) + if i % 24 == 0 { 40.0 } else { 0.0 })
             .collect();
         let s = scores(habitual);
-        let over: Vec<(usize, f64)> = s
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(_, x)| *x >= 0.5)
-            .collect();
-        assert!(
-            s[5 * DAY..].iter().all(|x| *x < 0.5),
-            "habitual spikes scored {over:?}"
-        );
-        // A level shift scores at once and stops scoring as it persists.
-        let shifted: Vec<f64> = (0..5 * DAY)
+        let over: Vec<usize> = loud(&s).into_iter().filter(|i| *i >= 2 * DAY).collect();
+        assert!(over.is_empty(), "habitual spikes scored {over:?}");
+        // A level shift fires once, and is adopted.
+        let shifted: Vec<f64> = (0..6 * DAY)
             .map(|i| noise.normal(if i < 3 * DAY { 50.0 } else { 80.0 }, 2.0))
             .collect();
         let s = scores(shifted);
-        assert!(s[3 * DAY] > 0.9, "shift: {}", s[3 * DAY]);
+        let fired = loud(&s);
         assert!(
-            s[3 * DAY + 24..].iter().all(|x| *x < 0.5),
-            "still scoring 2h later"
+            fired.len() == 1 && fired[0] <= 3 * DAY + 3,
+            "shift fired at {fired:?}"
         );
+    }
+
+    #[test]
+    fn a_young_baseline_does_not_follow_a_step_within_minutes() {
+        // Queue depth 5, then 12x that as soon as the baseline is warm: the
+        // alert must not resolve while the new level stays.
+        let settings = Settings {
+            min_samples: 10,
+            ..Settings::default()
+        };
+        let mut noise = Noise(3);
+        let mut state = SeriesState::new(&settings);
+        let mut t = START;
+        feed(
+            &mut state,
+            &settings,
+            (0..10).map(|_| noise.normal(5.0, 0.2)),
+            &mut t,
+        );
+        for tick in 0..20 {
+            let score = state.score(60.0, t, &settings).unwrap();
+            let ratio = score.ratio.unwrap();
+            assert!(
+                ratio > 5.0,
+                "tick {tick}: ratio {ratio}, baseline {}",
+                score.baseline
+            );
+            state.update(60.0, t, &settings);
+            t += 15.0;
+        }
+    }
+
+    #[test]
+    fn the_lower_band_stops_at_zero_for_series_that_never_go_negative() {
+        let settings = Settings {
+            min_samples: 3,
+            ..Settings::default()
+        };
+        let spiky = [0.0, 40.0, 0.0, 60.0, 1.0, 50.0, 0.0, 45.0];
+        let mut state = SeriesState::new(&settings);
+        let mut t = START;
+        feed(&mut state, &settings, spiky, &mut t);
+        let score = state.score(20.0, t, &settings).unwrap();
+        assert!(score.baseline - 3.0 * score.stddev < 0.0, "{score:?}");
+        assert_eq!(score.lower, 0.0, "{score:?}");
+        // One that has gone negative keeps its band.
+        feed(&mut state, &settings, [-5.0], &mut t);
+        let score = state.score(20.0, t, &settings).unwrap();
+        assert!(score.lower < 0.0, "{score:?}");
     }
 
     #[test]
     fn state_is_small() {
         // The three windows' buckets take 960 bytes of it; the anomaly
-        // score's state about 110.
+        // score's state (reference, errors, likelihood) under 200.
+        assert!(std::mem::size_of::<Detector>() <= 200);
+
         let plain = SeriesState::new(&Settings::default());
         assert!(plain.size_bytes() <= 1200, "{} bytes", plain.size_bytes());
         let seasonal = SeriesState::new(&Settings {

@@ -337,7 +337,9 @@ impl Recorder<'_> {
             if let Some(z) = score.zscore {
                 push(&mut out.zscore, &exported.base, z);
             }
-            push(&mut out.anomaly, &exported.base, score.anomaly);
+            if let Some(anomaly) = score.anomaly {
+                push(&mut out.anomaly, &exported.base, anomaly);
+            }
         }
         let stats = tracked.state.window_stats(now, self.settings);
         for (labels, stats) in exported.windows.iter().zip(stats) {
@@ -515,6 +517,29 @@ mod tests {
         assert!(find(&out, "outrider_baseline").samples.is_empty());
         assert!(find(&out, "outrider_anomaly_ratio").samples.is_empty());
         assert_eq!(find(&out, "outrider_baseline_series").samples[0].value, 1.0);
+    }
+
+    #[test]
+    fn the_score_is_absent_until_the_series_was_seen_a_day() {
+        let mut tracker = Tracker::new(config("g"));
+        let family = |v: f64| Family::gauge("g", "G.").single(v);
+        let mut out = Vec::new();
+        let mut now = 0.0;
+        // A warm baseline and ratio after a few ticks, no score yet.
+        for tick in 0..10 {
+            out = tracker.observe(&[family(10.0 + f64::from(tick % 2))], now);
+            now += 15.0;
+        }
+        assert_eq!(find(&out, "outrider_baseline").samples.len(), 1);
+        assert_eq!(find(&out, "outrider_anomaly_ratio").samples.len(), 1);
+        assert!(find(&out, "outrider_anomaly_score").samples.is_empty());
+        // A day later, it is there.
+        now += 86400.0;
+        for tick in 0..2 {
+            out = tracker.observe(&[family(10.0 + f64::from(tick % 2))], now);
+            now += 15.0;
+        }
+        assert_eq!(find(&out, "outrider_anomaly_score").samples.len(), 1);
     }
 
     /// Log lines written while `f` runs.

@@ -46,6 +46,10 @@ pub(super) struct BacktestArgs {
     /// The anomaly score counted as anomalous in the summary and plots.
     #[arg(long, default_value_t = 0.5)]
     threshold: f64,
+    /// Labelled anomaly windows (NAB's `combined_windows.json` format: file
+    /// -> [[start, end]]); the summary then gives the NAB scores per profile.
+    #[arg(long)]
+    windows: Option<PathBuf>,
 }
 
 /// Reads the input, replays it and writes the results; exit 1 on bad input
@@ -96,7 +100,16 @@ pub(super) fn backtest(args: &BacktestArgs) -> ExitCode {
         None => args
             .files
             .iter()
-            .map(|f| input::read_csv(f))
+            .map(|f| {
+                let series = input::read_csv(f)?;
+                for warning in series
+                    .iter()
+                    .filter_map(|s| s.out_of_order_warning(&f.display().to_string()))
+                {
+                    eprintln!("outrider backtest: warning: {warning}");
+                }
+                Ok::<_, input::InputError>(series)
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(|files| files.into_iter().flatten().collect())
             .map_err(|e| e.to_string()),
@@ -117,7 +130,21 @@ pub(super) fn backtest(args: &BacktestArgs) -> ExitCode {
     // its catch-all), so a series scores the same with and without rules.
     let mut config = config;
     config.baselines.settle_seasonal();
+    let windows = match &args.windows {
+        None => Vec::new(),
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| backtest::nab::parse_windows(&text))
+        {
+            Ok(windows) => windows,
+            Err(e) => {
+                eprintln!("outrider backtest: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let options = backtest::Options {
+        windows,
         series,
         baselines: config.baseline_config(&rules),
         rules,

@@ -1,0 +1,141 @@
+//! The anomaly likelihood: a post-processor over a raw surprise score, after
+//! the one Numenta's HTM detector relies on. A raw score (how many
+//! deviations the value is from what was expected) is noisy: a jumpy series
+//! has large ones every hour. What is unusual is a run of raw scores higher
+//! than this series usually gives. So the mean of the last few raw scores is
+//! compared with the long-run distribution of raw scores (a decayed mean and
+//! variance), and the score is how improbable that mean is under it, on a
+//! log scale: 0.5 (the firing level) at the tail probability
+//! `firing_tail`, 1 at its square.
+//!
+//! After the score reaches the firing level it reads 0 for a quiet period:
+//! one incident is one detection (which is also how the Numenta Anomaly
+//! Benchmark counts it) and one page.
+//!
+//! State: a ring of recent raw scores, the long-run mean and variance, and
+//! when the quiet period ends; under 100 bytes.
+
+use serde::{Deserialize, Serialize};
+
+/// Raw scores averaged into "recent".
+pub const RECENT: usize = 8;
+
+/// The score at which a detection is made, after which the quiet period runs.
+pub const FIRING_LEVEL: f64 = 0.5;
+
+/// The spread of raw scores (in deviations) never counts as less than this,
+/// so a series that was perfectly flat does not make its first wobble
+/// infinitely improbable.
+const MIN_SPREAD: f64 = 0.3;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Likelihood {
+    /// The last raw scores, a ring.
+    pub recent: [f32; RECENT],
+    pub next: u8,
+    pub filled: u8,
+    /// Decayed mean and variance of all raw scores so far.
+    pub mean: f64,
+    pub variance: f64,
+    pub count: u32,
+    /// Until when the score reads 0 after a detection.
+    pub quiet_until: f64,
+}
+
+/// How `Likelihood` weighs time; the fields of `Settings` it reads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LikelihoodSettings {
+    /// Half-life of the long-run distribution of raw scores.
+    pub memory_seconds: f64,
+    /// Raw scores before the long-run distribution is trusted.
+    pub min_samples: u32,
+    /// How long the score stays 0 after a detection.
+    pub quiet_seconds: f64,
+    /// The tail probability of the recent mean that scores the firing level.
+    pub firing_tail: f64,
+}
+
+impl Likelihood {
+    /// The score of the recent raw scores with `raw` added, against the
+    /// long-run distribution as it was before it; 0 while quiet or before
+    /// enough raw scores were seen.
+    pub fn score(&self, raw: f64, now: f64, settings: &LikelihoodSettings) -> f64 {
+        if now < self.quiet_until || self.count < settings.min_samples || !raw.is_finite() {
+            return 0.0;
+        }
+        let kept = usize::from(self.filled).min(RECENT - 1);
+        // The oldest of a full ring is the one `raw` replaces.
+        let sum: f64 = (1..=kept)
+            .map(|back| f64::from(self.recent[(usize::from(self.next) + RECENT - back) % RECENT]))
+            .sum();
+        let recent = (sum + raw) / (kept + 1) as f64;
+        let spread = self.variance.sqrt().max(MIN_SPREAD);
+        let z = (recent - self.mean) / spread;
+        if z <= 0.0 {
+            // No more improbable than usual.
+            return 0.0;
+        }
+        (FIRING_LEVEL * ln_upper_tail(z) / settings.firing_tail.ln()).clamp(0.0, 1.0)
+    }
+
+    /// Folds in `raw`, `elapsed` seconds after the previous one.
+    pub fn update(&mut self, raw: f64, now: f64, elapsed: f64, settings: &LikelihoodSettings) {
+        if !raw.is_finite() {
+            return;
+        }
+        if self.score(raw, now, settings) >= FIRING_LEVEL {
+            self.quiet_until = now + settings.quiet_seconds;
+        }
+        self.recent[usize::from(self.next)] = raw as f32;
+        self.next = ((usize::from(self.next) + 1) % RECENT) as u8;
+        self.filled = self.filled.saturating_add(1).min(RECENT as u8);
+        let decay = 1.0 - (-std::f64::consts::LN_2 * elapsed / settings.memory_seconds).exp();
+        // Equal weights at first, so the first raw scores do not dominate.
+        let alpha = decay.max(1.0 / f64::from(self.count.saturating_add(1)));
+        let diff = raw - self.mean;
+        let increment = alpha * diff;
+        self.mean += increment;
+        self.variance = ((1.0 - alpha) * (self.variance + diff * increment)).max(0.0);
+        self.count = self.count.saturating_add(1);
+    }
+}
+
+/// ln P(Z > z) for a standard normal Z and z ≥ 0: `ln(erfc(z / √2) / 2)`,
+/// with erfc from its Chebyshev fit (fractional error under 1.2e-7), taken
+/// in logs: precise far in the tail, where `1 - cdf` would round to 0, and
+/// without an exp and a ln per score.
+pub fn ln_upper_tail(z: f64) -> f64 {
+    let x = z.max(0.0) / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * x);
+    let ln_erfc = t.ln() - x * x - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    ln_erfc - std::f64::consts::LN_2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_matches_the_normal_distribution() {
+        for (z, expected) in [
+            (0.0, 0.5),
+            (1.0, 0.158_655_25),
+            (3.0, 1.349_898e-3),
+            (6.0, 9.865_876e-10),
+            (20.0, 2.753_624e-89),
+        ] {
+            let got = ln_upper_tail(z).exp();
+            assert!(
+                ((got - expected) / expected).abs() < 1e-6,
+                "{z}: {got} vs {expected}"
+            );
+        }
+    }
+}

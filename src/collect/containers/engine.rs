@@ -64,6 +64,8 @@ pub(super) struct Settings {
     pub(super) label_keys: Vec<String>,
     /// `<sysfs>/dev/block`, where block devices are named by major:minor.
     pub(super) dev_block: PathBuf,
+    /// Where the containers' cgroup files are found (procfs, sysfs).
+    pub(super) paths: crate::paths::HostPaths,
 }
 
 #[derive(Debug, Default)]
@@ -223,13 +225,41 @@ async fn read_container(
     );
     let (inspect, stats) = (inspect?, stats?.ok_or("the engine sent no stats")?);
     let dev_block = &settings.dev_block;
-    container_metrics(
+    let mut metrics = container_metrics(
         &inspect,
         &stats,
         &settings.label_keys,
         &|major, minor| device_name(dev_block, major, minor),
         unix_now(),
-    )
+    )?;
+    let pid = inspect.state.as_ref().and_then(|s| s.pid).unwrap_or(0);
+    if let Ok(pid) = u32::try_from(pid) {
+        if pid > 0 {
+            fill_from_cgroup(&mut metrics, &settings.paths, pid);
+        }
+    }
+    Ok(metrics)
+}
+
+/// What the engine's stats omit (podman's working set, RSS and cache; every
+/// engine's throttling, CPU quota and OOM kills) from the container's cgroup
+/// files, found through its main process. Where they cannot be read, the
+/// figures stay left out.
+fn fill_from_cgroup(metrics: &mut ContainerMetrics, paths: &crate::paths::HostPaths, pid: u32) {
+    let located = crate::collect::cgroups::Hierarchy::read(paths)
+        .ok()
+        .and_then(|h| h.locate_pid(&paths.procfs, pid));
+    let Some((_, location)) = located else {
+        debug!(collector = COLLECTOR, container = %metrics.id, pid, "cgroup not visible");
+        return;
+    };
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
+    match crate::collect::cgroups::read_stats(&location, ticks) {
+        Ok(stats) => crate::collect::cgroups::fill(metrics, &stats),
+        Err(error) => {
+            debug!(collector = COLLECTOR, container = %metrics.id, error = %error, "cgroup not read");
+        }
+    }
 }
 
 /// One request to the engine, bounded in time.

@@ -39,7 +39,13 @@ const FS_READS: usize = 16;
 const FS_WRITES: usize = 17;
 const START_TIME: usize = 18;
 const LAST_SEEN: usize = 19;
-pub(super) const FAMILIES: [FamilyDef; 20] = [
+const CFS_PERIODS: usize = 20;
+const CFS_THROTTLED_PERIODS: usize = 21;
+const CFS_THROTTLED_SECONDS: usize = 22;
+const SPEC_CPU_QUOTA: usize = 23;
+const SPEC_CPU_PERIOD: usize = 24;
+const OOM_EVENTS: usize = 25;
+pub(super) const FAMILIES: [FamilyDef; 26] = [
     def(
         "container_cpu_usage_seconds_total",
         "Cumulative cpu time consumed in seconds.",
@@ -136,6 +142,36 @@ pub(super) const FAMILIES: [FamilyDef; 20] = [
         "Last time a container was seen by the exporter",
         false,
     ),
+    def(
+        "container_cpu_cfs_periods_total",
+        "Number of elapsed enforcement period intervals.",
+        true,
+    ),
+    def(
+        "container_cpu_cfs_throttled_periods_total",
+        "Number of throttled period intervals.",
+        true,
+    ),
+    def(
+        "container_cpu_cfs_throttled_seconds_total",
+        "Total time duration the container has been throttled.",
+        true,
+    ),
+    def(
+        "container_spec_cpu_quota",
+        "CPU quota of the container.",
+        false,
+    ),
+    def(
+        "container_spec_cpu_period",
+        "CPU period of the container.",
+        false,
+    ),
+    def(
+        "container_oom_events_total",
+        "Count of out of memory events observed for the container",
+        true,
+    ),
 ];
 
 /// The families of these containers; `label_names` are the
@@ -161,7 +197,11 @@ pub fn families<'a>(
             .cloned()
             .zip(c.labels.iter().cloned())
             .collect();
-        base.push(("id".into(), format!("/docker/{}", c.id)));
+        let id = match &c.cgroup_path {
+            Some(path) => path.clone(),
+            None => format!("/docker/{}", c.id),
+        };
+        base.push(("id".into(), id));
         base.push(("image".into(), c.image.clone()));
         base.push(("name".into(), c.name.clone()));
         let mut put = |family: usize, extra: Option<(&'static str, &str)>, value: Option<f64>| {
@@ -202,6 +242,12 @@ pub fn families<'a>(
         }
         put(START_TIME, None, c.start_time_seconds);
         put(LAST_SEEN, None, Some(c.last_seen));
+        put(CFS_PERIODS, None, c.cfs_periods);
+        put(CFS_THROTTLED_PERIODS, None, c.cfs_throttled_periods);
+        put(CFS_THROTTLED_SECONDS, None, c.cfs_throttled_seconds);
+        put(SPEC_CPU_QUOTA, None, c.cpu_quota_us);
+        put(SPEC_CPU_PERIOD, None, c.cpu_period_us);
+        put(OOM_EVENTS, None, c.oom_kills);
     }
     families.retain(|f| !f.samples.is_empty());
     families

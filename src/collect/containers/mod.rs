@@ -145,6 +145,7 @@ impl ContainersCollector {
                 timeout: config.timeout,
                 label_keys: config.label_allowlist.clone(),
                 dev_block: paths.sys("dev/block"),
+                paths: paths.clone(),
             }),
             label_names,
             state: Arc::default(),

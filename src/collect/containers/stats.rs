@@ -37,6 +37,19 @@ pub struct ContainerMetrics {
     pub start_time_seconds: Option<f64>,
     /// When these figures were read (unix seconds).
     pub last_seen: f64,
+    /// CFS periods, throttled periods and throttled seconds, from the
+    /// cgroup's files.
+    pub cfs_periods: Option<f64>,
+    pub cfs_throttled_periods: Option<f64>,
+    pub cfs_throttled_seconds: Option<f64>,
+    /// The CFS quota and period in microseconds; no quota when unlimited.
+    pub cpu_quota_us: Option<f64>,
+    pub cpu_period_us: Option<f64>,
+    /// OOM kills in the container's cgroup.
+    pub oom_kills: Option<f64>,
+    /// The cgroup path, cAdvisor's `id` where no engine names the container
+    /// (`/docker/<id>` otherwise).
+    pub cgroup_path: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -189,6 +202,7 @@ pub fn container_metrics(
         block_io: block_io.into_values().collect(),
         start_time_seconds: inspect.created.as_deref().and_then(parse_timestamp),
         last_seen: now,
+        ..ContainerMetrics::default()
     })
 }
 

@@ -389,3 +389,118 @@ fn the_host_scope_is_unchanged_by_default() {
     );
     assert!(!has_family(&samples, "container_"));
 }
+
+/// A sidecar that runs as user 65534 cannot list another user's
+/// /proc/PID/fd nor read its io. Live: outrider as nobody (setpriv), a
+/// process of root's. Needs root to start a process as another user, as
+/// the test command runs.
+#[test]
+fn a_non_root_reader_reports_another_users_fds_as_unreadable_not_zero() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test starts outrider as user 65534 and needs root to do so"
+    );
+    let setpriv = common::require("setpriv");
+    // root's process, with a command line no other process has.
+    let marker = format!("86399.{}", std::process::id());
+    let target = common::spawn(Path::new("sleep"), std::slice::from_ref(&marker), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let config = dir.path().join("outrider.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "collectors:\n  containers: {{enabled: false}}\n  processes:\n    process_names:\n      - name: roots-sleep\n        cmdline: ['^sleep {}$']\n      - name: '{{{{.Comm}}}}'\n        cmdline: ['.+']\n",
+            marker.replace('.', "\\.")
+        ),
+    )
+    .unwrap();
+    let port = common::free_port().to_string();
+    let address = format!("127.0.0.1:{port}");
+    let storage = dir.path().join("storage").display().to_string();
+    let args: Vec<String> = [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--",
+        common::outrider_binary().to_str().unwrap(),
+        "--config.file",
+        config.to_str().unwrap(),
+        "--web.listen-address",
+        &address,
+        "--storage.path",
+        &storage,
+        "--collect.interval",
+        "200ms",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let process = common::spawn(&setpriv, &args, &[]);
+    let url = format!("http://{address}/metrics");
+    let exited = || !Path::new(&format!("/proc/{}", process.pid())).exists();
+    common::wait_until(
+        Duration::from_secs(10),
+        "outrider as nobody to listen",
+        || process.log_text().contains("message=listening") || exited(),
+    );
+    assert!(!exited(), "outrider exited:\n{}", process.log_text());
+    let ready = format!("http://{address}/-/ready");
+    common::wait_until(Duration::from_secs(10), "the first tick", || {
+        common::get(&ready, &[]).status == 200
+    });
+    common::wait_for_tick_after_now(&url);
+    let samples = common::parse_samples(&common::get(&url, &[]).text());
+    drop(target);
+    let group = [("groupname", "roots-sleep")];
+    assert_eq!(
+        value(&samples, "namedprocess_namegroup_num_procs", &group),
+        Some(1.0),
+        "{}",
+        process.log_text()
+    );
+    for field in ["fd", "io"] {
+        assert_eq!(
+            value(
+                &samples,
+                "outrider_process_unreadable",
+                &[("groupname", "roots-sleep"), ("field", field)]
+            ),
+            Some(1.0),
+            "{field}"
+        );
+    }
+    for family in [
+        "namedprocess_namegroup_open_filedesc",
+        "namedprocess_namegroup_worst_fd_ratio",
+        "namedprocess_namegroup_read_bytes_total",
+        "namedprocess_namegroup_write_bytes_total",
+    ] {
+        assert_eq!(
+            value(&samples, family, &group),
+            None,
+            "{family} is unknown, not 0"
+        );
+    }
+    // Its own processes stay readable and counted.
+    assert!(
+        value(
+            &samples,
+            "namedprocess_namegroup_open_filedesc",
+            &[("groupname", "outrider")]
+        )
+        .is_some_and(|fds| fds > 0.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "outrider_process_unreadable",
+            &[("groupname", "outrider"), ("field", "fd")]
+        ),
+        Some(0.0)
+    );
+}

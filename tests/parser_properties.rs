@@ -2,7 +2,10 @@
 //! parser returns a value or an error, never panics; and well-formed input
 //! round-trips.
 
-use outrider::collect::{cpu, diskstats, filesystem, loadavg, meminfo, netdev, self_process, stat};
+use outrider::collect::{
+    cgroups, cpu, diskstats, filesystem, loadavg, meminfo, mountinfo, netdev, processes,
+    self_process, stat,
+};
 use outrider::config::Config;
 use outrider::rules;
 use outrider::selector::Selector;
@@ -23,6 +26,7 @@ proptest! {
         let _ = filesystem::parse_mounts(&text);
         let _ = self_process::parse_proc_stat(&text);
         let _ = self_process::parse_max_fds(&text);
+        pod_parsers(&text);
     }
 
     #[test]
@@ -37,6 +41,9 @@ proptest! {
         let _ = netdev::parse_net_dev(&text);
         let _ = filesystem::parse_mounts(&text);
         let _ = self_process::parse_proc_stat(&text);
+        pod_parsers(&text);
+        // mountinfo-shaped: fields, the separator, more fields.
+        pod_parsers(&text.replacen('\n', " - ", 3));
     }
 
     #[test]
@@ -120,4 +127,19 @@ proptest! {
         let series: outrider::metric::Labels = labels.iter().map(|(k, v)| (k.clone().into(), v.clone())).collect();
         prop_assert!(selector.matches_labels(&series));
     }
+}
+
+/// The parsers of the pod scope: mountinfo, /proc/PID/cgroup and the
+/// cgroup files (any file may hold the text).
+fn pod_parsers(text: &str) {
+    let _ = mountinfo::parse_mountinfo(text);
+    let _ = cgroups::parse_proc_cgroup(text);
+    let _ = cgroups::parse_single(text);
+    let _ = cgroups::parse_cpu_max(text);
+    let _ = cgroups::parse_flat_keyed(text);
+    let any = |_: &str| Some(text.to_owned());
+    let _ = cgroups::parse_v2(&any);
+    let _ = cgroups::parse_v1(&any, 100.0);
+    let mut sample = processes::ProcessSample::default();
+    let _ = processes::parse_stat(text, &mut sample);
 }

@@ -320,11 +320,12 @@ impl Hierarchy {
     pub fn locate(&self, memberships: &[Membership]) -> Option<(String, Location)> {
         let v2 = memberships.iter().find(|m| m.controllers.is_empty());
         if let Some(m) = v2 {
-            // A hybrid host mounts v2 without controllers: only a v2 cgroup
-            // with memory files holds the figures.
+            // A hybrid host mounts v2 without controllers, where cpu.stat
+            // (a core file) holds only the usage: v2 is taken where its
+            // memory controller is on, else v1.
             if let Some(dir) = self
                 .dir_of(&m.path, |c| c.v2)
-                .filter(|d| d.join("memory.current").exists() || d.join("cpu.stat").exists())
+                .filter(|d| d.join("memory.current").exists())
             {
                 return Some((m.path.clone(), Location::V2(dir)));
             }

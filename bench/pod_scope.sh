@@ -77,7 +77,8 @@ for (( i = 0; i < 100; i++ )); do
 done
 curl -fsS -o "$TMP/first.prom" --max-time 2 "${URL[outrider]}" || die "outrider not ready after 10 s"
 
-scrape() { curl -fsS -o "$TMP/last.prom" --max-time 5 -H 'Accept-Encoding: gzip' "${URL[outrider]}"; }
+# gzip, as Prometheus asks; --compressed unpacks it for the counts below.
+scrape() { curl -fsS --compressed -o "$TMP/last.prom" --max-time 5 "${URL[outrider]}"; }
 
 log "warm-up ${WARMUP}s, then ${DURATION}s at a ${TICK}s tick, one scrape per tick"
 sleep "$WARMUP"
@@ -96,7 +97,7 @@ anon=$(status_kib "$OUT_PID" RssAnon)
 file=$(status_kib "$OUT_PID" RssFile)
 
 cpu_share=$(calc "100 * ($c1 - $c0) / $CLK_TCK / ($t1 - $t0)")
-success=$(grep '^outrider_collector_success' "$TMP/last.prom" | sed 's/^outrider_collector_success//' | tr '\n' ' ')
+success=$(grep '^outrider_collector_success' "$TMP/last.prom" | sed 's/^outrider_collector_success//' | tr '\n' ' ' || true)
 
 printf '\nscope: pod, tick %ss, %ss measured after a %ss warm-up\n' "$TICK" "$DURATION" "$WARMUP"
 printf 'collectors: %s\n' "$success"

@@ -681,6 +681,37 @@ mod tests {
     }
 
     #[test]
+    fn a_hybrid_host_reads_v1_where_v2_has_no_memory_controller() {
+        let sys = tempfile::tempdir().unwrap();
+        let cgroup = "libpod_parent/libpod-91cb";
+        let unified = sys.path().join("fs/cgroup/unified").join(cgroup);
+        let memory = sys.path().join("fs/cgroup/memory").join(cgroup);
+        std::fs::create_dir_all(&unified).unwrap();
+        std::fs::create_dir_all(&memory).unwrap();
+        // v2's core cpu.stat, with the usage only.
+        std::fs::write(unified.join("cpu.stat"), "usage_usec 10\n").unwrap();
+        std::fs::write(memory.join("memory.usage_in_bytes"), "4096\n").unwrap();
+        let paths = HostPaths {
+            sysfs: sys.path().to_owned(),
+            ..HostPaths::default()
+        };
+        let mounts = parse_mountinfo(
+            "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+        )
+        .unwrap();
+        let h = Hierarchy::from_mounts(&mounts, &paths);
+        let memberships = parse_proc_cgroup(
+            "4:memory:/libpod_parent/libpod-91cb\n0::/libpod_parent/libpod-91cb\n",
+        );
+        let (id, location) = h.locate(&memberships).unwrap();
+        assert_eq!(id, "/libpod_parent/libpod-91cb");
+        assert!(matches!(location, Location::V1 { .. }), "{location:?}");
+        // With v2's memory controller on, v2.
+        std::fs::write(unified.join("memory.current"), "8192\n").unwrap();
+        assert!(matches!(h.locate(&memberships).unwrap().1, Location::V2(_)));
+    }
+
+    #[test]
     fn proc_cgroup_lines_and_container_names() {
         let m = parse_proc_cgroup(
             "4:memory:/libpod_parent/libpod-91cb\n2:cpu,cpuacct:/x\n0::/kubepods.slice/cri-containerd-abc.scope\n",

@@ -414,8 +414,10 @@ fn a_non_root_reader_reports_another_users_fds_as_unreadable_not_zero() {
     std::fs::write(
         &config,
         format!(
-            "collectors:\n  containers: {{enabled: false}}\n  processes:\n    process_names:\n      - name: roots-sleep\n        cmdline: ['^sleep {}$']\n      - name: '{{{{.Comm}}}}'\n        cmdline: ['.+']\n",
-            marker.replace('.', "\\.")
+            "collectors:\n  containers: {{enabled: false}}\n  processes:\n    process_names:\n      - name: roots-sleep\n        cmdline: ['^sleep {}$']\n      - name: reader\n        cmdline: ['{}']\n      - name: '{{{{.Comm}}}}'\n        cmdline: ['.+']\n",
+            marker.replace('.', "\\."),
+            // This outrider, not another one running as root.
+            config.display().to_string().replace('.', "\\.")
         ),
     )
     .unwrap();
@@ -486,12 +488,12 @@ fn a_non_root_reader_reports_another_users_fds_as_unreadable_not_zero() {
             "{family} is unknown, not 0"
         );
     }
-    // Its own processes stay readable and counted.
+    // Its own process (this outrider, as nobody) stays readable and counted.
     assert!(
         value(
             &samples,
             "namedprocess_namegroup_open_filedesc",
-            &[("groupname", "outrider")]
+            &[("groupname", "reader")]
         )
         .is_some_and(|fds| fds > 0.0)
     );
@@ -499,7 +501,7 @@ fn a_non_root_reader_reports_another_users_fds_as_unreadable_not_zero() {
         value(
             &samples,
             "outrider_process_unreadable",
-            &[("groupname", "outrider"), ("field", "fd")]
+            &[("groupname", "reader"), ("field", "fd")]
         ),
         Some(0.0)
     );

@@ -22,6 +22,11 @@ pub const MIN_TOKEN_LENGTH: usize = 16;
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// Where outrider runs: `host` (a VM, or a DaemonSet with the host's
+    /// /proc and /sys: every collector) or `pod` (a sidecar: the pod's
+    /// processes, network, volumes and cgroups, none of the node's
+    /// figures). Also `--scope` and `OUTRIDER_SCOPE`.
+    pub scope: crate::collect::scope::Scope,
     /// How often collectors run and the exposition is rebuilt (humantime).
     #[serde(with = "humantime_serde")]
     pub collect_interval: Duration,
@@ -58,6 +63,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            scope: crate::collect::scope::Scope::default(),
             collect_interval: Duration::from_secs(15),
             web: WebConfig::default(),
             log: LogConfig::default(),
@@ -279,7 +285,7 @@ impl Config {
     /// The collectors this config runs: the host table, then the sources of
     /// the app beside the sidecar.
     pub fn registry(&self) -> Result<Registry, ConfigError> {
-        let mut registry = Registry::from_config(&self.collectors, &self.paths)?;
+        let mut registry = Registry::from_config_in(&self.collectors, &self.paths, self.scope)?;
         if !self.scrape.is_empty() {
             registry.add(
                 "scrape",

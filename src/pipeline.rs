@@ -391,6 +391,7 @@ impl Core {
 pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
     // Every field by name, so a new setting cannot be left out unnoticed.
     let Config {
+        scope,
         collect_interval,
         web,
         log,
@@ -406,6 +407,7 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
         probes,
     } = new;
     let differs = [
+        ("scope", running.scope != *scope),
         (
             "collect_interval",
             running.collect_interval != *collect_interval,

@@ -205,6 +205,30 @@ fn containers_of_a_real_engine_come_and_go_with_it() {
         );
         let seen = series(&samples, "container_last_seen", name).unwrap().1;
         assert!((now - seen).abs() < 30.0, "last seen {seen}, now {now}");
+        // What podman's stats omit, from the container's cgroup (v1 here).
+        let working_set = series(&samples, "container_memory_working_set_bytes", name)
+            .unwrap_or_else(|| panic!("working set of {name}\n{}", log()))
+            .1;
+        assert!(
+            working_set > 0.0 && working_set <= memory * 1.5,
+            "working set of {name}: {working_set}, usage {memory}"
+        );
+        for metric in [
+            "container_memory_rss",
+            "container_memory_cache",
+            "container_cpu_cfs_periods_total",
+            "container_cpu_cfs_throttled_periods_total",
+            "container_cpu_cfs_throttled_seconds_total",
+            "container_spec_cpu_period",
+            "container_oom_events_total",
+        ] {
+            let (labels, value) =
+                series(&samples, metric, name).unwrap_or_else(|| panic!("{metric} of {name}"));
+            assert_eq!(labels["container_label_app"], name, "{metric}");
+            assert!(value >= 0.0, "{metric} of {name}: {value}");
+        }
+        // Started without a CPU quota: no quota series, rather than a 0.
+        assert!(series(&samples, "container_spec_cpu_quota", name).is_none());
     }
     // No environment variable and no label outside the allowlist.
     let text = common::get(&outrider.url("/metrics"), &[]).text();
@@ -229,7 +253,15 @@ fn containers_of_a_real_engine_come_and_go_with_it() {
     });
 
     // A new container appears; removed, its series go with it.
-    engine.script(&["run", "outrider-test-c", IMAGE, "/bin/sleep", "3600"]);
+    engine.script(&[
+        "run",
+        "outrider-test-c",
+        "--cpus=0.5",
+        "--memory=64m",
+        IMAGE,
+        "/bin/sleep",
+        "3600",
+    ]);
     common::wait_until(Duration::from_secs(10), "series of c", || {
         has_container(&scrape(&outrider), "outrider-test-c")
     });
@@ -244,6 +276,18 @@ fn containers_of_a_real_engine_come_and_go_with_it() {
         .0["container_label_app"],
         "outrider-test-c"
     );
+    // Its limits, from its cgroup files: cAdvisor's quota and period in
+    // microseconds.
+    for (metric, want) in [
+        ("container_spec_cpu_quota", 50_000.0),
+        ("container_spec_cpu_period", 100_000.0),
+        ("container_spec_memory_limit_bytes", 64.0 * 1024.0 * 1024.0),
+    ] {
+        let got = series(&samples, metric, "outrider-test-c")
+            .unwrap_or_else(|| panic!("{metric} of c"))
+            .1;
+        assert_eq!(got, want, "{metric} of c");
+    }
     podman(&["rm", "-f", "-t", "0", "outrider-test-c"]);
     common::wait_until(Duration::from_secs(10), "series of c to go", || {
         !has_container(&scrape(&outrider), "outrider-test-c")

@@ -3,8 +3,9 @@
 //! round-trips.
 
 use outrider::collect::{
-    arp, conntrack, cpu, diskstats, filefd, filesystem, hwmon, loadavg, meminfo, netdev, netstat,
-    os, pressure, schedstat, self_process, selinux, sockstat, softnet, stat, udp_queues, vmstat,
+    arp, cgroups, conntrack, cpu, diskstats, filefd, filesystem, hwmon, loadavg, meminfo,
+    mountinfo, netdev, netstat, os, pressure, processes, schedstat, self_process, selinux,
+    sockstat, softnet, stat, udp_queues, vmstat,
 };
 use outrider::config::Config;
 use outrider::rules;
@@ -51,6 +52,7 @@ proptest! {
         let _ = self_process::parse_proc_stat(&text);
         let _ = self_process::parse_max_fds(&text);
         node_exporter_parsers(&text);
+        pod_parsers(&text);
     }
 
     #[test]
@@ -66,6 +68,9 @@ proptest! {
         let _ = filesystem::parse_mounts(&text);
         let _ = self_process::parse_proc_stat(&text);
         node_exporter_parsers(&text);
+        pod_parsers(&text);
+        // mountinfo-shaped: fields, the separator, more fields.
+        pod_parsers(&text.replacen('\n', " - ", 3));
     }
 
     #[test]
@@ -149,4 +154,19 @@ proptest! {
         let series: outrider::metric::Labels = labels.iter().map(|(k, v)| (k.clone().into(), v.clone())).collect();
         prop_assert!(selector.matches_labels(&series));
     }
+}
+
+/// The parsers of the pod scope: mountinfo, /proc/PID/cgroup and the
+/// cgroup files (any file may hold the text).
+fn pod_parsers(text: &str) {
+    let _ = mountinfo::parse_mountinfo(text);
+    let _ = cgroups::parse_proc_cgroup(text);
+    let _ = cgroups::parse_single(text);
+    let _ = cgroups::parse_cpu_max(text);
+    let _ = cgroups::parse_flat_keyed(text);
+    let any = |_: &str| Some(text.to_owned());
+    let _ = cgroups::parse_v2(&any);
+    let _ = cgroups::parse_v1(&any, 100.0);
+    let mut sample = processes::ProcessSample::default();
+    let _ = processes::parse_stat(text, &mut sample);
 }

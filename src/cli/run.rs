@@ -52,6 +52,10 @@ pub(super) struct RunArgs {
     /// Directory for state kept across restarts.
     #[arg(long = "storage.path", env = "OUTRIDER_STORAGE_PATH")]
     storage_path: Option<PathBuf>,
+    /// Where outrider runs: host (every collector) or pod (a sidecar: the
+    /// pod's processes, network, volumes and cgroups, not the node's).
+    #[arg(long = "scope", env = "OUTRIDER_SCOPE", value_enum)]
+    scope: Option<crate::collect::scope::Scope>,
     /// procfs mount point.
     #[arg(long = "path.procfs", env = "OUTRIDER_PATH_PROCFS")]
     procfs: Option<PathBuf>,
@@ -96,6 +100,7 @@ impl RunArgs {
         set(&mut config.log.level, &self.log_level);
         set(&mut config.log.format, &self.log_format);
         set(&mut config.storage.path, &self.storage_path);
+        set(&mut config.scope, &self.scope);
         set(&mut config.paths.procfs, &self.procfs);
         set(&mut config.paths.sysfs, &self.sysfs);
         set(&mut config.paths.rootfs, &self.rootfs);

@@ -60,7 +60,7 @@ pub struct Mount {
 }
 
 /// Undoes the kernel's octal escapes of space, tab, newline and backslash.
-fn unescape_mount_field(field: &str) -> String {
+pub(crate) fn unescape_mount_field(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -146,6 +146,9 @@ pub struct FilesystemCollector {
     statfs: Arc<dyn StatFs>,
     /// Mount points whose statfs is still running on some thread.
     pending: Arc<Mutex<HashSet<String>>>,
+    /// Pod scope: the mounts of outrider's own mount namespace (the pod's
+    /// volumes), not the host's.
+    own_mounts: bool,
 }
 
 enum StatOutcome {
@@ -179,10 +182,37 @@ impl FilesystemCollector {
             timeout: config.mount_timeout,
             statfs,
             pending: Arc::new(Mutex::new(HashSet::new())),
+            own_mounts: false,
+        })
+    }
+
+    /// The pod scope's filesystems: what is mounted into the sidecar
+    /// (`<procfs>/self/mountinfo`), so the pod's volumes and not the node's
+    /// disks. Files mounted one by one (Kubernetes' /etc/hosts,
+    /// /etc/resolv.conf) are not filesystems of the pod and are skipped.
+    pub fn for_pod(config: &Config, paths: &HostPaths) -> Result<Self, BuildError> {
+        Ok(FilesystemCollector {
+            own_mounts: true,
+            ..Self::new(config, paths)?
         })
     }
 
     fn read_mounts(&self) -> Result<Vec<Mount>, CollectError> {
+        if self.own_mounts {
+            let path = self.paths.proc("self/mountinfo");
+            let text = paths::read(&path)?;
+            let mounts = super::mountinfo::parse_mountinfo(&text)
+                .map_err(|reason| CollectError::Parse { path, reason })?;
+            return Ok(mounts
+                .into_iter()
+                .map(|m| Mount {
+                    read_only: m.read_only(),
+                    device: m.source,
+                    mount_point: m.mount_point,
+                    fs_type: m.fs_type,
+                })
+                .collect());
+        }
         // PID 1's table is the host's; /proc/self/mounts is the fallback where
         // hidepid hides PID 1.
         let primary = self.paths.proc("1/mounts");
@@ -211,11 +241,18 @@ impl FilesystemCollector {
         let path = self.paths.under_rootfs(mount_point);
         let key = mount_point.to_owned();
         let timeout = self.timeout;
+        let only_directories = self.own_mounts;
         let spawned = std::thread::Builder::new()
             .name("statfs".into())
             .spawn(move || {
                 let started = std::time::Instant::now();
-                let result = statfs.statfs(&path);
+                // Inside the thread: asking a hung mount whether it is a
+                // directory blocks as statfs does.
+                let result = if only_directories && !path.is_dir() {
+                    Err(io::Error::from(io::ErrorKind::NotADirectory))
+                } else {
+                    statfs.statfs(&path)
+                };
                 // Leave the pending set before answering, so the next tick sees
                 // the mount as free as soon as this tick has its answer.
                 pending
@@ -295,6 +332,9 @@ impl Collector for FilesystemCollector {
             ];
             let usage = match self.stat_with_timeout(&mount.mount_point) {
                 StatOutcome::Usage(usage) => usage,
+                StatOutcome::Failed(error) if error.kind() == io::ErrorKind::NotADirectory => {
+                    continue;
+                }
                 StatOutcome::Failed(error) => {
                     tracing::debug!(collector = "filesystem", mount = %mount_point, error = %error, "statfs failed");
                     device_error.push(labels, 1.0);

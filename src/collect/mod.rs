@@ -19,6 +19,7 @@ use crate::paths::HostPaths;
 
 pub mod arp;
 pub mod background;
+pub mod cgroups;
 pub mod conntrack;
 pub mod containers;
 pub mod cpu;
@@ -31,6 +32,7 @@ pub mod filesystem;
 pub mod hwmon;
 pub mod loadavg;
 pub mod meminfo;
+pub mod mountinfo;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
@@ -42,6 +44,7 @@ pub mod processes;
 pub mod procfile;
 pub mod push;
 pub mod schedstat;
+pub mod scope;
 pub mod scrape;
 pub mod self_process;
 pub mod selinux;
@@ -74,6 +77,11 @@ pub enum CollectError {
     /// `node_scrape_collector_success` is 0, as its `ErrNoData` makes it.
     #[error("no data: {0}")]
     NoData(String),
+    /// What the collector reads is not visible from here (a pod that does
+    /// not share its process namespace, a cgroup outside this container's
+    /// view): what is missing, and what to change so it is seen.
+    #[error("{what}; {fix}")]
+    NotVisible { what: String, fix: String },
     /// The collector panicked: a bug, reported like a failure so the tick
     /// and the other collectors go on.
     #[error("panicked: {message}")]
@@ -177,6 +185,7 @@ fn enabled_by_default() -> bool {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CollectorsConfig {
+    pub cgroups: cgroups::Config,
     pub containers: containers::Config,
     pub cpu: Toggle,
     pub diskstats: diskstats::Config,
@@ -224,6 +233,11 @@ struct Entry {
 /// Every collector: its name (config key and `collector` label), whether the
 /// config enables it, and how to build it.
 const COLLECTORS: &[Entry] = &[
+    Entry {
+        name: "cgroups",
+        enabled: |c| c.cgroups.enabled,
+        build: |_, p| Ok(Box::new(cgroups::CgroupsCollector::new(p))),
+    },
     Entry {
         name: "containers",
         enabled: |c| c.containers.enabled,
@@ -477,11 +491,24 @@ const SHARED_WITH_PUSHES: &[&str] = &["self"];
 
 impl Registry {
     pub fn from_config(config: &CollectorsConfig, paths: &HostPaths) -> Result<Self, BuildError> {
+        Self::from_config_in(config, paths, scope::Scope::Host)
+    }
+
+    /// The collectors of the table that run in `scope` (see `scope.rs`).
+    pub fn from_config_in(
+        config: &CollectorsConfig,
+        paths: &HostPaths,
+        scope: scope::Scope,
+    ) -> Result<Self, BuildError> {
         let mut running = Vec::new();
         for entry in COLLECTORS.iter().filter(|e| (e.enabled)(config)) {
+            let Some(collector) = scope::build(scope, entry.name, entry.build, config, paths)?
+            else {
+                continue;
+            };
             running.push(Running {
                 name: entry.name,
-                collector: (entry.build)(config, paths)?,
+                collector,
                 last_ok: true,
                 host: !SHARED_WITH_PUSHES.contains(&entry.name),
             });

@@ -292,6 +292,11 @@ pub struct ProcessSample {
     pub open_fds: Option<f64>,
     pub max_fds: Option<f64>,
     pub counters: Counters,
+    /// /proc/PID/fd could not be read (another user's process, for a
+    /// non-root reader): its open fds are unknown, not 0.
+    pub fd_unreadable: bool,
+    /// /proc/PID/io could not be read: its bytes read and written are unknown.
+    pub io_unreadable: bool,
 }
 
 /// Parses /proc/PID/stat into the sample. CPU time stays in clock ticks,
@@ -387,6 +392,10 @@ struct Group {
     worst_fd_ratio: f64,
     oldest_start: Option<f64>,
     states: [f64; 5],
+    /// Processes whose fd or io could not be read: the group's fd or byte
+    /// figures are left out rather than undercounted.
+    fd_unreadable: f64,
+    io_unreadable: f64,
 }
 
 pub struct ProcessesCollector {
@@ -403,6 +412,9 @@ pub struct ProcessesCollector {
     boot_time: Option<f64>,
     first_tick_start_ticks: Option<f64>,
     ticks: u64,
+    /// Pod scope: fail, saying what to add to the manifest, when only
+    /// outrider's own container's processes are visible.
+    pod: bool,
 }
 
 impl ProcessesCollector {
@@ -431,7 +443,29 @@ impl ProcessesCollector {
             boot_time: None,
             first_tick_start_ticks: None,
             ticks: 0,
+            pod: false,
         })
+    }
+
+    /// The pod scope's processes: those of the pod's containers, seen
+    /// through the pod's shared process namespace.
+    pub fn for_pod(config: &Config, paths: &HostPaths) -> Result<Self, BuildError> {
+        Ok(ProcessesCollector {
+            pod: true,
+            ..Self::new(config, paths)?
+        })
+    }
+
+    /// In a pod that does not share its process namespace, every process
+    /// seen is in outrider's own container (its cgroup).
+    fn only_own_container(&self, samples: &[ProcessSample]) -> bool {
+        let cgroup = |pid: &str| std::fs::read_to_string(self.procfs.join(pid).join("cgroup")).ok();
+        let Some(own) = cgroup("self") else {
+            return false;
+        };
+        samples
+            .iter()
+            .all(|s| cgroup(&s.identity.pid.to_string()).is_none_or(|c| c == own))
     }
 
     fn read_process(&self, dir: &Path, pid: u32) -> Option<ProcessSample> {
@@ -443,8 +477,10 @@ impl ProcessesCollector {
         if let Ok(status) = std::fs::read_to_string(dir.join("status")) {
             parse_status(&status, &mut sample);
         }
-        if let Ok(io) = std::fs::read_to_string(dir.join("io")) {
-            parse_io(&io, &mut sample);
+        match std::fs::read_to_string(dir.join("io")) {
+            Ok(io) => parse_io(&io, &mut sample),
+            Err(e) if gone(&e) => return None,
+            Err(_) => sample.io_unreadable = true,
         }
         if let Ok(cmdline) = std::fs::read(dir.join("cmdline")) {
             sample.identity.cmdline = cmdline
@@ -453,9 +489,11 @@ impl ProcessesCollector {
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
         }
-        sample.open_fds = std::fs::read_dir(dir.join("fd"))
-            .ok()
-            .map(|d| d.count() as f64);
+        match std::fs::read_dir(dir.join("fd")) {
+            Ok(fds) => sample.open_fds = Some(fds.count() as f64),
+            Err(e) if gone(&e) => return None,
+            Err(_) => sample.fd_unreadable = true,
+        }
         sample.max_fds = std::fs::read_to_string(dir.join("limits"))
             .ok()
             .and_then(|l| super::self_process::parse_max_fds(&l).ok());
@@ -477,6 +515,12 @@ impl ProcessesCollector {
         }
         None
     }
+}
+
+/// The process exited while it was being read (its /proc directory is
+/// gone): not an unreadable field.
+fn gone(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::NotFound || error.raw_os_error() == Some(3) // ESRCH
 }
 
 const STATES: [&str; 5] = ["Running", "Sleeping", "Waiting", "Zombie", "Other"];
@@ -520,6 +564,15 @@ impl Collector for ProcessesCollector {
             if let Some(sample) = self.read_process(&entry.path(), pid) {
                 samples.push(sample);
             }
+        }
+        if self.pod && self.only_own_container(&samples) {
+            return Err(CollectError::NotVisible {
+                what: format!(
+                    "only the {} processes of outrider's own container are visible, not the pod's other containers",
+                    samples.len()
+                ),
+                fix: "add `shareProcessNamespace: true` to the pod's spec".to_owned(),
+            });
         }
         // Parents before children, so a child can join its parent's group.
         samples.sort_by_key(|s| s.start_ticks);
@@ -570,6 +623,8 @@ impl Collector for ProcessesCollector {
             g.resident += sample.resident_pages * self.page_size;
             g.virtual_bytes += sample.virtual_bytes;
             g.swapped += sample.swapped_bytes;
+            g.fd_unreadable += f64::from(u8::from(sample.fd_unreadable));
+            g.io_unreadable += f64::from(u8::from(sample.io_unreadable));
             if let Some(open) = sample.open_fds {
                 g.open_fds += open;
                 if let Some(max) = sample.max_fds.filter(|m| *m > 0.0) {
@@ -647,6 +702,10 @@ fn emit(
         "namedprocess_namegroup_states",
         "Number of processes in states Running, Sleeping, Waiting, Zombie, or Other",
     );
+    let mut unreadable = gauge(
+        "outrider_process_unreadable",
+        "Processes of the group whose field (fd: open file descriptors, io: bytes read and written) could not be read; the group's figures from that field are left out while any is.",
+    );
     for (name, g) in groups {
         let c = accumulated.get(&name).copied().unwrap_or_default();
         let n = name.as_str();
@@ -659,8 +718,10 @@ fn emit(
             [("groupname", n), ("mode", "system")],
             c.cpu_system_ticks / ticks_per_second,
         );
-        read.push([("groupname", n)], c.read_bytes);
-        write.push([("groupname", n)], c.write_bytes);
+        if g.io_unreadable == 0.0 {
+            read.push([("groupname", n)], c.read_bytes);
+            write.push([("groupname", n)], c.write_bytes);
+        }
         major.push([("groupname", n)], c.major_faults);
         minor.push([("groupname", n)], c.minor_faults);
         switches.push(
@@ -674,8 +735,12 @@ fn emit(
         memory.push([("groupname", n), ("memtype", "resident")], g.resident);
         memory.push([("groupname", n), ("memtype", "virtual")], g.virtual_bytes);
         memory.push([("groupname", n), ("memtype", "swapped")], g.swapped);
-        open_fds.push([("groupname", n)], g.open_fds);
-        worst_fd.push([("groupname", n)], g.worst_fd_ratio);
+        if g.fd_unreadable == 0.0 {
+            open_fds.push([("groupname", n)], g.open_fds);
+            worst_fd.push([("groupname", n)], g.worst_fd_ratio);
+        }
+        unreadable.push([("groupname", n), ("field", "fd")], g.fd_unreadable);
+        unreadable.push([("groupname", n), ("field", "io")], g.io_unreadable);
         // process-exporter reports the zero time for a group with no process.
         oldest.push(
             [("groupname", n)],
@@ -688,7 +753,7 @@ fn emit(
     }
     out.extend([
         num_procs, cpu, read, write, major, minor, switches, memory, open_fds, worst_fd, oldest,
-        threads, states,
+        threads, states, unreadable,
     ]);
 }
 

@@ -136,6 +136,12 @@ fn a_pod_sees_its_processes_network_volumes_and_cgroups_and_none_of_the_nodes_fi
         "time",
         "uname",
         "containers",
+        "vmstat",
+        "filefd",
+        "pressure",
+        "softnet",
+        "schedstat",
+        "hwmon",
     ] {
         assert!(
             !by_collector.contains_key(collector),
@@ -151,6 +157,10 @@ fn a_pod_sees_its_processes_network_volumes_and_cgroups_and_none_of_the_nodes_fi
         "node_uname_",
         "node_boot_time",
         "node_context_switches",
+        "node_vmstat_",
+        "node_filefd_",
+        "node_pressure_",
+        "node_softnet_",
     ] {
         assert!(
             !has_family(&samples, prefix),
@@ -235,6 +245,16 @@ fn a_pod_sees_its_processes_network_volumes_and_cgroups_and_none_of_the_nodes_fi
         .is_some()
     );
     assert!(has_family(&samples, "node_network_up"));
+    // Linux keeps these per network namespace: the pod's own.
+    for family in [
+        "node_netstat_Tcp_CurrEstab",
+        "node_sockstat_TCP_inuse",
+        "node_sockstat_TCP6_inuse",
+        "node_arp_entries",
+        "node_udp_queues",
+    ] {
+        assert!(has_family(&samples, family), "{family} is the pod's");
+    }
 
     // The volume mounted into the sidecar; not the root overlay (the node's
     // disk), not /etc/hosts (a file the kubelet mounts).

@@ -41,6 +41,27 @@ const POD_SERIES: &[(&str, &[(&str, &str)])] = &[
     ("app_queue_depth", &[]),
     ("app_requests_total", &[("code", "200")]),
     ("outrider_target_up", &[("target", "app")]),
+    // The app's processes, seen through the pod's shared process namespace.
+    (
+        "namedprocess_namegroup_num_procs",
+        &[("groupname", "busybox")],
+    ),
+    (
+        "namedprocess_namegroup_open_filedesc",
+        &[("groupname", "busybox")],
+    ),
+    // The pod's own network namespace.
+    ("node_network_receive_bytes_total", &[]),
+    ("node_netstat_Tcp_CurrEstab", &[]),
+    ("node_sockstat_TCP_inuse", &[]),
+    // The volume mounted into the sidecar.
+    (
+        "node_filesystem_size_bytes",
+        &[("mountpoint", "/var/lib/outrider")],
+    ),
+    // A container sees only its own cgroup here (podman, cgroup v1): the
+    // collector says so with success 0 instead of exporting zeros.
+    ("outrider_collector_success", &[("collector", "cgroups")]),
 ];
 
 /// The app's metrics file, served by busybox httpd.
@@ -453,6 +474,37 @@ fn the_example_runs_in_podman_pods_and_each_pod_pages_under_its_own_name() {
             podman.logs(&sidecar)
         );
         assert_eq!(series_value(&text, "app_queue_depth", &[]), Some(42.0));
+        // The node's figures are not the pod's.
+        for node_family in [
+            "node_load1",
+            "node_memory_MemAvailable_bytes",
+            "node_cpu_seconds_total",
+        ] {
+            assert_eq!(
+                series_value(&text, node_family, &[]),
+                None,
+                "{node_family} in a pod"
+            );
+        }
+        assert_eq!(
+            series_value(
+                &text,
+                "outrider_collector_success",
+                &[("collector", "processes")]
+            ),
+            Some(1.0)
+        );
+        if series_value(
+            &text,
+            "outrider_collector_success",
+            &[("collector", "cgroups")],
+        ) == Some(0.0)
+        {
+            assert_eq!(
+                series_value(&text, "container_memory_working_set_bytes", &[]),
+                None
+            );
+        }
     }
 
     // The same rule fires in both pods: two alerts, each naming its pod.

@@ -376,6 +376,9 @@ pub fn parse_io(text: &str, sample: &mut ProcessSample) {
 struct TrackedProcess {
     /// None: seen and matched by no item (nor by a parent's group).
     group: Option<String>,
+    /// The comm it was grouped by; an exec changes it (a container's
+    /// process is first seen as the runtime's init, then execs the app).
+    comm: String,
     counters: Counters,
     seen: u64,
 }
@@ -591,7 +594,23 @@ impl Collector for ProcessesCollector {
         for sample in &samples {
             let key = (sample.identity.pid, sample.start_ticks);
             let group = match self.tracked.get(&key) {
-                Some(tracked) => tracked.group.clone(),
+                Some(tracked) if tracked.comm == sample.identity.comm => tracked.group.clone(),
+                // New, or it exec'd another program since: grouped afresh.
+                // What it used before stays counted in its old group, and
+                // its counters count from here in the new one.
+                Some(_) => {
+                    let group = self.group_of(sample, &groups_by_pid);
+                    self.tracked.insert(
+                        key,
+                        TrackedProcess {
+                            group: group.clone(),
+                            comm: sample.identity.comm.clone(),
+                            counters: sample.counters,
+                            seen: tick,
+                        },
+                    );
+                    group
+                }
                 None => {
                     let group = self.group_of(sample, &groups_by_pid);
                     let counters = if sample.start_ticks as f64 > first_tick {
@@ -603,6 +622,7 @@ impl Collector for ProcessesCollector {
                         key,
                         TrackedProcess {
                             group: group.clone(),
+                            comm: sample.identity.comm.clone(),
                             counters,
                             seen: tick,
                         },
@@ -888,5 +908,78 @@ mod tests {
         // unreadable (0) does not subtract.
         group.add_increase(Counters::default(), now);
         assert_eq!(group.cpu_user_ticks, 2.0);
+    }
+
+    /// A /proc with the kernel's stat and one process, pid 7, running `comm`
+    /// with `user_ticks` of CPU.
+    fn write_proc(root: &Path, comm: &str, user_ticks: u32) {
+        let pid = root.join("7");
+        std::fs::create_dir_all(&pid).unwrap();
+        std::fs::write(root.join("stat"), "cpu 0 0 0 0\nbtime 1700000000\n").unwrap();
+        std::fs::write(
+            pid.join("stat"),
+            format!("7 ({comm}) S 1 7 7 0 -1 0 0 0 0 0 {user_ticks} 0 0 0 20 0 1 0 100 1000 10 18446744073709551615 1"),
+        )
+        .unwrap();
+        std::fs::write(pid.join("cmdline"), format!("/bin/{comm}\0")).unwrap();
+        std::fs::write(pid.join("status"), "Uid:\t0\t0\t0\t0\n").unwrap();
+        std::fs::write(pid.join("io"), "read_bytes: 0\nwrite_bytes: 0\n").unwrap();
+        std::fs::create_dir_all(pid.join("fd")).unwrap();
+    }
+
+    fn num_procs(out: &[Family]) -> Vec<(String, f64)> {
+        let family = out
+            .iter()
+            .find(|f| f.name == "namedprocess_namegroup_num_procs")
+            .unwrap();
+        let mut groups: Vec<(String, f64)> = family
+            .samples
+            .iter()
+            .map(|s| (s.labels[0].1.clone(), s.value))
+            .collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        groups
+    }
+
+    #[test]
+    fn a_process_that_execs_another_program_joins_that_programs_group() {
+        // A container's process is first seen as the runtime's init, then
+        // execs the app: the app must not be counted as the runtime.
+        let dir = tempfile::tempdir().unwrap();
+        write_proc(dir.path(), "runc:[1:CHILD]", 5);
+        let paths = HostPaths {
+            procfs: dir.path().to_owned(),
+            ..HostPaths::default()
+        };
+        let mut collector = ProcessesCollector::new(&Config::default(), &paths).unwrap();
+        let mut out = Vec::new();
+        collector.collect(&mut out).unwrap();
+        assert_eq!(num_procs(&out), [("runc:[1:CHILD]".to_owned(), 1.0)]);
+        write_proc(dir.path(), "httpd", 9);
+        let mut out = Vec::new();
+        collector.collect(&mut out).unwrap();
+        assert_eq!(
+            num_procs(&out),
+            [
+                ("httpd".to_owned(), 1.0),
+                ("runc:[1:CHILD]".to_owned(), 0.0)
+            ]
+        );
+        // The CPU used before the exec stays with the old group; the new
+        // group counts from the exec on.
+        let cpu = out
+            .iter()
+            .find(|f| f.name == "namedprocess_namegroup_cpu_seconds_total")
+            .unwrap();
+        let user = |group: &str| {
+            cpu.samples
+                .iter()
+                .find(|s| {
+                    s.labels.iter().any(|(_, v)| v == group)
+                        && s.labels.iter().any(|(_, v)| v == "user")
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(user("httpd"), Some(0.0));
     }
 }

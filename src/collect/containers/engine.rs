@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bollard::query_parameters::StatsOptionsBuilder;
 use bollard::{API_DEFAULT_VERSION, Docker};
@@ -16,6 +16,11 @@ use tracing::debug;
 
 use super::stats::{container_metrics, device_name};
 use super::{COLLECTOR, ContainerMetrics};
+pub(super) use crate::model::backoff::Backoff;
+use crate::model::clock::unix_now;
+// The lock is only held to swap values in and out: a panic elsewhere
+// cannot leave the state half-written.
+pub(super) use crate::model::sync::lock;
 
 /// The first wait before asking an engine that did not answer again.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -32,29 +37,10 @@ pub(super) fn socket_path(host: &str) -> Result<&str, String> {
     }
 }
 
-/// Waits before asking an engine that did not answer: 1 s, doubling, at most
-/// 30 s, and back to 1 s once it answers.
-#[derive(Debug)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff { next: FIRST_RETRY }
-    }
-}
-
-impl Backoff {
-    pub fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(LAST_RETRY);
-        delay
-    }
-
-    pub fn reset(&mut self) {
-        self.next = FIRST_RETRY;
-    }
+/// Waits before asking an engine that did not answer again: 1 s, doubling,
+/// at most 30 s, and back to 1 s once it answers.
+pub fn backoff() -> Backoff {
+    Backoff::new(FIRST_RETRY, LAST_RETRY)
 }
 
 /// What the poller and the collector agree on.
@@ -83,12 +69,6 @@ pub(super) struct State {
     pub(super) containers: Arc<BTreeMap<String, ContainerMetrics>>,
 }
 
-pub(super) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    // The lock is only held to swap values in and out: a panic elsewhere
-    // cannot leave the state half-written.
-    state.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 fn store(state: &Mutex<State>, health: Health, containers: BTreeMap<String, ContainerMetrics>) {
     let mut state = lock(state);
     state.health = health;
@@ -103,7 +83,7 @@ pub(super) async fn poll_engine(
     mut ticks: watch::Receiver<()>,
 ) {
     let mut client: Option<Docker> = None;
-    let mut backoff = Backoff::default();
+    let mut backoff = backoff();
     loop {
         let previous = Arc::clone(&lock(&state).containers);
         match poll(&settings, &mut client, &previous).await {
@@ -276,10 +256,4 @@ async fn bounded<T, E: std::error::Error>(
             humantime::format_duration(limit)
         )),
     }
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -200,7 +200,7 @@ impl Collector for ContainersCollector {
 
 #[cfg(test)]
 mod tests {
-    use super::engine::Backoff;
+    use super::engine::backoff;
     use super::families::FAMILIES;
     use super::stats::device_name;
     use super::*;
@@ -561,7 +561,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_thirty_seconds_and_resets() {
-        let mut backoff = Backoff::default();
+        let mut backoff = backoff();
         let delays: Vec<u64> = (0..7).map(|_| backoff.next_delay().as_secs()).collect();
         assert_eq!(delays, vec![1, 2, 4, 8, 16, 30, 30]);
         backoff.reset();

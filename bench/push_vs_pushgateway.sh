@@ -12,6 +12,16 @@
 #      pushes/s and samples/s accepted (2xx only; non-2xx and socket errors
 #      are reported), p99 latency, CPU seconds (utime+stime of the server
 #      from /proc/PID/stat) and samples per CPU second.
+#   1b. The same load in the delimited protobuf format
+#      (application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+#      encoding=delimited): the same groups and series, after the memory
+#      reading below, so that reading is the text load's.
+#   1c. outrider alone: OTLP/HTTP protobuf (POST /v1/metrics), one
+#      ExportMetricsServiceRequest per request: a resource with service.name
+#      "bench" and service.instance.id <i> (so the same groups), one scope,
+#      a gauge and a monotonic CUMULATIVE sum with the same attributes and
+#      values, which translate to the same series. The Pushgateway has no
+#      OTLP, so its best Pushgateway-API format is the comparison.
 #   2. Memory: the series each exposes are counted on its /metrics (only
 #      the bench families, not its own metrics nor push_time_seconds), then
 #      VmRSS is read; bytes/series = (VmRSS - idle VmRSS) / series, where
@@ -43,6 +53,9 @@
 # --persistence.file and --persistence.interval=1h, so it writes nothing
 # during the run) starts from it. Its idle VmRSS is the first one's, read
 # right after start, before any push. outrider is filled through its API.
+#
+# The protobuf and OTLP bodies are encoded once, before any load, by a few
+# lines of python3 (standard library only) below.
 #
 # Usage:  bench/push_vs_pushgateway.sh   (needs root only to install wrk or the Pushgateway)
 # Env:    GROUP_COUNT=1000 SAMPLES_PER_PUSH=100 LOAD_SECONDS=20 JSON_SECONDS=10
@@ -92,6 +105,7 @@ SERIES_EXPECTED=$(( GROUP_COUNT * SAMPLES_PER_PUSH ))
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
+command -v python3 >/dev/null || missing+=(python3)
 [[ -x $PUSHGATEWAY_BIN ]] || command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway)
 install_missing ${missing[@]+"${missing[@]}"}
 [[ -x $PUSHGATEWAY_BIN ]] || PUSHGATEWAY_BIN=$(command -v prometheus-pushgateway)
@@ -172,17 +186,104 @@ for (( s = 0; s < JSON_SERVICES; s++ )); do
     printf ']}\n'
 done >"$TMP/json_bodies.txt"
 
+# The same group in the delimited protobuf format (one body for every group:
+# the path names the group), and one OTLP request per group (the group is in
+# the resource), written back to back to otlp_bodies.bin with their lengths
+# in otlp_bodies.idx. Hand-encoded: the Python client library cannot write
+# protobuf any more and no protobuf package is needed.
+python3 - "$TMP" "$HALF" "$GROUP_COUNT" <<'PYTHON' || die "could not encode the protobuf and OTLP bodies"
+import struct, sys, time
+
+tmp, half, groups = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+def msg(number, payload):     # length-delimited field (wire type 2)
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+def text(number, value):
+    return msg(number, value.encode())
+
+def double(number, value):    # wire type 1
+    return varint(number << 3 | 1) + struct.pack("<d", value)
+
+def fixed64(number, value):
+    return varint(number << 3 | 1) + struct.pack("<Q", value)
+
+def uint(number, value):      # wire type 0
+    return varint(number << 3) + varint(value)
+
+# io.prometheus.client.MetricFamily: name 1, help 2, type 3 (COUNTER 0,
+# GAUGE 1), metric 4; Metric: label 1 (LabelPair: name 1, value 2), gauge 2,
+# counter 3 (each: value 1).
+def family(name, help_, kind, metrics):
+    return text(1, name) + text(2, help_) + uint(3, kind) + b"".join(msg(4, m) for m in metrics)
+
+def label(name, value):
+    return msg(1, text(1, name) + text(2, value))
+
+gauge = family("bench_gauge", "A pushed gauge.", 1,
+               [label("series", str(i)) + label("kind", "g") + msg(2, double(1, i + 0.5)) for i in range(half)])
+counter = family("bench_requests_total", "A pushed counter.", 0,
+                 [label("series", str(i)) + label("code", "200") + msg(3, double(1, float(i * 1000))) for i in range(half)])
+with open(f"{tmp}/pg_body.pb", "wb") as f:
+    f.write(varint(len(gauge)) + gauge + varint(len(counter)) + counter)
+
+# opentelemetry.proto: ExportMetricsServiceRequest.resource_metrics 1;
+# ResourceMetrics: resource 1, scope_metrics 2; Resource.attributes 1;
+# KeyValue: key 1, value 2 (AnyValue.string_value 1); ScopeMetrics: scope 1
+# (name 1, version 2), metrics 2; Metric: name 1, description 2, unit 3,
+# gauge 5, sum 7; Gauge.data_points 1; Sum: data_points 1,
+# aggregation_temporality 2 (CUMULATIVE = 2), is_monotonic 3;
+# NumberDataPoint: start_time_unix_nano 2, time_unix_nano 3, as_double 4,
+# attributes 7.
+def attribute(key, value):
+    return text(1, key) + msg(2, text(1, value))
+
+now = time.time_ns()
+start = now - 3_600_000_000_000
+def point(attrs, value):
+    return (b"".join(msg(7, attribute(k, v)) for k, v in attrs)
+            + fixed64(2, start) + fixed64(3, now) + double(4, value))
+
+gauge_points = b"".join(msg(1, point([("series", str(i)), ("kind", "g")], i + 0.5)) for i in range(half))
+sum_points = b"".join(msg(1, point([("series", str(i)), ("code", "200")], float(i * 1000))) for i in range(half))
+metrics = (msg(2, text(1, "bench_gauge") + text(2, "A pushed gauge.") + msg(5, gauge_points))
+           + msg(2, text(1, "bench_requests") + text(2, "A pushed counter.")
+                 + msg(7, sum_points + uint(2, 2) + uint(3, 1))))
+scope = msg(2, msg(1, text(1, "bench") + text(2, "1.0")) + metrics)
+with open(f"{tmp}/otlp_bodies.bin", "wb") as blob, open(f"{tmp}/otlp_bodies.idx", "w") as idx:
+    for g in range(groups):
+        resource = msg(1, msg(1, attribute("service.name", "bench"))
+                       + msg(1, attribute("service.instance.id", str(g))))
+        body = msg(1, resource + scope)
+        blob.write(body)
+        idx.write(f"{len(body)}\n")
+PYTHON
+
 # wrk: one Lua state per thread; thread k starts at item k * n / threads and
 # goes round-robin from there.
-cat >"$TMP/pg.lua" <<EOF
+# gateway_lua OUT BODY_FILE CONTENT_TYPE: a wrk script that sends BODY_FILE
+# to one group per request.
+gateway_lua() {
+    cat >"$1" <<EOF
 -- Pushgateway API: ${PG_METHOD} one group's body per request, groups round-robin.
 local groups = ${GROUP_COUNT}
-local f = assert(io.open("${TMP}/pg_body.txt", "rb"))
+local f = assert(io.open("$2", "rb"))
 local body = f:read("*a")
 f:close()
 wrk.method = "${PG_METHOD}"
 wrk.headers["Authorization"] = "Bearer ${TOKEN}"
-wrk.headers["Content-Type"] = "text/plain; version=0.0.4"
+wrk.headers["Content-Type"] = "$3"
 local threads = 0
 function setup(thread)
   thread:set("first", threads)
@@ -196,6 +297,40 @@ function request()
   local path = "/metrics/job/bench/instance/" .. n
   n = (n + 1) % groups
   return wrk.format(nil, path, nil, body)
+end
+EOF
+}
+PB_TYPE='application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited'
+gateway_lua "$TMP/pg.lua" "$TMP/pg_body.txt" "text/plain; version=0.0.4"
+gateway_lua "$TMP/pb.lua" "$TMP/pg_body.pb" "$PB_TYPE"
+cat >"$TMP/otlp.lua" <<EOF
+-- OTLP/HTTP: one group's ExportMetricsServiceRequest per request, groups round-robin.
+local f = assert(io.open("${TMP}/otlp_bodies.bin", "rb"))
+local blob = f:read("*a")
+f:close()
+local bodies = {}
+local at = 1
+for line in io.lines("${TMP}/otlp_bodies.idx") do
+  local len = tonumber(line)
+  bodies[#bodies + 1] = blob:sub(at, at + len - 1)
+  at = at + len
+end
+wrk.method = "POST"
+wrk.path = "/v1/metrics"
+wrk.headers["Authorization"] = "Bearer ${TOKEN}"
+wrk.headers["Content-Type"] = "application/x-protobuf"
+local threads = 0
+function setup(thread)
+  thread:set("first", threads)
+  threads = threads + 1
+end
+local n = 0
+function init(args)
+  n = math.floor((first or 0) * #bodies / ${WRK_THREADS})
+end
+function request()
+  n = n % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[n])
 end
 EOF
 cat >"$TMP/json.lua" <<EOF
@@ -346,6 +481,18 @@ wrk_run() {
         "${R_REQS[$tag]}" "${R_SECS[$tag]}" "${R_PUSHES[$tag]}" "${R_SAMPLES[$tag]}" "${R_P99[$tag]}" "${R_CPU[$tag]}")"
 }
 
+# still_held NAME WHAT: after a load that rewrote the same groups, NAME must
+# still expose exactly SERIES_EXPECTED bench series (no series added by
+# another format's naming, none lost).
+still_held() {
+    local n
+    n=$(series "$1")
+    if (( n != SERIES_EXPECTED )); then
+        log "WARNING: ${LABEL[$1]} exposes $n bench series after the $2 load, expected $SERIES_EXPECTED"
+        FAILED=1
+    fi
+}
+
 # mib KIB: MiB with one decimal.
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
@@ -383,6 +530,10 @@ n=$(wait_series outrider)
 FILLED_KIB[outrider]=$(status_kib "${PID[outrider]}" VmRSS)
 wrk_run outrider "$TMP/pg.lua" "$WRK_CONNECTIONS" "$LOAD_SECONDS" /metrics/job/bench out_pg "$SAMPLES_PER_PUSH"
 memory outrider outrider
+wrk_run outrider "$TMP/pb.lua" "$WRK_CONNECTIONS" "$LOAD_SECONDS" /metrics/job/bench out_pb "$SAMPLES_PER_PUSH"
+still_held outrider protobuf
+wrk_run outrider "$TMP/otlp.lua" "$WRK_CONNECTIONS" "$LOAD_SECONDS" /v1/metrics out_otlp "$SAMPLES_PER_PUSH"
+still_held outrider OTLP
 wrk_run outrider "$TMP/json.lua" 1 "$JSON_SECONDS" /api/v1/metrics/push out_json1 "$JSON_BATCH"
 wrk_run outrider "$TMP/json.lua" "$WRK_CONNECTIONS" "$JSON_SECONDS" /api/v1/metrics/push out_jsonN "$JSON_BATCH"
 HWM_OUT=$(status_kib "${PID[outrider]}" VmHWM)
@@ -416,6 +567,8 @@ n=$(wait_series pg)
 FILLED_KIB[pg]=$(status_kib "${PID[pg]}" VmRSS)
 wrk_run pg "$TMP/pg.lua" "$WRK_CONNECTIONS" "$LOAD_SECONDS" /metrics/job/bench pg_pg "$SAMPLES_PER_PUSH"
 memory pg pg_fill
+wrk_run pg "$TMP/pb.lua" "$WRK_CONNECTIONS" "$LOAD_SECONDS" /metrics/job/bench pg_pb "$SAMPLES_PER_PUSH"
+still_held pg protobuf
 HWM_PG=$(status_kib "${PID[pg]}" VmHWM)
 stop pg
 
@@ -492,6 +645,30 @@ echo " RSS is the filling instance's, right after start; peak RSS: outrider $(mi
 echo " incl. JSON), Pushgateway $(mib "$HWM_PG") MiB; RSS before the load, holding the series: outrider"
 echo " $(mib "${FILLED_KIB[outrider]}") MiB, Pushgateway $(mib "${FILLED_KIB[pg]}") MiB; outrider's storage directory at the end: $LOG_BYTES bytes)"
 
+# format_row OUT_TAG PG_TAG: samples/s, p99 and samples per CPU second of
+# both, and the ratio of samples/s.
+format_row() {
+    printf '%.0f|%.0f|%sx|%s|%s|%s|%s|%s/%s\n' "${R_SAMPLES[$1]}" "${R_SAMPLES[$2]}" \
+        "$(ratio "${R_SAMPLES[$1]}" "${R_SAMPLES[$2]}")" "${R_P99[$1]}" "${R_P99[$2]}" \
+        "${R_PER_CPU[$1]}" "${R_PER_CPU[$2]}" "${R_BAD[$1]}" "${R_BAD[$2]}"
+}
+# The Pushgateway's best format, for OTLP, which it does not take.
+PG_BEST=pg_pg PG_BEST_NAME=text
+if awk -v a="${R_SAMPLES[pg_pb]}" -v b="${R_SAMPLES[pg_pg]}" 'BEGIN { exit !(a > b) }'; then
+    PG_BEST=pg_pb PG_BEST_NAME=protobuf
+fi
+COLS=("outrider samples/s" "Pushgateway samples/s" "ratio" "outrider p99 ms" "Pushgateway p99 ms"
+    "outrider samples/CPU s" "Pushgateway samples/CPU s" "non-2xx outrider/Pushgateway")
+ROW_NAMES=("text (PUT /metrics/job/...)" "delimited protobuf (PUT /metrics/job/...)"
+    "OTLP/HTTP protobuf (POST /v1/metrics); Pushgateway: no OTLP, its best format ($PG_BEST_NAME)")
+ROWS=("$(format_row out_pg pg_pg)" "$(format_row out_pb pg_pb)" "$(format_row out_otlp "$PG_BEST")")
+echo
+echo "Per format, same groups and series, wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${LOAD_SECONDS}s each ($SAMPLES_PER_PUSH samples per request; the"
+echo "protobuf and OTLP loads after the memory reading above; the Pushgateway has no OTLP endpoint, so outrider's OTLP is set"
+echo "against the Pushgateway's best format of this run)"
+echo
+markdown_table
+
 COLS=("pushes/s" "samples/s" "p99 ms" "non-2xx" "CPU s" "samples/CPU s")
 ROW_NAMES=("outrider JSON, 1 connection" "outrider JSON, $WRK_CONNECTIONS connections")
 ROWS=("$(json_row out_json1)" "$(json_row out_jsonN)")
@@ -507,10 +684,13 @@ markdown_table
 
 echo
 echo "targets:"
-check_target "PG-API samples/s" "$(ratio "${R_SAMPLES[out_pg]}" "${R_SAMPLES[pg_pg]}")" ">=" 10
+check_target "text samples/s" "$(ratio "${R_SAMPLES[out_pg]}" "${R_SAMPLES[pg_pg]}")" ">=" 10
+check_target "protobuf samples/s" "$(ratio "${R_SAMPLES[out_pb]}" "${R_SAMPLES[pg_pb]}")" ">=" 10
+check_target "OTLP samples/s" "$(ratio "${R_SAMPLES[out_otlp]}" "${R_SAMPLES[$PG_BEST]}")" ">=" 10
 check_target "bytes/series" "$(ratio "${PER_SERIES[outrider]}" "${PER_SERIES[pg]}")" "<=" 1
 check_target "JSON 1c /CPU s" "$(ratio "${R_PER_CPU[out_json1]}" 100000)" ">=" 1
 check_target "JSON ${WRK_CONNECTIONS}c /CPU s" "$(ratio "${R_PER_CPU[out_jsonN]}" 100000)" ">=" 1
+echo "(OTLP: outrider's OTLP against the Pushgateway's $PG_BEST_NAME, its best format here; it has no OTLP)"
 echo "(JSON: samples per CPU second of outrider over 100k, i.e. >= 100k samples/s on one core)"
 
 (( FAILED == 0 )) || { log "some phases reported errors (see warnings above)"; exit 1; }

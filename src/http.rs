@@ -86,7 +86,8 @@ async fn as_json(refusal: Response<Body>) -> Response<Body> {
     let mut response = json_error(parts.status, &text);
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            response.headers_mut().insert(name.clone(), value.clone());
+            // append: a refusal can carry one challenge per scheme.
+            response.headers_mut().append(name.clone(), value.clone());
         }
     }
     response

@@ -107,7 +107,7 @@ impl TextfileCollector {
         }
         let mut new = textparse::into_families(&parsed, &[]);
         // A name must keep one type across files, and a series appear once.
-        let mut added = Vec::new();
+        let mut added = HashSet::new();
         for family in &mut new {
             if family.help.is_empty() {
                 family.help = format!("Metric read from {}", path.display()).into();
@@ -125,7 +125,7 @@ impl TextfileCollector {
                 if seen.contains(&key) || added.contains(&key) {
                     return Err(format!("{} has a series twice", family.name));
                 }
-                added.push(key);
+                added.insert(key);
             }
         }
         seen.extend(added);

@@ -185,7 +185,7 @@ pub async fn respond(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     };
-    let now = crate::pipeline::unix_now();
+    let now = crate::model::clock::unix_now();
     let built = match at {
         PushPath::Json => Op::from_json(&body, &store.config, now, ttl),
         PushPath::Gateway => {
@@ -250,7 +250,10 @@ pub async fn respond(
         }
         Ok(Err(PushError::NoSpace(message))) => {
             warn!(error = %message, "push not stored: the disk is full");
-            let mut response = json_error(StatusCode::INSUFFICIENT_STORAGE, &message);
+            let mut response = json_error(
+                storage_status(at, StatusCode::INSUFFICIENT_STORAGE),
+                &message,
+            );
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(SERIES_LIMIT_RETRY_AFTER),
@@ -259,7 +262,14 @@ pub async fn respond(
         }
         Ok(Err(error)) => {
             warn!(error = %error, "push not stored");
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string())
+            let status = storage_status(at, StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = json_error(status, &error.to_string());
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            response
         }
         Err(error) => {
             warn!(error = %error, "push task failed");
@@ -310,5 +320,17 @@ fn request_ttl<B>(request: &Request<B>) -> Result<Option<f64>, String> {
             .map(Some)
             .map_err(|e| format!("ttl: {e}")),
         None => Ok(None),
+    }
+}
+
+/// The status of a push the storage could not take. OTLP exporters retry
+/// only 429, 502, 503 and 504 and drop the data on any other answer, so an
+/// OTLP push the disk could not take gets 503; the Pushgateway's clients
+/// see the precise status.
+fn storage_status(at: PushPath, status: StatusCode) -> StatusCode {
+    if at == PushPath::Otlp {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        status
     }
 }

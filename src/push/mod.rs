@@ -354,7 +354,10 @@ impl Limits {
             ));
         }
         let count = labels.clone().count();
-        if count > self.labels {
+        // target_info carries every resource attribute of an OTLP push, as
+        // Prometheus's translation does; one series a group, bounded by the
+        // body limit. An enriched Kubernetes resource has more than 30.
+        if count > self.labels && name != "target_info" {
             return Err(format!(
                 "{name} has {count} labels; the limit is {} (push.label_limit)",
                 self.labels
@@ -1144,6 +1147,26 @@ mod tests {
             })
             .collect();
         format!(r#"{{"resourceMetrics":[{}]}}"#, resources.join(",")).into_bytes()
+    }
+
+    #[test]
+    fn an_enriched_resource_is_not_refused_for_its_target_info_labels() {
+        // 40 resource attributes, as a Kubernetes resource enriched by the
+        // Collector carries: target_info holds them all; the metrics stay
+        // under push.label_limit (30).
+        let attributes: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"key":"k8s.attr{i}","value":{{"stringValue":"v"}}}}"#))
+            .collect();
+        let body = format!(
+            r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"shop"}}}},{}]}},"scopeMetrics":[{{"metrics":[{{"name":"queue","gauge":{{"dataPoints":[{{"asDouble":1}}]}}}}]}}]}}]}}"#,
+            attributes.join(",")
+        );
+        let limits = Limits::new(10_000, 100_000, &PushConfig::default());
+        let mut state = State::default();
+        let op = Op::from_otlp(body.as_bytes(), otlp::Encoding::Json, 1.0, None).unwrap();
+        state.check(&op, &limits).unwrap();
+        state.apply(&op);
+        assert_eq!(state.series_total(), 2);
     }
 
     #[test]

@@ -24,12 +24,12 @@
 //! replaces the families it names in that group, as a Pushgateway POST
 //! does: an SDK exports every instrument's cumulative state each time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value as Json;
 
 use super::GroupKey;
-use super::wire::{Field, Reader};
+use super::wire::{Field, MAX_EXPANDED_LABELS, Reader, spend};
 use crate::metric::MetricType;
 use crate::textparse::{ParsedFamily, ParsedSample};
 
@@ -222,16 +222,26 @@ fn pb_key_value(field: &Field<'_>) -> Result<(String, String), String> {
 
 /// An `AnyValue` as Prometheus writes attribute values: strings as they
 /// are, numbers and booleans as text, arrays and maps as JSON.
+/// How deep arrays and key-value lists may nest in an attribute value; JSON
+/// bodies stop at serde_json's 128, and a deeper protobuf value would only
+/// recurse towards the end of the stack.
+const MAX_VALUE_DEPTH: usize = 32;
+
 fn pb_any_value(field: &Field<'_>) -> Result<String, String> {
     Ok(
-        pb_any_json(field)?.map_or_else(String::new, |json| match json {
+        pb_any_json(field, 0)?.map_or_else(String::new, |json| match json {
             Json::String(text) => text,
             other => other.to_string(),
         }),
     )
 }
 
-fn pb_any_json(field: &Field<'_>) -> Result<Option<Json>, String> {
+fn pb_any_json(field: &Field<'_>, depth: usize) -> Result<Option<Json>, String> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(format!(
+            "an attribute value nests arrays or key-value lists deeper than {MAX_VALUE_DEPTH} levels"
+        ));
+    }
     let mut out = None;
     for field in fields(field)? {
         let error = |e: super::wire::WireError| e.to_string();
@@ -244,7 +254,7 @@ fn pb_any_json(field: &Field<'_>) -> Result<Option<Json>, String> {
                 let mut items = Vec::new();
                 for item in fields(&field)? {
                     if item.number == 1 {
-                        items.push(pb_any_json(&item)?.unwrap_or(Json::Null));
+                        items.push(pb_any_json(&item, depth + 1)?.unwrap_or(Json::Null));
                     }
                 }
                 Json::Array(items)
@@ -257,7 +267,7 @@ fn pb_any_json(field: &Field<'_>) -> Result<Option<Json>, String> {
                         for part in fields(&entry)? {
                             match part.number {
                                 1 => key = pb_string(&part)?,
-                                2 => value = pb_any_json(&part)?.unwrap_or(Json::Null),
+                                2 => value = pb_any_json(&part, depth + 1)?.unwrap_or(Json::Null),
                                 _ => {}
                             }
                         }
@@ -740,6 +750,7 @@ fn json_metric(metric: &Json, path: String) -> Result<Metric, String> {
 /// families it pushes, as the text format would carry them.
 pub fn translate(resources: Vec<Resource>) -> Result<Vec<(GroupKey, Vec<ParsedFamily>)>, String> {
     let mut groups: BTreeMap<GroupKey, BTreeMap<String, ParsedFamily>> = BTreeMap::new();
+    let mut budget = MAX_EXPANDED_LABELS;
     for (i, resource) in resources.into_iter().enumerate() {
         let attribute = |name: &str| {
             resource
@@ -791,7 +802,7 @@ pub fn translate(resources: Vec<Resource>) -> Result<Vec<(GroupKey, Vec<ParsedFa
             merge(families, family, &format!("resourceMetrics[{i}].resource"))?;
         }
         for metric in resource.metrics {
-            if let Some(family) = translate_metric(&metric)? {
+            if let Some(family) = translate_metric(&metric, &mut budget)? {
                 merge(families, family, &metric.path)?;
             }
         }
@@ -803,7 +814,9 @@ pub fn translate(resources: Vec<Resource>) -> Result<Vec<(GroupKey, Vec<ParsedFa
 }
 
 /// Adds a family; two OTLP metrics that translate to one name must agree
-/// on its type, and then their series join.
+/// on its type, and then their series join. A series sent again in the same
+/// request takes its later value: a Collector's batch appends the same
+/// resource (and its `target_info`) once per collection, in order.
 fn merge(
     families: &mut BTreeMap<String, ParsedFamily>,
     family: ParsedFamily,
@@ -815,7 +828,22 @@ fn merge(
             Ok(())
         }
         Some(held) if held.kind == family.kind => {
-            held.samples.extend(family.samples);
+            let mut at: HashMap<(String, Vec<(String, String)>), usize> = held
+                .samples
+                .iter()
+                .enumerate()
+                .map(|(i, s)| ((s.name.clone(), s.labels.clone()), i))
+                .collect();
+            for sample in family.samples {
+                let key = (sample.name.clone(), sample.labels.clone());
+                match at.get(&key) {
+                    Some(&i) => held.samples[i] = sample,
+                    None => {
+                        at.insert(key, held.samples.len());
+                        held.samples.push(sample);
+                    }
+                }
+            }
             Ok(())
         }
         Some(held) => Err(format!(
@@ -825,7 +853,7 @@ fn merge(
     }
 }
 
-fn translate_metric(metric: &Metric) -> Result<Option<ParsedFamily>, String> {
+fn translate_metric(metric: &Metric, budget: &mut usize) -> Result<Option<ParsedFamily>, String> {
     let at = |reason: String| format!("{} ({}): {reason}", metric.path, metric.name);
     let cumulative = |temporality: u64| match temporality {
         CUMULATIVE => Ok(()),
@@ -883,6 +911,7 @@ fn translate_metric(metric: &Metric) -> Result<Option<ParsedFamily>, String> {
             attributes.iter().filter(|(_, v)| !v.is_empty()).collect();
         sorted.sort();
         let mut out: Vec<(String, String)> = Vec::with_capacity(sorted.len());
+        let mut held_at: HashMap<String, usize> = HashMap::with_capacity(sorted.len());
         for (key, value) in sorted {
             let name = label_name(key).map_err(|e| at(format!("dataPoints[{i}]: {e}")))?;
             if Some(name.as_str()) == reserved {
@@ -891,12 +920,16 @@ fn translate_metric(metric: &Metric) -> Result<Option<ParsedFamily>, String> {
                     kind_name(kind)
                 )));
             }
-            match out.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, held)) => {
+            match held_at.get(&name) {
+                Some(&index) => {
+                    let held = &mut out[index].1;
                     held.push(';');
                     held.push_str(value);
                 }
-                None => out.push((name, value.clone())),
+                None => {
+                    held_at.insert(name.clone(), out.len());
+                    out.push((name, value.clone()));
+                }
             }
         }
         Ok(out)
@@ -921,6 +954,7 @@ fn translate_metric(metric: &Metric) -> Result<Option<ParsedFamily>, String> {
                 if point.flags & NO_RECORDED_VALUE != 0 {
                     continue;
                 }
+                spend(budget, point.attributes.len(), 1).map_err(&at)?;
                 samples.push(sample("", labels(&point.attributes, i)?, None, point.value));
             }
         }
@@ -929,6 +963,7 @@ fn translate_metric(metric: &Metric) -> Result<Option<ParsedFamily>, String> {
                 if point.flags & NO_RECORDED_VALUE != 0 {
                     continue;
                 }
+                spend(budget, point.attributes.len() + 1, point.bounds.len() + 3).map_err(&at)?;
                 let labels = labels(&point.attributes, i)?;
                 if !point.bucket_counts.is_empty()
                     && point.bucket_counts.len() != point.bounds.len() + 1
@@ -973,6 +1008,12 @@ fn translate_metric(metric: &Metric) -> Result<Option<ParsedFamily>, String> {
                 if point.flags & NO_RECORDED_VALUE != 0 {
                     continue;
                 }
+                spend(
+                    budget,
+                    point.attributes.len() + 1,
+                    point.quantiles.len() + 2,
+                )
+                .map_err(&at)?;
                 let labels = labels(&point.attributes, i)?;
                 for (quantile, value) in &point.quantiles {
                     samples.push(sample(
@@ -1183,6 +1224,82 @@ fn label_name(key: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A protobuf field of wire type 2 (bytes).
+    fn delimited(field: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![(field << 3) | 2];
+        let mut len = payload.len();
+        while len >= 0x80 {
+            out.push((len as u8 & 0x7f) | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn a_small_push_that_would_expand_past_the_budget_is_refused_before_it_is_built() {
+        // 2100 attributes shared by 2000 buckets: 100 KB of JSON, 4.2 M
+        // label pairs once every bucket carries the labels.
+        let attributes: Vec<String> = (0..2100)
+            .map(|i| format!(r#"{{"key":"a{i}","value":{{"stringValue":"v"}}}}"#))
+            .collect();
+        let bounds: Vec<String> = (1..=2000).map(|b| b.to_string()).collect();
+        let counts = vec![r#""1""#; 2001];
+        let body = format!(
+            r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[{{"name":"wide","histogram":{{"aggregationTemporality":2,"dataPoints":[{{"count":"2001","attributes":[{}],"explicitBounds":[{}],"bucketCounts":[{}]}}]}}}}]}}]}}]}}"#,
+            attributes.join(","),
+            bounds.join(","),
+            counts.join(",")
+        );
+        let error = decode(body.as_bytes(), Encoding::Json)
+            .and_then(translate)
+            .unwrap_err();
+        assert!(
+            error.contains("labels (label sets times buckets)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_resource_sent_twice_in_one_request_keeps_its_later_values() {
+        // A Collector's batch appends one collection after another.
+        let resource = |value: u32| {
+            format!(
+                r#"{{"resource":{{"attributes":[
+                  {{"key":"service.name","value":{{"stringValue":"shop"}}}},
+                  {{"key":"host.name","value":{{"stringValue":"h1"}}}}]}},
+                  "scopeMetrics":[{{"metrics":[{{"name":"orders","sum":{{"aggregationTemporality":2,"isMonotonic":true,
+                    "dataPoints":[{{"asInt":"{value}"}}]}}}}]}}]}}"#
+            )
+        };
+        let body = format!(r#"{{"resourceMetrics":[{},{}]}}"#, resource(7), resource(9));
+        let groups = translate(decode(body.as_bytes(), Encoding::Json).unwrap()).unwrap();
+        assert_eq!(groups.len(), 1);
+        let values: Vec<(&str, f64)> = groups[0]
+            .1
+            .iter()
+            .flat_map(|f| f.samples.iter().map(|s| (s.name.as_str(), s.value)))
+            .collect();
+        assert_eq!(values, [("orders_total", 9.0), ("target_info", 1.0)]);
+    }
+
+    #[test]
+    fn deeply_nested_attribute_values_are_refused_not_recursed_into() {
+        // AnyValue{array_value: ArrayValue{values: [AnyValue{...}]}}, 5000 deep.
+        let mut value = delimited(1, b"x");
+        for _ in 0..5000 {
+            value = delimited(5, &delimited(1, &value));
+        }
+        let attribute = [delimited(1, b"deep"), delimited(2, &value)].concat();
+        let resource = delimited(1, &attribute);
+        let body = delimited(1, &delimited(1, &resource));
+        let error = decode(&body, Encoding::Protobuf)
+            .and_then(translate)
+            .unwrap_err();
+        assert!(error.contains("deeper than 32"), "{error}");
+    }
 
     #[test]
     fn names_as_prometheus_translates_them() {

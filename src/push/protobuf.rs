@@ -8,7 +8,9 @@
 //! and `_count`; a summary's quantiles, `_sum` and `_count`. Native
 //! histogram fields are skipped: the text exposition has no place for them.
 
-use super::wire::{Field, Reader, WireError};
+use std::collections::HashSet;
+
+use super::wire::{Field, MAX_EXPANDED_LABELS, Reader, WireError, spend};
 use crate::metric::MetricType;
 use crate::textparse::{ParsedFamily, ParsedSample, is_label_name, is_metric_name};
 
@@ -49,14 +51,16 @@ pub fn is_protobuf(content_type: &str) -> Result<bool, String> {
 pub fn decode(body: &[u8]) -> Result<Vec<ParsedFamily>, String> {
     let mut reader = Reader::new(body);
     let mut families: Vec<ParsedFamily> = Vec::new();
+    let mut names: HashSet<String> = HashSet::new();
+    let mut budget = MAX_EXPANDED_LABELS;
     while !reader.is_empty() {
         let index = families.len();
         let start = reader.offset();
         let family = reader
             .delimited()
-            .and_then(|message| family(message, start))
+            .and_then(|message| family(message, start, &mut budget))
             .map_err(|e| format!("metric family {index} (from byte {start}): {e}"))?;
-        if families.iter().any(|f| f.name == family.name) {
+        if !names.insert(family.name.clone()) {
             return Err(format!(
                 "metric family {index} (from byte {start}): {} appears twice in the push",
                 family.name
@@ -98,7 +102,11 @@ fn invalid(at: usize, reason: impl Into<String>) -> WireError {
     }
 }
 
-fn family(mut message: Reader<'_>, start: usize) -> Result<ParsedFamily, WireError> {
+fn family(
+    mut message: Reader<'_>,
+    start: usize,
+    budget: &mut usize,
+) -> Result<ParsedFamily, WireError> {
     let mut name = String::new();
     let mut help = String::new();
     let mut kind = MetricType::Counter;
@@ -120,7 +128,7 @@ fn family(mut message: Reader<'_>, start: usize) -> Result<ParsedFamily, WireErr
     }
     let mut samples = Vec::new();
     for (i, field) in metrics.iter().enumerate() {
-        metric(&name, kind, field, &mut samples)
+        metric(&name, kind, field, &mut samples, budget)
             .map_err(|e| invalid(e.at, format!("{name}, metric {i}: {}", e.reason)))?;
     }
     Ok(ParsedFamily {
@@ -145,14 +153,16 @@ fn metric(
     kind: MetricType,
     field: &Field<'_>,
     out: &mut Vec<ParsedSample>,
+    budget: &mut usize,
 ) -> Result<(), WireError> {
     let mut message = field.message()?;
     let mut values = Values::default();
+    let mut label_names: HashSet<String> = HashSet::new();
     while let Some(field) = message.next_field()? {
         match field.number {
             1 => {
                 let (name, value) = label_pair(&field)?;
-                if values.labels.iter().any(|(n, _)| *n == name) {
+                if !label_names.insert(name.clone()) {
                     return Err(invalid(field.at, format!("label {name} appears twice")));
                 }
                 values.labels.push((name, value));
@@ -206,6 +216,7 @@ fn metric(
                     number = field.double()?;
                 }
             }
+            spend(budget, values.labels.len(), 1).map_err(|reason| invalid(field.at, reason))?;
             out.push(sample("", None, number));
         }
         MetricType::Summary => {
@@ -219,6 +230,8 @@ fn metric(
                     _ => {}
                 }
             }
+            spend(budget, values.labels.len() + 1, quantiles.len() + 2)
+                .map_err(|reason| invalid(field.at, reason))?;
             for (quantile, value) in quantiles {
                 out.push(sample("", Some(("quantile", go_float(quantile))), value));
             }
@@ -238,6 +251,8 @@ fn metric(
                 }
             }
             let count = count_float.unwrap_or(count);
+            spend(budget, values.labels.len() + 1, buckets.len() + 3)
+                .map_err(|reason| invalid(field.at, reason))?;
             let has_inf = buckets.iter().any(|(bound, _)| *bound == f64::INFINITY);
             for (bound, cumulative) in buckets {
                 out.push(sample("_bucket", Some(("le", go_float(bound))), cumulative));

@@ -255,6 +255,15 @@ fn a_pod_sees_its_processes_network_volumes_and_cgroups_and_none_of_the_nodes_fi
     ] {
         assert!(has_family(&samples, family), "{family} is the pod's");
     }
+    // Socket memory and orphans are counted for the whole node.
+    for family in [
+        "node_sockstat_TCP_mem",
+        "node_sockstat_TCP_mem_bytes",
+        "node_sockstat_TCP_alloc",
+        "node_sockstat_TCP_orphan",
+    ] {
+        assert!(!has_family(&samples, family), "{family} is the node's");
+    }
 
     // The volume mounted into the sidecar; not the root overlay (the node's
     // disk), not /etc/hosts (a file the kubelet mounts).

@@ -65,12 +65,14 @@ pub fn reach(collector: &str) -> Option<Reach> {
         }
         // conntrack's table and counts are the namespace's (its limit is
         // the node's); softnet, though under /proc/net, counts the node's CPUs.
-        "arp" | "conntrack" | "netclass" | "netdev" | "netstat" | "sockstat" | "udp_queues" => {
+        "arp" | "conntrack" | "netclass" | "netdev" | "netstat" | "udp_queues" => {
             Reach::NetNamespace
         }
         "textfile" => Reach::UserNamed,
         "self" => Reach::Own,
-        "filesystem" | "processes" => Reach::PodView,
+        // sockstat: the namespace's sockets in use, not the node's socket
+        // memory and orphans.
+        "filesystem" | "processes" | "sockstat" => Reach::PodView,
         "cgroups" => Reach::PodOnly,
         "containers" => Reach::Engine,
         _ => return None,
@@ -127,6 +129,7 @@ fn pod_view(
             &config.filesystem,
             paths,
         )?)),
+        "sockstat" => Ok(Box::new(super::sockstat::SockstatCollector::for_pod(paths))),
         other => Err(BuildError {
             collector: name,
             reason: format!("{other} has no pod view"),

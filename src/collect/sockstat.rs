@@ -40,7 +40,13 @@ pub struct SockstatCollector {
     sockstat6: PathBuf,
     page_size: f64,
     buffer: String,
+    /// The pod scope: only what Linux keeps per network namespace.
+    pod: bool,
 }
+
+/// The states the kernel counts for the whole node, whatever the network
+/// namespace: allocated and orphaned sockets, and socket memory.
+const NODE_WIDE_STATES: [&str; 3] = ["alloc", "orphan", "mem"];
 
 impl SockstatCollector {
     pub fn new(paths: &HostPaths) -> Self {
@@ -49,6 +55,15 @@ impl SockstatCollector {
             sockstat6: paths.proc("net/sockstat6"),
             page_size: rustix::param::page_size() as f64,
             buffer: String::new(),
+            pod: false,
+        }
+    }
+
+    /// In a pod: the pod's sockets in use, without the node-wide states.
+    pub fn for_pod(paths: &HostPaths) -> Self {
+        SockstatCollector {
+            pod: true,
+            ..Self::new(paths)
         }
     }
 
@@ -67,6 +82,9 @@ impl SockstatCollector {
                 continue;
             }
             for (state, value) in line.states {
+                if self.pod && NODE_WIDE_STATES.contains(&state) {
+                    continue;
+                }
                 out.push(self.family(line.protocol, state, value));
                 if state == "mem" {
                     out.push(self.family(line.protocol, "mem_bytes", value * self.page_size));

@@ -247,6 +247,23 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Label pairs one binary push may expand to. Protobuf and OTLP carry a
+/// metric's labels once for all of its buckets, so a small body could ask
+/// for label sets times buckets; past this budget the push is refused
+/// before any of it is built. A push of 100k series of 30 labels fits.
+pub const MAX_EXPANDED_LABELS: usize = 4_000_000;
+
+/// Takes `samples` series of `labels` labels (and a name) from `budget`.
+pub fn spend(budget: &mut usize, labels: usize, samples: usize) -> Result<(), String> {
+    let cost = labels.saturating_add(1).saturating_mul(samples);
+    *budget = budget.checked_sub(cost).ok_or_else(|| {
+        format!(
+            "the push expands to more than {MAX_EXPANDED_LABELS} labels (label sets times buckets); send it in smaller pushes"
+        )
+    })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,21 +306,4 @@ mod tests {
                 .contains("wire type 7")
         );
     }
-}
-
-/// Label pairs one binary push may expand to. Protobuf and OTLP carry a
-/// metric's labels once for all of its buckets, so a small body could ask
-/// for label sets times buckets; past this budget the push is refused
-/// before any of it is built. A push of 100k series of 30 labels fits.
-pub const MAX_EXPANDED_LABELS: usize = 4_000_000;
-
-/// Takes `samples` series of `labels` labels (and a name) from `budget`.
-pub fn spend(budget: &mut usize, labels: usize, samples: usize) -> Result<(), String> {
-    let cost = labels.saturating_add(1).saturating_mul(samples);
-    *budget = budget.checked_sub(cost).ok_or_else(|| {
-        format!(
-            "the push expands to more than {MAX_EXPANDED_LABELS} labels (label sets times buckets); send it in smaller pushes"
-        )
-    })?;
-    Ok(())
 }

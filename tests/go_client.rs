@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    build_go_client, get, pushed_series, run_client, series_key, start_outrider_with_env,
-    start_pushgateway, wait_for_tick_after_now,
+    assert_same_pushed_series, build_go_client, get, pushed_series, run_client, series_key,
+    start_outrider_with_env, start_pushgateway, wait_for_tick_after_now,
 };
 
 const TOKEN: &str = "go-client-token-0123456789";
@@ -29,19 +29,7 @@ fn the_go_push_package_pushes_adds_and_deletes_as_on_the_pushgateway() {
         wait_for_tick_after_now(&outrider.url("/metrics"));
         let theirs = pushed_series(&get(&format!("{gateway}/metrics"), &[]).text());
         let ours = pushed_series(&get(&outrider.url("/metrics"), &[]).text());
-        let only_theirs: Vec<_> = theirs
-            .iter()
-            .filter(|(k, _)| !ours.contains_key(*k))
-            .collect();
-        let only_ours: Vec<_> = ours
-            .iter()
-            .filter(|(k, _)| !theirs.contains_key(*k))
-            .collect();
-        assert!(
-            only_theirs.is_empty() && only_ours.is_empty(),
-            "after {action}: only in the Pushgateway: {only_theirs:#?}\nonly in outrider: {only_ours:#?}"
-        );
-        assert_eq!(theirs, ours, "after {action}");
+        assert_same_pushed_series(&theirs, &ours, &format!("after {action}"));
         ours
     };
     let pushed = both("push");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{get, pushed_series, send};
+use common::{assert_same_pushed_series, get, pushed_series, send};
 
 const TOKEN: &str = "parity-token-0123456789";
 
@@ -110,17 +110,5 @@ fn the_same_pushes_give_the_same_series_as_the_pushgateway() {
     let theirs = pushed_series(&get(&format!("{gateway}/metrics"), &[]).text());
     let ours = pushed_series(&get(&outrider.url("/metrics"), &[]).text());
     assert!(theirs.len() > 20, "{theirs:?}");
-    let only_theirs: Vec<_> = theirs
-        .iter()
-        .filter(|(k, _)| !ours.contains_key(*k))
-        .collect();
-    let only_ours: Vec<_> = ours
-        .iter()
-        .filter(|(k, _)| !theirs.contains_key(*k))
-        .collect();
-    assert!(
-        only_theirs.is_empty() && only_ours.is_empty(),
-        "only in the Pushgateway: {only_theirs:#?}\nonly in outrider: {only_ours:#?}"
-    );
-    assert_eq!(theirs, ours);
+    assert_same_pushed_series(&theirs, &ours, "after the same pushes");
 }

@@ -421,6 +421,28 @@ pub fn pushed_series(text: &str) -> BTreeMap<SeriesKey, f64> {
         .collect()
 }
 
+/// Asserts that the Pushgateway and outrider hold the same pushed series,
+/// naming those only one of them holds first (the full maps are long).
+pub fn assert_same_pushed_series(
+    theirs: &BTreeMap<SeriesKey, f64>,
+    ours: &BTreeMap<SeriesKey, f64>,
+    when: &str,
+) {
+    let only_theirs: Vec<_> = theirs
+        .iter()
+        .filter(|(k, _)| !ours.contains_key(*k))
+        .collect();
+    let only_ours: Vec<_> = ours
+        .iter()
+        .filter(|(k, _)| !theirs.contains_key(*k))
+        .collect();
+    assert!(
+        only_theirs.is_empty() && only_ours.is_empty(),
+        "{when}: only in the Pushgateway: {only_theirs:#?}\nonly in outrider: {only_ours:#?}"
+    );
+    assert_eq!(theirs, ours, "{when}");
+}
+
 /// The samples of one metric name.
 pub fn family<'a>(
     samples: &'a BTreeMap<SeriesKey, f64>,

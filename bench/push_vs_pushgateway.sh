@@ -303,6 +303,21 @@ EOF
 PB_TYPE='application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited'
 gateway_lua "$TMP/pg.lua" "$TMP/pg_body.txt" "text/plain; version=0.0.4"
 gateway_lua "$TMP/pb.lua" "$TMP/pg_body.pb" "$PB_TYPE"
+# The request loop of the scripts whose requests are whole bodies in
+# `bodies`: thread k starts at body k * n / threads.
+BODIES_ROUND_ROBIN="local threads = 0
+function setup(thread)
+  thread:set(\"first\", threads)
+  threads = threads + 1
+end
+local n = 0
+function init(args)
+  n = math.floor((first or 0) * #bodies / ${WRK_THREADS})
+end
+function request()
+  n = n % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[n])
+end"
 cat >"$TMP/otlp.lua" <<EOF
 -- OTLP/HTTP: one group's ExportMetricsServiceRequest per request, groups round-robin.
 local f = assert(io.open("${TMP}/otlp_bodies.bin", "rb"))
@@ -319,19 +334,7 @@ wrk.method = "POST"
 wrk.path = "/v1/metrics"
 wrk.headers["Authorization"] = "Bearer ${TOKEN}"
 wrk.headers["Content-Type"] = "application/x-protobuf"
-local threads = 0
-function setup(thread)
-  thread:set("first", threads)
-  threads = threads + 1
-end
-local n = 0
-function init(args)
-  n = math.floor((first or 0) * #bodies / ${WRK_THREADS})
-end
-function request()
-  n = n % #bodies + 1
-  return wrk.format(nil, nil, nil, bodies[n])
-end
+${BODIES_ROUND_ROBIN}
 EOF
 cat >"$TMP/json.lua" <<EOF
 -- JSON push: one batch per request, services round-robin.
@@ -341,19 +344,7 @@ wrk.method = "POST"
 wrk.path = "/api/v1/metrics/push"
 wrk.headers["Authorization"] = "Bearer ${TOKEN}"
 wrk.headers["Content-Type"] = "application/json"
-local threads = 0
-function setup(thread)
-  thread:set("first", threads)
-  threads = threads + 1
-end
-local n = 0
-function init(args)
-  n = math.floor((first or 0) * #bodies / ${WRK_THREADS})
-end
-function request()
-  n = n % #bodies + 1
-  return wrk.format(nil, nil, nil, bodies[n])
-end
+${BODIES_ROUND_ROBIN}
 EOF
 
 # outrider: the host collectors off, so /metrics and the tick are the

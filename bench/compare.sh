@@ -75,6 +75,7 @@ start ne "$P_NE" "$NODE_EXPORTER_BIN" --collector.disable-defaults \
     --collector.sockstat --collector.filefd --collector.pressure --collector.conntrack \
     --collector.entropy --collector.timex --collector.os --collector.softnet \
     --collector.arp --collector.schedstat --collector.udp_queues --collector.selinux \
+    --collector.mdadm \
     --collector.textfile --collector.textfile.directory="$TMP/textfile" \
     --web.listen-address="127.0.0.1:$P_NE"
 # Reference: node_exporter as most people run it. The textfile directory

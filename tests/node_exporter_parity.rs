@@ -115,6 +115,10 @@ fn agreement(name: &str) -> Agreement {
         {
             Agreement::Ordered
         }
+        // A running sync moves forward between the reads; the rest of an
+        // array (members, size, state) holds still.
+        "node_md_blocks_synced" => Agreement::Ordered,
+        n if n.starts_with("node_md_") => Agreement::Equal,
         "node_disk_io_now" => Agreement::Within(|_| 2.0),
         "node_time_seconds" => Agreement::Within(|_| 1.0),
         other => panic!("no agreement rule for {other}"),
@@ -156,6 +160,7 @@ fn host_families_match_node_exporter() {
         "edac",
         "hwmon",
         "powersupplyclass",
+        "mdadm",
     ];
     let mut args = vec![
         format!("--web.listen-address=127.0.0.1:{port}"),
@@ -212,6 +217,7 @@ fn host_families_match_node_exporter() {
         "node_edac_",
         "node_hwmon_",
         "node_power_supply_",
+        "node_md_",
     ] {
         let ours = names_matching(&before, prefix);
         assert_eq!(

@@ -3,7 +3,7 @@
 //! round-trips.
 
 use outrider::collect::{
-    arp, cgroups, conntrack, cpu, diskstats, filefd, filesystem, hwmon, loadavg, meminfo,
+    arp, cgroups, conntrack, cpu, diskstats, filefd, filesystem, hwmon, loadavg, mdadm, meminfo,
     mountinfo, netdev, netstat, os, pressure, processes, schedstat, self_process, selinux,
     sockstat, softnet, stat, udp_queues, vmstat,
 };
@@ -24,6 +24,7 @@ fn node_exporter_parsers(text: &str) {
     let _ = pressure::parse_psi(text);
     let _ = conntrack::parse_conntrack_stat(text);
     let _ = softnet::parse_softnet(text);
+    let _ = mdadm::parse_mdstat(text);
     let _ = arp::parse_arp(text);
     let _ = udp_queues::parse_udp_queues(text);
     let _ = schedstat::parse_schedstat(text);

@@ -142,6 +142,7 @@ fn a_pod_sees_its_processes_network_volumes_and_cgroups_and_none_of_the_nodes_fi
         "softnet",
         "schedstat",
         "hwmon",
+        "mdadm",
     ] {
         assert!(
             !by_collector.contains_key(collector),

@@ -31,6 +31,7 @@ pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
 pub mod loadavg;
+pub mod mdadm;
 pub mod meminfo;
 pub mod mountinfo;
 pub mod netclass;
@@ -220,6 +221,7 @@ pub struct CollectorsConfig {
     pub edac: Toggle,
     pub hwmon: Toggle,
     pub powersupplyclass: Toggle,
+    pub mdadm: Toggle,
 }
 
 type Build = fn(&CollectorsConfig, &HostPaths) -> Result<Box<dyn Collector>, BuildError>;
@@ -427,6 +429,11 @@ const COLLECTORS: &[Entry] = &[
             )))
         },
     },
+    Entry {
+        name: "mdadm",
+        enabled: |c| c.mdadm.enabled,
+        build: |_, p| Ok(Box::new(mdadm::MdadmCollector::new(p))),
+    },
 ];
 
 /// The collectors that are node_exporter's under the same name: they get
@@ -445,6 +452,7 @@ pub const NODE_EXPORTER_COLLECTORS: &[&str] = &[
     "filesystem",
     "hwmon",
     "loadavg",
+    "mdadm",
     "meminfo",
     "netclass",
     "netdev",

@@ -63,6 +63,8 @@ pub fn reach(collector: &str) -> Option<Reach> {
         | "softnet" | "stat" | "thermal_zone" | "time" | "timex" | "uname" | "vmstat" => {
             Reach::Node
         }
+        // /proc/mdstat lists the node's software RAID arrays.
+        "mdadm" => Reach::Node,
         // conntrack's table and counts are the namespace's (its limit is
         // the node's); softnet, though under /proc/net, counts the node's CPUs.
         "arp" | "conntrack" | "netclass" | "netdev" | "netstat" | "udp_queues" => {

@@ -318,10 +318,12 @@ impl SeriesMap {
         self.starts.push(start);
         self.values.push(value.value);
         if value.timestamp.is_some() && self.timestamps.is_empty() {
-            self.timestamps.resize(self.starts.len() - 1, None);
+            self.timestamps.resize(self.starts.len(), None);
+        } else if !self.timestamps.is_empty() {
+            self.timestamps.push(None);
         }
-        if !self.timestamps.is_empty() {
-            self.timestamps.push(value.timestamp);
+        if let Some(slot) = self.timestamps.last_mut() {
+            *slot = value.timestamp;
         }
     }
 
@@ -447,7 +449,78 @@ impl<'de> Deserialize<'de> for SeriesMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::collections::BTreeMap;
+
+    type Model = BTreeMap<(String, Vec<(String, String)>), StoredValue>;
+
+    /// A series from few names and values, so sequences revisit series.
+    fn series() -> impl Strategy<Value = (String, Vec<(String, String)>)> {
+        let name = prop::sample::select(vec!["a", "a_sum", "b_bucket", "\u{e9}"]);
+        let label = (
+            prop::sample::select(vec!["le", "code", "x", "y"]),
+            "[a-c\\u{0}\"\n]{0,3}",
+        );
+        (name, prop::collection::btree_map(label.0, label.1, 0..3)).prop_map(|(n, labels)| {
+            (
+                n.to_owned(),
+                labels.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            )
+        })
+    }
+
+    fn assert_same(map: &SeriesMap, model: &Model) {
+        assert_eq!(map.len(), model.len());
+        for ((name, labels), value) in model {
+            assert_eq!(map.get(name, labels), Some(*value), "{name}{labels:?}");
+        }
+        let read: Model = map
+            .iter()
+            .map(|s| {
+                let labels = s
+                    .labels()
+                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                    .collect();
+                ((s.name().to_owned(), labels), s.value)
+            })
+            .collect();
+        assert_eq!(&read, model);
+    }
+
+    proptest! {
+        /// Built in bulk, then updated one series at a time, the map
+        /// holds what a `BTreeMap` of owned strings holds, and its
+        /// serialized form reads back as that map.
+        #[test]
+        fn behaves_as_a_map_of_owned_strings(
+            bulk in prop::collection::btree_map(series(), -5.0f64..5.0, 0..40),
+            updates in prop::collection::vec((series(), -5.0f64..5.0, prop::option::of(0.0f64..9.0)), 0..60),
+        ) {
+            let mut map = SeriesMap::new();
+            let mut model = Model::new();
+            for ((name, labels), v) in &bulk {
+                map.push_unsorted(name, pairs(labels), value(*v));
+                model.insert((name.clone(), labels.clone()), value(*v));
+            }
+            let mut map = map.finish().expect("a BTreeMap holds no key twice");
+            assert_same(&map, &model);
+            for ((name, labels), add, timestamp) in updates {
+                map.update(&name, &labels, |slot| {
+                    slot.value += add;
+                    slot.timestamp = timestamp.or(slot.timestamp);
+                });
+                let slot = model.entry((name, labels)).or_insert(value(0.0));
+                slot.value += add;
+                slot.timestamp = timestamp.or(slot.timestamp);
+            }
+            assert_same(&map, &model);
+            let bytes = postcard::to_allocvec(&map).expect("serializes");
+            let back: Model = postcard::from_bytes(&bytes).expect("reads as the old map");
+            prop_assert_eq!(&back, &model);
+            let again: SeriesMap = postcard::from_bytes(&bytes).expect("reads back");
+            prop_assert_eq!(again, map);
+        }
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -503,6 +576,20 @@ mod tests {
         twice.push_unsorted("b", pairs(&l7), value(1.0));
         twice.push_unsorted("a", pairs(&l7), value(2.0));
         assert_eq!(twice.finish().unwrap_err(), ("a".to_owned(), l7));
+    }
+
+    #[test]
+    fn a_timestamp_on_the_first_series_read_back_stays_with_it() {
+        let mut map = SeriesMap::new();
+        let stamped = StoredValue {
+            value: 1.0,
+            timestamp: Some(7.0),
+        };
+        map.push_unsorted("a", pairs(&[]), stamped);
+        map.push_unsorted("b", pairs(&[]), value(2.0));
+        let map = map.finish().unwrap();
+        assert_eq!(map.get("a", &[]), Some(stamped));
+        assert_eq!(map.get("b", &[]), Some(value(2.0)));
     }
 
     #[test]

@@ -365,17 +365,6 @@ impl SeriesMap {
         self.values.shrink_to_fit();
         self.timestamps.shrink_to_fit();
     }
-
-    /// Bytes the map holds on the heap (a lower bound: the allocator's
-    /// own overhead is not counted).
-    pub fn heap_bytes(&self) -> usize {
-        self.names.capacity() * std::mem::size_of::<Box<str>>()
-            + self.names.iter().map(|n| n.len()).sum::<usize>()
-            + self.keys.capacity()
-            + self.starts.capacity() * 4
-            + self.values.capacity() * 8
-            + self.timestamps.capacity() * std::mem::size_of::<Option<f64>>()
-    }
 }
 
 /// Label pairs as the `&str` pairs [`SeriesMap`] and the limits take.

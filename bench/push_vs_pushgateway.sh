@@ -678,7 +678,8 @@ echo "targets:"
 check_target "text samples/s" "$(ratio "${R_SAMPLES[out_pg]}" "${R_SAMPLES[pg_pg]}")" ">=" 10
 check_target "protobuf samples/s" "$(ratio "${R_SAMPLES[out_pb]}" "${R_SAMPLES[pg_pb]}")" ">=" 10
 check_target "OTLP samples/s" "$(ratio "${R_SAMPLES[out_otlp]}" "${R_SAMPLES[$PG_BEST]}")" ">=" 10
-check_target "bytes/series" "$(ratio "${PER_SERIES[outrider]}" "${PER_SERIES[pg]}")" "<=" 1
+check_target "resident MiB" "$(ratio "${RSS_KIB[outrider]}" "${RSS_KIB[pg]}")" "<=" 0.5
+check_target "bytes/series" "$(ratio "${PER_SERIES[outrider]}" "${PER_SERIES[pg]}")" "<=" 0.5
 check_target "JSON 1c /CPU s" "$(ratio "${R_PER_CPU[out_json1]}" 100000)" ">=" 1
 check_target "JSON ${WRK_CONNECTIONS}c /CPU s" "$(ratio "${R_PER_CPU[out_jsonN]}" 100000)" ">=" 1
 echo "(OTLP: outrider's OTLP against the Pushgateway's $PG_BEST_NAME, its best format here; it has no OTLP)"

@@ -512,6 +512,9 @@ pub async fn run(
             Ok((back, tick)) => {
                 core = back;
                 published.publish(tick);
+                // The previous tick's families and exposition are freed
+                // now; give their pages back (see model::allocator).
+                tokio::task::spawn_blocking(crate::model::allocator::trim);
                 debug!(time = now, elapsed = ?started.elapsed(), "tick done");
             }
             Err(e) => {

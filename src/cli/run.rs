@@ -132,6 +132,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         }
     };
     crate::logging::init(&config.log);
+    crate::model::allocator::bound_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         // Ticks and pushes run on the blocking pool. Keeping its threads

@@ -4,6 +4,7 @@
 //! (`crate::metric`) and series selectors (`crate::selector`) belong to the
 //! same layer.
 
+pub mod allocator;
 pub mod backoff;
 pub mod clock;
 pub mod error;

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, PushConfig, SeriesKey, StoredFamily, StoredValue};
+use super::{Kind, PushConfig, SeriesKey, StoredFamily};
 use crate::textparse::{is_label_name, is_metric_name};
 
 #[derive(Deserialize)]
@@ -201,7 +201,7 @@ impl Update {
             UpdateKind::Histogram => key(&format!("{}_count", self.name), &self.labels),
             _ => key(&self.name, &self.labels),
         };
-        if existing.is_some_and(|f| f.series.contains_key(&probe)) {
+        if existing.is_some_and(|f| f.series.contains(&probe.0, &probe.1)) {
             return 0;
         }
         match self.kind {
@@ -226,7 +226,7 @@ impl Update {
             UpdateKind::Gauge => return None,
         };
         let held = existing
-            .and_then(|f| f.series.get(&series))
+            .and_then(|f| f.series.get(&series.0, &series.1))
             .map_or(0.0, |v| v.value);
         Some((series, held))
     }
@@ -240,37 +240,32 @@ impl Update {
                 kind: self.kind.stored(),
                 help: self.help.clone(),
                 bounds: self.bounds.clone(),
-                series: BTreeMap::new(),
+                series: super::series_map::SeriesMap::new(),
             });
         if family.help.is_empty() && !self.help.is_empty() {
             family.help.clone_from(&self.help);
         }
         match self.kind {
             UpdateKind::Counter => {
+                let value = self.value;
                 family
                     .series
-                    .entry(key(&self.name, &self.labels))
-                    .or_insert(StoredValue {
-                        value: 0.0,
-                        timestamp: None,
-                    })
-                    .value += self.value;
+                    .update(&self.name, &self.labels, |slot| slot.value += value);
             }
             UpdateKind::Gauge => {
-                let slot = family
-                    .series
-                    .entry(key(&self.name, &self.labels))
-                    .or_insert(StoredValue {
-                        value: 0.0,
-                        timestamp: None,
-                    });
-                if let (Some(held), Some(given)) = (slot.timestamp, self.timestamp) {
-                    if given < held {
-                        return false;
+                let set = family.series.update(&self.name, &self.labels, |slot| {
+                    if let (Some(held), Some(given)) = (slot.timestamp, self.timestamp) {
+                        if given < held {
+                            return false;
+                        }
                     }
+                    slot.value = self.value;
+                    slot.timestamp = self.timestamp.or(slot.timestamp);
+                    true
+                });
+                if !set {
+                    return false;
                 }
-                slot.value = self.value;
-                slot.timestamp = self.timestamp.or(slot.timestamp);
             }
             UpdateKind::Histogram => {
                 let bounds = if family.bounds.is_empty() {
@@ -280,26 +275,19 @@ impl Update {
                 };
                 let bucket = format!("{}_bucket", self.name);
                 for bound in bounds.iter().copied().chain([f64::INFINITY]) {
-                    let slot = family
+                    let hit = if self.value <= bound { 1.0 } else { 0.0 };
+                    family
                         .series
-                        .entry(key(&bucket, &with_le(&self.labels, bound)))
-                        .or_insert(StoredValue {
-                            value: 0.0,
-                            timestamp: None,
+                        .update(&bucket, &with_le(&self.labels, bound), |slot| {
+                            slot.value += hit
                         });
-                    if self.value <= bound {
-                        slot.value += 1.0;
-                    }
                 }
                 for (suffix, add) in [("_sum", self.value), ("_count", 1.0)] {
                     family
                         .series
-                        .entry(key(&format!("{}{suffix}", self.name), &self.labels))
-                        .or_insert(StoredValue {
-                            value: 0.0,
-                            timestamp: None,
-                        })
-                        .value += add;
+                        .update(&format!("{}{suffix}", self.name), &self.labels, |slot| {
+                            slot.value += add
+                        });
                 }
             }
         }
@@ -333,7 +321,7 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect();
-            families[family].series[&(name.to_owned(), labels)].value
+            families[family].series.get(name, &labels).unwrap().value
         };
         assert_eq!(value("jobs_total", "jobs_total", &[("q", "a")]), 5.0);
         assert_eq!(value("depth", "depth", &[]), 5.0);
@@ -384,6 +372,6 @@ mod tests {
         let mut families = BTreeMap::new();
         assert!(batch.updates[0].apply(&mut families));
         assert!(!batch.updates[1].apply(&mut families));
-        assert_eq!(families["g"].series.values().next().unwrap().value, 2.0);
+        assert_eq!(families["g"].series.iter().next().unwrap().value.value, 2.0);
     }
 }

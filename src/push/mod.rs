@@ -14,6 +14,7 @@ pub mod log;
 pub mod otlp;
 pub mod protobuf;
 pub mod pushgateway;
+pub mod series_map;
 pub mod wire;
 
 use std::borrow::Cow;
@@ -189,7 +190,7 @@ pub struct StoredFamily {
     pub help: String,
     /// For JSON histograms, the upper bounds their buckets were made with.
     pub bounds: Vec<f64>,
-    pub series: BTreeMap<SeriesKey, StoredValue>,
+    pub series: series_map::SeriesMap,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -343,7 +344,7 @@ impl Limits {
     fn check_series<'a>(
         &self,
         name: &str,
-        labels: impl Iterator<Item = &'a (String, String)> + Clone,
+        labels: impl Iterator<Item = (&'a str, &'a str)> + Clone,
     ) -> Result<(), String> {
         if name.len() > self.value_length {
             return Err(format!(
@@ -421,7 +422,7 @@ impl State {
         }
         if let Some(group) = op.group().filter(|_| op.adds_data()) {
             limits
-                .check_series("the grouping key", group.iter())
+                .check_series("the grouping key", series_map::pairs(group))
                 .map_err(PushError::Invalid)?;
         }
         match op {
@@ -432,9 +433,12 @@ impl State {
                 ..
             } => {
                 for family in families.values() {
-                    for (name, labels) in family.series.keys() {
+                    for series in family.series.iter() {
                         limits
-                            .check_series(name, group.iter().chain(labels))
+                            .check_series(
+                                series.name(),
+                                series_map::pairs(group).chain(series.labels()),
+                            )
                             .map_err(PushError::Invalid)?;
                     }
                 }
@@ -461,7 +465,10 @@ impl State {
                 let mut sums: HashMap<SeriesKey, f64> = HashMap::new();
                 for (i, update) in updates.iter().enumerate() {
                     limits
-                        .check_series(&update.name, group.iter().chain(&update.labels))
+                        .check_series(
+                            &update.name,
+                            series_map::pairs(group).chain(series_map::pairs(&update.labels)),
+                        )
                         .map_err(|e| PushError::Invalid(format!("metrics[{i}]: {e}")))?;
                     let existing = old.and_then(|g| g.families.get(&update.name));
                     if let Some((series, held)) = update.summed(existing) {
@@ -757,26 +764,33 @@ impl State {
                 value: group.push_failure_time,
             });
             for family in group.families.values() {
-                for ((sample_name, labels), stored) in &family.series {
-                    let at = *index.entry(sample_name.as_str()).or_insert_with(|| {
+                for series in family.series.iter() {
+                    let sample_name = series.name();
+                    let at = *index.entry(sample_name).or_insert_with(|| {
                         let help = if family.help.is_empty() {
                             // Exporters must document every family.
                             "Pushed without help text.".to_owned()
                         } else {
                             family.help.clone()
                         };
-                        out.push(Family::new(sample_name.clone(), help, family.kind.into()));
+                        out.push(Family::new(
+                            sample_name.to_owned(),
+                            help,
+                            family.kind.into(),
+                        ));
                         out.len() - 1
                     });
-                    let mut merged: Labels = labels
-                        .iter()
-                        .filter(|(n, _)| !key.iter().any(|(k, _)| k == n))
-                        .map(|(n, v)| (Cow::Owned(n.clone()), v.clone()))
-                        .collect();
+                    let labels = series.labels();
+                    let mut merged: Labels = Vec::with_capacity(labels.len() + key.len());
+                    merged.extend(
+                        labels
+                            .filter(|(n, _)| !key.iter().any(|(k, _)| k == n))
+                            .map(|(n, v)| (Cow::Owned(n.to_owned()), v.to_owned())),
+                    );
                     merged.extend(group_labels.iter().cloned());
                     out[at].samples.push(Sample {
                         labels: Arc::new(merged),
-                        value: stored.value,
+                        value: series.value.value,
                     });
                 }
             }

@@ -115,7 +115,7 @@ pub fn into_group(
                 family.name
             ));
         }
-        let mut series = BTreeMap::new();
+        let mut series = super::series_map::SeriesMap::new();
         for sample in family.samples {
             if sample.timestamp.is_some() {
                 return Err(format!(
@@ -123,28 +123,24 @@ pub fn into_group(
                     sample.name
                 ));
             }
-            let mut labels: Vec<(String, String)> = sample
+            let mut labels: Vec<(&str, &str)> = sample
                 .labels
-                .into_iter()
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
                 .filter(|(n, v)| !v.is_empty() && !group.iter().any(|(g, _)| g == n))
                 .collect();
-            labels.sort();
+            labels.sort_unstable();
             let value = StoredValue {
                 value: sample.value,
                 timestamp: None,
             };
-            match series.entry((sample.name, labels)) {
-                std::collections::btree_map::Entry::Occupied(entry) => {
-                    let (name, labels) = entry.key();
-                    return Err(format!(
-                        "{name}{labels:?} is pushed twice (grouping labels replace pushed labels of the same name)"
-                    ));
-                }
-                std::collections::btree_map::Entry::Vacant(entry) => {
-                    entry.insert(value);
-                }
-            }
+            series.push_unsorted(&sample.name, labels.into_iter(), value);
         }
+        let series = series.finish().map_err(|(name, labels)| {
+            format!(
+                "{name}{labels:?} is pushed twice (grouping labels replace pushed labels of the same name)"
+            )
+        })?;
         families.insert(
             family.name,
             StoredFamily {
@@ -219,8 +215,8 @@ mod tests {
     fn bodies_refuse_timestamps_and_collisions() {
         let group = key(&[("job", "j")]);
         let families = parse_body("# TYPE m gauge\nm{job=\"other\",a=\"1\"} 1\n", &group).unwrap();
-        let (name, labels) = families["m"].series.keys().next().unwrap();
-        assert_eq!((name.as_str(), labels.len()), ("m", 1));
+        let series = families["m"].series.iter().next().unwrap();
+        assert_eq!((series.name(), series.labels().len()), ("m", 1));
         assert!(
             parse_body("m 1 1000\n", &group)
                 .unwrap_err()

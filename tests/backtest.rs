@@ -425,6 +425,26 @@ fn the_host_anomaly_rules_stay_quiet_on_deploy_steps_cycles_and_noise() {
 }
 
 #[test]
+fn a_fresh_start_does_not_page_on_a_baseline_minutes_old() {
+    const DAY: usize = 1440;
+    let step_at = |at: usize| -> Vec<f64> {
+        (0..at + 360)
+            .map(|i| (if i < at { 2.0 } else { 6.0 }) * (1.0 + 0.02 * wobble(i)))
+            .collect()
+    };
+    // Load 2 for the twenty minutes the baseline needs to be warm, then
+    // three times that for six hours: the baseline has not seen a day.
+    let fired = host_rule_firings("node_load15", &step_at(20));
+    assert!(fired.is_empty(), "{fired:?}");
+    // The same step two days in pages.
+    let fired = host_rule_firings("node_load15", &step_at(2 * DAY));
+    assert!(
+        fired.iter().any(|l| l.contains(",HostLoadAnomaly,")),
+        "{fired:?}"
+    );
+}
+
+#[test]
 fn the_summary_scores_the_anomaly_score_as_nab_does_given_the_windows() {
     let dir = tempfile::tempdir().unwrap();
     let files = [

@@ -18,6 +18,7 @@
 //! - `warm_start`: seeding series with no saved state from Prometheus.
 
 pub mod config;
+pub mod excursion;
 pub mod export;
 pub mod input;
 pub mod likelihood;

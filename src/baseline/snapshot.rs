@@ -1,14 +1,15 @@
 //! Baselines on disk, so a restart (even after kill -9) continues where the
 //! last snapshot left off.
 //!
-//! Format, version 3: the magic `OUTRIDRB`, then little-endian u32 version,
+//! Format, version 4: the magic `OUTRIDRB`, then little-endian u32 version,
 //! u64 payload length and u32 CRC-32 of the payload, then the payload (the
 //! tracked series, postcard-encoded). A write goes to `<file>.tmp`, is fsynced
 //! and renamed over the file, and the directory is fsynced: a reader sees the
 //! old snapshot or the new one, never half of one.
 //!
-//! Version 1 lacked the anomaly score's state and version 2 kept a
-//! histogram of surprises where version 3 keeps the anomaly likelihood;
+//! Version 1 lacked the anomaly score's state, version 2 kept a histogram
+//! of surprises where later versions keep the anomaly likelihood, and
+//! version 3 lacked the largest recent excursions the spike test reads;
 //! they are refused like any other version, so baselines start afresh once
 //! after the upgrade.
 
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use super::Tracked;
 
 const MAGIC: &[u8; 8] = b"OUTRIDRB";
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 4;
 pub const FILE_NAME: &str = "baselines.snapshot";
 
@@ -190,6 +191,13 @@ mod tests {
         assert!(matches!(
             decode(&old, path),
             Err(SnapshotError::Version { found: 1, .. })
+        ));
+        // Version 3 lacked the spike test's excursions.
+        let mut previous = good.clone();
+        previous[8] = 3;
+        assert!(matches!(
+            decode(&previous, path),
+            Err(SnapshotError::Version { found: 3, .. })
         ));
         let mut version = good.clone();
         version[8] = 9;

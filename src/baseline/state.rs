@@ -17,11 +17,14 @@
 //!   deviations, as a raw score; then how improbable the mean of the last
 //!   few raw scores is under this series' usual raw scores (see
 //!   `likelihood`). So a series that spikes every hour stops alerting on its
-//!   spikes, while a calm one alerts on its first real excursion.
+//!   spikes, while a calm one alerts on its first real excursion. Beside
+//!   it, a single value well past the largest excursion of the last week
+//!   scores on its own (see `excursion`).
 
 use serde::{Deserialize, Serialize};
 
-use super::likelihood::{Likelihood, LikelihoodSettings};
+use super::excursion::Excursions;
+use super::likelihood::{FIRING_LEVEL, Likelihood, LikelihoodSettings};
 
 /// Buckets per rolling window: the window's resolution is window/10.
 pub const BUCKETS_PER_WINDOW: usize = 10;
@@ -173,6 +176,8 @@ pub struct Detector {
     pub seasonal_error: f64,
     /// How improbable the recent deviations are for this series.
     pub likelihood: Likelihood,
+    /// The largest distances from the reference mean lately.
+    pub excursions: Excursions,
     /// When the series was first seen.
     pub since: f64,
 }
@@ -315,7 +320,8 @@ impl SeriesState {
         };
         let anomaly = self
             .surprise(value, now, settings)
-            .and_then(|d| self.anomaly(d, now, settings));
+            .and_then(|d| self.anomaly(d, now, settings))
+            .map(|likely| likely.max(self.spike(value, now, settings)));
         [baseline, stddev, upper, lower]
             .iter()
             .all(|x| x.is_finite())
@@ -403,6 +409,24 @@ impl SeriesState {
         })
     }
 
+    /// The spike test's score of `value`: 0 while quiet, before the first
+    /// day and before the reference is warm.
+    fn spike(&self, value: f64, now: f64, settings: &Settings) -> f64 {
+        let detector = &self.detector;
+        let learned = self.last_time - detector.since >= settings.score_warm_up_seconds;
+        if !learned
+            || now < detector.likelihood.quiet_until
+            || detector.reference.count < settings.min_samples
+        {
+            return 0.0;
+        }
+        let mean = detector.reference.mean;
+        deviation(value, mean, detector.reference.variance.sqrt(), settings)
+            .map_or(0.0, |deviations| {
+                detector.excursions.score(value - mean, deviations)
+            })
+    }
+
     /// Folds in one sample taken at `now`. Non-finite values are ignored.
     pub fn update(&mut self, value: f64, now: f64, settings: &Settings) {
         if !value.is_finite() || !now.is_finite() {
@@ -417,6 +441,10 @@ impl SeriesState {
         let alpha = 1.0 - (-std::f64::consts::LN_2 * elapsed / settings.half_life_seconds).exp();
         let warm = self.is_warm(settings);
         let seasonal = self.seasonal_expectation(now, settings);
+        // Judged before anything learns from the value, as `score` judged it.
+        if self.spike(value, now, settings) >= FIRING_LEVEL {
+            self.detector.likelihood.quiet_until = now + settings.score_quiet_seconds;
+        }
         if let Some(deviations) = self.surprise_given(value, seasonal, settings) {
             let learned = self.last_time - self.detector.since >= settings.score_warm_up_seconds;
             let likelihood = likelihood_settings(settings);
@@ -439,6 +467,11 @@ impl SeriesState {
         let slow =
             1.0 - (-std::f64::consts::LN_2 * elapsed / settings.score_half_life_seconds).exp();
         let reference_warm = self.detector.reference.count >= settings.min_samples;
+        if reference_warm {
+            self.detector
+                .excursions
+                .update(value - self.detector.reference.mean, elapsed);
+        }
         if reference_warm {
             if let Some((expected, _)) = seasonal {
                 let detector = &mut self.detector;
@@ -816,13 +849,20 @@ mod tests {
                 .map(|(i, _)| i)
                 .collect()
         };
-        // Three calm days, then one wild sample: noticed, not a page.
+        // Three calm days, then one sample as far out as the calm days
+        // went: not a page.
         let calm: Vec<f64> = (0..3 * DAY).map(|_| noise.normal(50.0, 2.0)).collect();
+        let mut wobble = calm.clone();
+        wobble.push(56.0);
+        let s = scores(wobble);
+        assert!(loud(&s).is_empty(), "calm days scored {:?}", loud(&s));
+        // One wild sample, far past anything the week held, pages at once,
+        // and once: the samples after it are quiet.
         let mut spike = calm.clone();
         spike.push(90.0);
+        spike.extend((0..DAY).map(|_| noise.normal(50.0, 2.0)));
         let s = scores(spike);
-        assert!(loud(&s).is_empty(), "calm days scored {:?}", loud(&s));
-        assert!(s[3 * DAY] > 0.2, "spike: {}", s[3 * DAY]);
+        assert_eq!(loud(&s), vec![3 * DAY], "spike");
         // An excursion that lasts fires within a few samples, once.
         let mut excursion = calm;
         excursion.extend((0..24).map(|_| noise.normal(90.0, 2.0)));

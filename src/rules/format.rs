@@ -136,6 +136,11 @@ pub struct Anomaly {
     /// Below this, no anomaly is claimed.
     #[serde(default)]
     pub volume_floor: f64,
+    /// Hold only where `outrider_anomaly_score` is exported, that is once
+    /// the series has been seen for a day: a baseline minutes old has not
+    /// seen a day's ordinary peaks, and a fresh start must not page.
+    #[serde(default)]
+    pub wait_for_score: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

@@ -229,13 +229,20 @@ pub fn anomaly(selector: &Selector, a: &Anomaly, severity: Severity) -> String {
             Direction::Both => format!("abs({zscore}) >= {l}"),
         });
     }
+    let score = baseline_gauge("outrider_anomaly_score", selector);
     if let Some(l) = level(&a.score, severity) {
         // The score is 0..1 whatever the direction.
-        let score = baseline_gauge("outrider_anomaly_score", selector);
         parts.push(format!("{score} >= {}", number(l)));
     }
+    // The score is absent for a series' first day, so `and` it drops the
+    // series of a young baseline.
+    let warmed_up = if a.wait_for_score {
+        format!(" and {score}")
+    } else {
+        String::new()
+    };
     if parts.len() == 1 && a.direction == Direction::Up && a.ratio.is_some() {
-        return parts.remove(0);
+        return format!("{}{warmed_up}", parts.remove(0));
     }
     let condition = if parts.len() == 1 {
         parts.remove(0)
@@ -246,7 +253,7 @@ pub fn anomaly(selector: &Selector, a: &Anomaly, severity: Severity) -> String {
             .collect::<Vec<_>>()
             .join(" or ")
     };
-    format!("{ratio} and ({condition})")
+    format!("{ratio} and ({condition}){warmed_up}")
 }
 
 pub fn absent(selector: &Selector, after: Duration) -> String {
@@ -468,6 +475,7 @@ mod tests {
             half_life: None,
             seasonal: None,
             volume_floor: 0.0,
+            wait_for_score: false,
         };
         assert_eq!(
             anomaly(&s, &a(Direction::Up), Severity::Warning),
@@ -476,6 +484,19 @@ mod tests {
         assert_eq!(
             anomaly(&s, &a(Direction::Down), Severity::Warning),
             r#"outrider_anomaly_ratio{metric="m"} and (1 / (outrider_anomaly_ratio{metric="m"} > 0) >= 1.5)"#
+        );
+        // A young baseline, whose score is still absent, holds nothing.
+        let waiting = |direction| Anomaly {
+            wait_for_score: true,
+            ..a(direction)
+        };
+        assert_eq!(
+            anomaly(&s, &waiting(Direction::Up), Severity::Warning),
+            r#"outrider_anomaly_ratio{metric="m"} >= 1.5 and outrider_anomaly_score{metric="m"}"#
+        );
+        assert_eq!(
+            anomaly(&s, &waiting(Direction::Down), Severity::Warning),
+            r#"outrider_anomaly_ratio{metric="m"} and (1 / (outrider_anomaly_ratio{metric="m"} > 0) >= 1.5) and outrider_anomaly_score{metric="m"}"#
         );
     }
 }

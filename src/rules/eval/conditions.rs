@@ -259,6 +259,9 @@ impl Evaluator {
             let ratio = sample.value;
             let z = find(zscores, position, &sample.labels);
             let mut severity = None;
+            // As the generated `and outrider_anomaly_score`: no score yet,
+            // a baseline too young to page on.
+            let young = anomaly.wait_for_score && find(scores, position, &sample.labels).is_none();
             if let Some(levels) = &anomaly.ratio {
                 let by_ratio = match anomaly.direction {
                     Direction::Up => level(ratio, levels, true),
@@ -285,7 +288,7 @@ impl Evaluator {
                 let score = find(scores, position, &sample.labels);
                 severity = severity.max(score.and_then(|s| level(s, levels, true)));
             }
-            if let Some(severity) = severity {
+            if let Some(severity) = severity.filter(|_| !young) {
                 holding.push(Holding::new(
                     AlertKey::of(&sample.labels),
                     severity,

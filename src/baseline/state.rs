@@ -349,20 +349,27 @@ impl SeriesState {
         seasonal: Option<(f64, f64)>,
         settings: &Settings,
     ) -> Option<f64> {
+        let (expected, sigma) = self.expectation(seasonal, settings)?;
+        deviation(value, expected, sigma, settings)
+            .map(f64::abs)
+            .filter(|d| d.is_finite())
+    }
+
+    /// What the score expects and its deviation: the hour's profile where
+    /// it predicts clearly better than the slow mean, the slow mean
+    /// otherwise; None before the reference is warm.
+    fn expectation(&self, seasonal: Option<(f64, f64)>, settings: &Settings) -> Option<(f64, f64)> {
         let detector = &self.detector;
         if detector.reference.count < settings.min_samples {
             return None;
         }
         let flat = (detector.reference.mean, detector.reference.variance.sqrt());
-        let (expected, sigma) = match seasonal {
+        Some(match seasonal {
             // Clearly better, not just as good: a profile of a series
             // without seasons only adds noise.
             Some(seasonal) if detector.seasonal_error < 0.8 * detector.flat_error => seasonal,
             _ => flat,
-        };
-        deviation(value, expected, sigma, settings)
-            .map(f64::abs)
-            .filter(|d| d.is_finite())
+        })
     }
 
     /// What the profile expects at `now`, and its deviation: this hour of
@@ -412,19 +419,36 @@ impl SeriesState {
     /// The spike test's score of `value`: 0 while quiet, before the first
     /// day and before the reference is warm.
     fn spike(&self, value: f64, now: f64, settings: &Settings) -> f64 {
+        self.spike_given(
+            value,
+            now,
+            self.seasonal_expectation(now, settings),
+            settings,
+        )
+    }
+
+    /// `spike`, with the profile's expectation already looked up. The
+    /// excursion is measured from what the score expects at this hour, so
+    /// a daily peak that is ordinary for its hour is no spike and the same
+    /// value at an hour that is usually quiet may be.
+    fn spike_given(
+        &self,
+        value: f64,
+        now: f64,
+        seasonal: Option<(f64, f64)>,
+        settings: &Settings,
+    ) -> f64 {
         let detector = &self.detector;
         let learned = self.last_time - detector.since >= settings.score_warm_up_seconds;
-        if !learned
-            || now < detector.likelihood.quiet_until
-            || detector.reference.count < settings.min_samples
-        {
+        if !learned || now < detector.likelihood.quiet_until {
             return 0.0;
         }
-        let mean = detector.reference.mean;
-        deviation(value, mean, detector.reference.variance.sqrt(), settings)
-            .map_or(0.0, |deviations| {
-                detector.excursions.score(value - mean, deviations)
-            })
+        let Some((expected, sigma)) = self.expectation(seasonal, settings) else {
+            return 0.0;
+        };
+        deviation(value, expected, sigma, settings).map_or(0.0, |deviations| {
+            detector.excursions.score(value - expected, deviations)
+        })
     }
 
     /// Folds in one sample taken at `now`. Non-finite values are ignored.
@@ -442,7 +466,7 @@ impl SeriesState {
         let warm = self.is_warm(settings);
         let seasonal = self.seasonal_expectation(now, settings);
         // Judged before anything learns from the value, as `score` judged it.
-        if self.spike(value, now, settings) >= FIRING_LEVEL {
+        if self.spike_given(value, now, seasonal, settings) >= FIRING_LEVEL {
             self.detector.likelihood.quiet_until = now + settings.score_quiet_seconds;
         }
         if let Some(deviations) = self.surprise_given(value, seasonal, settings) {
@@ -467,10 +491,8 @@ impl SeriesState {
         let slow =
             1.0 - (-std::f64::consts::LN_2 * elapsed / settings.score_half_life_seconds).exp();
         let reference_warm = self.detector.reference.count >= settings.min_samples;
-        if reference_warm {
-            self.detector
-                .excursions
-                .update(value - self.detector.reference.mean, elapsed);
+        if let Some((expected, _)) = self.expectation(seasonal, settings) {
+            self.detector.excursions.update(value - expected, elapsed);
         }
         if reference_warm {
             if let Some((expected, _)) = seasonal {
@@ -775,6 +797,31 @@ mod tests {
             seasonal_score.zscore.unwrap().abs() < 3.0,
             "seasonal: {seasonal_score:?}"
         );
+    }
+
+    #[test]
+    fn a_spike_is_measured_against_its_hour_not_the_days_mean() {
+        let seasonal = Settings {
+            seasonal: true,
+            ..Settings::default()
+        };
+        let mut state = SeriesState::new(&seasonal);
+        let mut noise = Noise(11);
+        // 100 at midnight, 300 at noon, every day.
+        let cycle =
+            |t: f64| 200.0 - 100.0 * (2.0 * std::f64::consts::PI * (t % 86400.0) / 86400.0).cos();
+        let monday = 1_699_833_600.0;
+        let mut t = monday;
+        while t < monday + 21.0 * 86400.0 {
+            state.update(noise.normal(cycle(t), 5.0), t, &seasonal);
+            t += 60.0;
+        }
+        let night = monday + 21.0 * 86400.0 + 3.0 * 3600.0;
+        let noon = monday + 21.0 * 86400.0 + 12.0 * 3600.0;
+        // A noon value at 3 a.m. is far past anything 3 a.m. has seen.
+        assert!(state.spike(300.0, night, &seasonal) >= FIRING_LEVEL);
+        // At noon it is the daily peak: ordinary.
+        assert_eq!(state.spike(cycle(noon), noon, &seasonal), 0.0);
     }
 
     #[test]

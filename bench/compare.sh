@@ -14,8 +14,8 @@
 # Usage:  bench/compare.sh            (needs root only to install missing tools)
 # Env:    WRK_SECONDS=10 WRK_WARMUP_SECONDS=2 WRK_THREADS=1 WRK_CONNECTIONS=8
 #         IDLE_SECONDS=60
-#         OUTRIDER_BIN=path           (default: cargo build --release, then
-#                                      target/release/outrider)
+#         OUTRIDER_BIN=path           (default: the build of
+#                                      scripts/build-release.sh)
 #         NODE_EXPORTER_BIN=path      (default: /usr/bin/prometheus-node-exporter)
 # Exit:   0 when every phase ran cleanly (the targets are informational),
 #         1 when something failed to start or returned errors.

@@ -34,13 +34,12 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# build_outrider: unless OUTRIDER_BIN is set, cargo build --release and use
-# target/release/outrider; either way it must be executable.
+# build_outrider: unless OUTRIDER_BIN is set, the release build outrider
+# ships (scripts/build-release.sh); either way it must be executable.
 build_outrider() {
     if [[ -z ${OUTRIDER_BIN:-} ]]; then
-        log "cargo build --release"
-        (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
-        OUTRIDER_BIN=$REPO/target/release/outrider
+        log "scripts/build-release.sh"
+        OUTRIDER_BIN=$("$REPO/scripts/build-release.sh") || die "scripts/build-release.sh failed"
     fi
     [[ -x $OUTRIDER_BIN ]] || die "no outrider binary at $OUTRIDER_BIN"
 }

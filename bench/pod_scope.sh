@@ -12,8 +12,8 @@
 # The targets: at most 8 MiB resident and 0.05% of one core.
 #
 # Usage:  bench/pod_scope.sh         (as root: unshare and a cgroup need it)
-# Env:    DURATION=300 WARMUP=30 OUTRIDER_BIN=path (default: cargo build
-#         --release, then target/release/outrider)
+# Env:    DURATION=300 WARMUP=30 OUTRIDER_BIN=path (default: the build
+#         of scripts/build-release.sh)
 # Exit:   0 when the run was clean (the targets are informational), 1 when
 #         something failed.
 

@@ -25,8 +25,8 @@
 #
 # Usage:  bench/processes_vs_process_exporter.sh   (root only to install tools)
 # Env:    DURATION=60 WARMUP_SECONDS=5 MIN_PROCS=300
-#         OUTRIDER_BIN=path          (default: cargo build --release, then
-#                                     target/release/outrider)
+#         OUTRIDER_BIN=path          (default: the build of
+#                                     scripts/build-release.sh)
 #         PROCESS_EXPORTER_BIN=path  (default: /usr/bin/prometheus-process-exporter)
 # Exit:   0 when both ran and answered every scrape (the targets are
 #         informational), 1 when something failed to start or returned errors.

@@ -62,8 +62,8 @@
 #         WRK_THREADS=1 WRK_CONNECTIONS=8 JSON_SERVICES=10 SHM_RUN=1
 #         SHM_LOAD_SECONDS=10 COLLECT_INTERVAL=5
 #         PG_METHOD=PUT               (or POST)
-#         OUTRIDER_BIN=path           (default: cargo build --release --locked,
-#                                      then target/release/outrider)
+#         OUTRIDER_BIN=path           (default: the build of
+#                                      scripts/build-release.sh)
 #         PUSHGATEWAY_BIN=path        (default: /usr/bin/prometheus-pushgateway)
 # Exit:   0 when every phase ran cleanly (the targets are informational),
 #         1 when something failed to start or returned errors.
@@ -110,12 +110,7 @@ command -v python3 >/dev/null || missing+=(python3)
 install_missing ${missing[@]+"${missing[@]}"}
 [[ -x $PUSHGATEWAY_BIN ]] || PUSHGATEWAY_BIN=$(command -v prometheus-pushgateway)
 
-if [[ -z ${OUTRIDER_BIN:-} ]]; then
-    log "cargo build --release --locked"
-    (cd "$REPO" && cargo build --release --locked --quiet) || die "cargo build --release --locked failed"
-    OUTRIDER_BIN=$REPO/target/release/outrider
-fi
-build_outrider   # checks OUTRIDER_BIN
+build_outrider
 
 # --- processes and cleanup -------------------------------------------------
 

@@ -6,15 +6,18 @@
 //! its own (up to eight per core) and keeps the free pages of every arena
 //! until asked to return them. Ticks and pushes run on the blocking pool,
 //! so a push load spreads its transient parse buffers, and each tick its
-//! copy of the pushed series, over many arenas that are then held. Two
-//! arenas keep the two worker threads from contending while bounding that
-//! spread; a trim after each tick returns what the tick and the pushes
-//! since the last one freed. On other C libraries both are no-ops.
+//! copy of the pushed series, over many arenas that are then held. One
+//! arena bounds that spread; a trim after each tick returns what the tick
+//! and the pushes since the last one freed. On other C libraries both are
+//! no-ops.
 
-/// Most arenas glibc may create. One serialises every allocation; two
-/// leaves the push load well above the Pushgateway's at a fraction of the
-/// memory of the default.
-pub const ARENA_MAX: i32 = 2;
+/// Most arenas glibc may create. Each arena a thread gets keeps a few
+/// hundred KiB of its own even when idle: one arena instead of two is
+/// 0.3 MiB less resident in a pod, where the target is 8 MiB in all. It
+/// serialises allocation, which the push loads show costs little: every
+/// format stays hundreds of times the Pushgateway's rate
+/// (docs/performance.md has the run).
+pub const ARENA_MAX: i32 = 1;
 
 /// Bounds glibc's arenas; call once at the start, before threads start.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

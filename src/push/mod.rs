@@ -209,6 +209,26 @@ pub struct Group {
     pub expires_at: Option<f64>,
 }
 
+/// How many series a group holds once `families` are pushed to it: only
+/// those for a whole-group replace (PUT), else also the group's families
+/// of other names, which stay (POST).
+fn series_after_push(
+    old: Option<&Group>,
+    families: &BTreeMap<String, StoredFamily>,
+    whole_group: bool,
+) -> usize {
+    let kept: usize = match (old, whole_group) {
+        (Some(old), false) => old
+            .families
+            .iter()
+            .filter(|(name, _)| !families.contains_key(*name))
+            .map(|(_, f)| f.series.len())
+            .sum(),
+        _ => 0,
+    };
+    kept + families.values().map(|f| f.series.len()).sum::<usize>()
+}
+
 impl Group {
     fn series_count(&self) -> usize {
         self.families.values().map(|f| f.series.len()).sum()
@@ -447,16 +467,7 @@ impl State {
                     self.check_kind(group, name, family.kind)?;
                 }
                 let old_count = old.map_or(0, Group::series_count);
-                let kept = match (old, whole_group) {
-                    (Some(old), false) => old
-                        .families
-                        .iter()
-                        .filter(|(name, _)| !families.contains_key(*name))
-                        .map(|(_, f)| f.series.len())
-                        .sum(),
-                    _ => 0,
-                };
-                let new_count = kept + families.values().map(|f| f.series.len()).sum::<usize>();
+                let new_count = series_after_push(old, families, *whole_group);
                 self.check_counts(group, old_count, new_count, limits)
             }
             Op::Json { group, updates, .. } => {
@@ -539,17 +550,7 @@ impl State {
                 new_groups += 1;
             }
             let old_count = old.map_or(0, Group::series_count);
-            let kept: usize = match (old, whole_group) {
-                (Some(old), false) => old
-                    .families
-                    .iter()
-                    .filter(|(name, _)| !families.contains_key(*name))
-                    .map(|(_, f)| f.series.len())
-                    .sum(),
-                _ => 0,
-            };
-            let new_count = kept + families.values().map(|f| f.series.len()).sum::<usize>();
-            total = total - old_count + new_count;
+            total = total - old_count + series_after_push(old, families, *whole_group);
         }
         if self.groups.len() + new_groups > limits.groups {
             return Err(PushError::Limit(format!(

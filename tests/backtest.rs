@@ -13,6 +13,7 @@ use outrider::backtest::input::{self, Series};
 use outrider::backtest::nab;
 use outrider::backtest::replay;
 use outrider::baseline;
+use outrider::baseline::likelihood::FIRING_LEVEL;
 use outrider::rules::RuleSet;
 
 fn data() -> PathBuf {
@@ -62,59 +63,123 @@ const FLOORS: [(&str, f64, f64, f64); 3] = [
     ("reward_low_FN_rate", 71.0, 64.5, 91.5),
 ];
 
+/// A labelled file: its category, its series and its windows.
+type LabelledFile = (String, Series, Vec<(f64, f64)>);
+
+/// The dev split's files, each averaged over runs of `every` points, with
+/// their categories, windows and anomaly scores.
+struct DevSplit {
+    files: Vec<LabelledFile>,
+    scores: Vec<Vec<f64>>,
+}
+
+impl DevSplit {
+    fn load(every: usize) -> Self {
+        let files: Vec<LabelledFile> = windows()
+            .into_iter()
+            .map(|(file, spans)| {
+                let series = input::read_csv(&data().join(&file))
+                    .unwrap()
+                    .remove(0)
+                    .averaged(every);
+                let category = file.split('/').next().unwrap().to_owned();
+                (category, series, spans)
+            })
+            .collect();
+        assert_eq!(files.len(), 28);
+        let scores = files.iter().map(|(_, s, _)| scores(s)).collect();
+        DevSplit { files, scores }
+    }
+
+    fn corpus(&self) -> Vec<nab::CorpusFile<'_>> {
+        self.files
+            .iter()
+            .zip(&self.scores)
+            .map(|((category, series, spans), scores)| nab::CorpusFile {
+                category,
+                times: &series.times,
+                windows: spans,
+                scores,
+            })
+            .collect()
+    }
+}
+
+fn left_out<'a>(report: &'a nab::ProfileReport, category: &str) -> &'a nab::LeftOut {
+    report
+        .left_out
+        .iter()
+        .find(|l| l.category == category)
+        .unwrap()
+}
+
+/// Series without anomalies get no detection after the probation, whether
+/// their category took part in fitting the threshold or not, and no score
+/// of `level` or more anywhere, the first days included.
+fn assert_quiet_without_anomalies(
+    corpus: &[nab::CorpusFile],
+    report: &nab::ProfileReport,
+    level: f64,
+) {
+    assert_eq!(
+        left_out(report, "artificialNoAnomaly").detections,
+        0,
+        "{report:?}"
+    );
+    let loud: usize = corpus
+        .iter()
+        .filter(|f| f.category == "artificialNoAnomaly")
+        .map(|f| f.scores.iter().filter(|s| **s >= level).count())
+        .sum();
+    assert_eq!(loud, 0, "{report:?}");
+}
+
 #[test]
 fn the_score_holds_on_the_dev_split_whole_and_with_a_category_left_out() {
-    type Labelled = (String, Series, Vec<(f64, f64)>);
-    let labelled: Vec<Labelled> = windows()
-        .into_iter()
-        .map(|(file, spans)| {
-            let series = input::read_csv(&data().join(&file)).unwrap().remove(0);
-            let category = file.split('/').next().unwrap().to_owned();
-            (category, series, spans)
-        })
-        .collect();
-    assert_eq!(labelled.len(), 28);
-    let all_scores: Vec<Vec<f64>> = labelled.iter().map(|(_, s, _)| scores(s)).collect();
-    let corpus: Vec<nab::CorpusFile> = labelled
-        .iter()
-        .zip(&all_scores)
-        .map(|((category, series, spans), scores)| nab::CorpusFile {
-            category,
-            times: &series.times,
-            windows: spans,
-            scores,
-        })
-        .collect();
+    let split = DevSplit::load(1);
+    let corpus = split.corpus();
     let reports = nab::evaluate(&corpus);
     for ((profile, whole, aws, artificial), report) in FLOORS.iter().zip(&reports) {
         assert_eq!(*profile, report.profile);
-        let left_out = |category: &str| {
-            report
-                .left_out
-                .iter()
-                .find(|l| l.category == category)
-                .unwrap()
-        };
         assert!(report.whole >= *whole, "{report:?}");
-        assert!(left_out("realAWSCloudwatch").score >= *aws, "{report:?}");
         assert!(
-            left_out("artificialWithAnomaly").score >= *artificial,
+            left_out(report, "realAWSCloudwatch").score >= *aws,
             "{report:?}"
         );
-        // Series without anomalies get no detection, whether their
-        // category took part in fitting the threshold or not.
-        assert_eq!(left_out("artificialNoAnomaly").detections, 0, "{report:?}");
-        let quiet: usize = corpus
-            .iter()
-            .filter(|f| f.category == "artificialNoAnomaly")
-            .map(|f| f.scores.iter().filter(|s| **s >= report.threshold).count())
-            .sum();
-        assert_eq!(quiet, 0, "{report:?}");
+        assert!(
+            left_out(report, "artificialWithAnomaly").score >= *artificial,
+            "{report:?}"
+        );
+        assert_quiet_without_anomalies(&corpus, report, report.threshold);
     }
     // The firing level the rules use (0.5) is not far from the best
     // threshold: the score means the same on data it was not fitted to.
     let standard = &reports[0];
     assert!((0.4..=0.6).contains(&standard.threshold), "{standard:?}");
+}
+
+#[test]
+fn the_score_holds_on_the_dev_split_sampled_hourly() {
+    // Hourly, each hour of the day is seen once a day: the daily cycle of
+    // the synthetic series must be learned from a few days of it, or their
+    // anomalies drown in it (the left-out synthetic category scored 32.9
+    // when the profile waited for 20 samples of an hour). Their anomalies
+    // (jumps, a flat stretch, denser spikes) stay as visible hourly; the
+    // AWS ones, often a single 5-minute sample, do not, so AWS is not held
+    // to its 5-minute score here.
+    let split = DevSplit::load(12);
+    let corpus = split.corpus();
+    let reports = nab::evaluate(&corpus);
+    for (report, artificial) in reports.iter().zip([85.0, 89.0, 88.0]) {
+        assert!(report.whole >= 58.0, "{report:?}");
+        assert!(
+            left_out(report, "artificialWithAnomaly").score >= artificial,
+            "{report:?}"
+        );
+        // The first days score lower than the fitted threshold at times,
+        // but never reach the level the rules fire at.
+        assert_quiet_without_anomalies(&corpus, report, FIRING_LEVEL);
+    }
 }
 
 fn backtest(args: &[&str], files: &[&Path], out: &Path) -> Output {

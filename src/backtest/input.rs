@@ -45,6 +45,26 @@ impl Series {
         }
     }
 
+    /// The series at a coarser interval: each run of `every` points becomes
+    /// their mean, at the time of the run's first point; a partial run at
+    /// the end is dropped. What a collector scraping less often would have
+    /// seen, so a detector can be checked at another sampling interval on
+    /// the same labelled data.
+    pub fn averaged(&self, every: usize) -> Series {
+        let every = every.max(1);
+        Series {
+            times: self.times.chunks_exact(every).map(|run| run[0]).collect(),
+            values: self
+                .values
+                .chunks_exact(every)
+                .map(|run| run.iter().sum::<f64>() / every as f64)
+                .collect(),
+            name: self.name.clone(),
+            labels: self.labels.clone(),
+            out_of_order: self.out_of_order,
+        }
+    }
+
     /// What to tell the user about skipped points, if any were.
     pub fn out_of_order_warning(&self, file: &str) -> Option<String> {
         let OutOfOrder { count, first_line } = self.out_of_order;
@@ -547,6 +567,17 @@ mod tests {
             "{warning}"
         );
         assert_eq!(series[1].out_of_order_warning("f.csv"), None);
+    }
+
+    #[test]
+    fn averaging_keeps_each_runs_first_time_and_mean() {
+        let mut series = Series::new("x");
+        series.times = vec![0.0, 300.0, 600.0, 900.0, 1200.0];
+        series.values = vec![1.0, 3.0, 5.0, 7.0, 100.0];
+        let hourly = series.averaged(2);
+        assert_eq!(hourly.times, [0.0, 600.0]);
+        assert_eq!(hourly.values, [2.0, 6.0]);
+        assert_eq!(series.averaged(1), series);
     }
 
     #[test]

@@ -30,6 +30,10 @@ use super::likelihood::{FIRING_LEVEL, Likelihood, LikelihoodSettings};
 pub const BUCKETS_PER_WINDOW: usize = 10;
 pub const HOURS_PER_WEEK: usize = 168;
 
+/// Days an hour of the day must have been seen on before the score
+/// expects the daily cycle there, whatever the sampling interval.
+pub const PROFILE_DAYS: usize = 3;
+
 /// How a tracked series is modelled; shared by every series of a selector.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -374,7 +378,8 @@ impl SeriesState {
 
     /// What the profile expects at `now`, and its deviation: this hour of
     /// the week once learned, else this hour of the day over the week's
-    /// seven, so daily seasonality counts after a day or two.
+    /// seven, so daily seasonality counts after a few days, at any
+    /// sampling interval.
     fn seasonal_expectation(&self, now: f64, settings: &Settings) -> Option<(f64, f64)> {
         let profile = self.seasonal.as_ref()?;
         let hour = hour_of_week(now);
@@ -383,12 +388,16 @@ impl SeriesState {
             return Some((f64::from(bucket.mean), f64::from(bucket.variance).sqrt()));
         }
         let same_hour = (0..7).map(|day| profile[(hour % 24) + 24 * day]);
-        let (mut count, mut sum) = (0.0, 0.0);
+        let (mut count, mut sum, mut days) = (0.0, 0.0, 0);
         for b in same_hour.clone() {
             count += f64::from(b.count);
             sum += f64::from(b.count) * f64::from(b.mean);
+            days += usize::from(b.count > 0);
         }
-        if count < f64::from(settings.min_samples) {
+        // Enough samples, or this hour seen on enough days: a series sampled
+        // hourly gives one sample of each hour a day, and would wait
+        // min_samples days for a cycle that three days already show.
+        if count < f64::from(settings.min_samples) && days < PROFILE_DAYS {
             return None;
         }
         let mean = sum / count;
@@ -822,6 +831,44 @@ mod tests {
         assert!(state.spike(300.0, night, &seasonal) >= FIRING_LEVEL);
         // At noon it is the daily peak: ordinary.
         assert_eq!(state.spike(cycle(noon), noon, &seasonal), 0.0);
+    }
+
+    #[test]
+    fn a_daily_cycle_sampled_hourly_is_expected_within_days() {
+        let seasonal = Settings {
+            seasonal: true,
+            ..Settings::default()
+        };
+        let mut state = SeriesState::new(&seasonal);
+        let mut noise = Noise(5);
+        let cycle =
+            |t: f64| 200.0 - 100.0 * (2.0 * std::f64::consts::PI * (t % 86400.0) / 86400.0).cos();
+        let monday = 1_699_833_600.0;
+        let mut t = monday;
+        // Four days, one sample an hour: four samples of each hour, far
+        // fewer than min_samples.
+        while t < monday + 4.0 * 86400.0 {
+            state.update(noise.normal(cycle(t), 5.0), t, &seasonal);
+            t += 3600.0;
+        }
+        let noon = monday + 4.0 * 86400.0 + 12.0 * 3600.0;
+        let night = monday + 4.0 * 86400.0 + 3.0 * 3600.0;
+        let (expected, _) = state.seasonal_expectation(noon, &seasonal).unwrap();
+        assert!((expected - cycle(noon)).abs() < 20.0, "{expected}");
+        // So the noon peak is ordinary and the same value at night is not.
+        assert_eq!(state.spike(cycle(noon), noon, &seasonal), 0.0);
+        assert!(state.spike(cycle(noon), night, &seasonal) >= FIRING_LEVEL);
+        // Two days are not enough to call a shape a cycle.
+        let mut young = SeriesState::new(&seasonal);
+        let mut t = monday;
+        while t < monday + 2.0 * 86400.0 {
+            young.update(cycle(t), t, &seasonal);
+            t += 3600.0;
+        }
+        assert_eq!(
+            young.seasonal_expectation(t + 12.0 * 3600.0, &seasonal),
+            None
+        );
     }
 
     #[test]

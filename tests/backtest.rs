@@ -1,6 +1,6 @@
 //! `outrider backtest` end to end: the anomaly score on the labelled NAB
-//! dev split (tests/data/nab), whole and with a category left out;
-//! byte-identical output for the same input; bad input refused with its line
+//! dev split (tests/data/nab), whole, with a category left out and sampled
+//! hourly; byte-identical output for the same input; bad input refused with its line
 //! number.
 
 mod common;

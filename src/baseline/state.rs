@@ -214,14 +214,24 @@ pub struct WindowStats {
 /// How many deviations `value` is from `baseline`, signed; None under the
 /// volume floor.
 fn deviation(value: f64, baseline: f64, stddev: f64, settings: &Settings) -> Option<f64> {
-    let under_floor = settings.volume_floor > 0.0
-        && baseline.abs() < settings.volume_floor
-        && value.abs() < settings.volume_floor;
     // A flat series has σ = 0; a floor of 1% of the level keeps a tiny
     // wobble from scoring as infinitely unusual.
     let sigma_floor = (baseline.abs() * 0.01).max(1e-9);
-    (!under_floor).then(|| (value - baseline) / stddev.max(sigma_floor))
+    (!under_volume_floor(value, baseline, settings))
+        .then(|| (value - baseline) / stddev.max(sigma_floor))
 }
+
+fn under_volume_floor(value: f64, baseline: f64, settings: &Settings) -> bool {
+    settings.volume_floor > 0.0
+        && baseline.abs() < settings.volume_floor
+        && value.abs() < settings.volume_floor
+}
+
+/// The deviation of an hour's profile never counts as less than this share
+/// of the series' overall deviation, in the score as in the seasonal band:
+/// an hour that happened to be near constant does not make a small wobble
+/// in it extreme.
+const HOUR_SPREAD_FLOOR: f64 = 0.25;
 
 /// Deviations beyond this count as this many in the raw score: one wild
 /// sample should not swamp the recent mean for long.
@@ -291,7 +301,7 @@ impl SeriesState {
                 let sigma = f64::from(bucket.variance).sqrt();
                 return (
                     f64::from(bucket.mean),
-                    sigma.max(self.ewma.variance.sqrt() * 0.25),
+                    sigma.max(self.ewma.variance.sqrt() * HOUR_SPREAD_FLOOR),
                 );
             }
         }
@@ -354,9 +364,31 @@ impl SeriesState {
         settings: &Settings,
     ) -> Option<f64> {
         let (expected, sigma) = self.expectation(seasonal, settings)?;
-        deviation(value, expected, sigma, settings)
+        self.score_deviation(value, expected, sigma, settings)
             .map(f64::abs)
             .filter(|d| d.is_finite())
+    }
+
+    /// How many deviations `value` is from what the score expects, signed;
+    /// None under the volume floor. Unlike the exported z-score, whose σ is
+    /// floored at 1% of the level, the score measures against the series'
+    /// own spread only, so it is the same in any unit and at any offset (°C
+    /// or °F, a gauge or the gauge plus a constant). Only a series that has
+    /// never varied, with no spread to measure against, falls back to the
+    /// level's 1%.
+    fn score_deviation(
+        &self,
+        value: f64,
+        expected: f64,
+        sigma: f64,
+        settings: &Settings,
+    ) -> Option<f64> {
+        let sigma = sigma.max(HOUR_SPREAD_FLOOR * self.detector.reference.variance.sqrt());
+        if sigma > 0.0 && sigma.is_finite() {
+            (!under_volume_floor(value, expected, settings)).then(|| (value - expected) / sigma)
+        } else {
+            deviation(value, expected, sigma, settings)
+        }
     }
 
     /// What the score expects and its deviation: the hour's profile where
@@ -455,9 +487,10 @@ impl SeriesState {
         let Some((expected, sigma)) = self.expectation(seasonal, settings) else {
             return 0.0;
         };
-        deviation(value, expected, sigma, settings).map_or(0.0, |deviations| {
-            detector.excursions.score(value - expected, deviations)
-        })
+        self.score_deviation(value, expected, sigma, settings)
+            .map_or(0.0, |deviations| {
+                detector.excursions.score(value - expected, deviations)
+            })
     }
 
     /// Folds in one sample taken at `now`. Non-finite values are ignored.
@@ -869,6 +902,77 @@ mod tests {
             young.seasonal_expectation(t + 12.0 * 3600.0, &seasonal),
             None
         );
+    }
+
+    #[test]
+    fn the_score_is_the_same_in_any_unit_and_at_any_offset() {
+        // Ten days every 5 minutes: a daily cycle, noise, a spike on day 6
+        // and a level shift on day 8.
+        let mut noise = Noise(3);
+        let start = 1_699_833_600.0;
+        let samples: Vec<(f64, f64)> = (0..10 * 288)
+            .map(|i| {
+                let t = start + 300.0 * i as f64;
+                let day = t - start;
+                let mut v = 20.0 + 5.0 * (std::f64::consts::TAU * day / 86400.0).sin();
+                v += noise.normal(0.0, 0.5);
+                if i == 6 * 288 + 100 {
+                    v += 15.0;
+                }
+                if i >= 8 * 288 {
+                    v += 4.0;
+                }
+                (t, v)
+            })
+            .collect();
+        let scores = |scale: f64, offset: f64, settings: &Settings| -> Vec<Option<f64>> {
+            let mut state = SeriesState::new(settings);
+            samples
+                .iter()
+                .map(|&(t, v)| {
+                    let v = scale * v + offset;
+                    let anomaly = state.score(v, t, settings).and_then(|s| s.anomaly);
+                    state.update(v, t, settings);
+                    anomaly
+                })
+                .collect()
+        };
+        for settings in [
+            Settings::default(),
+            Settings {
+                seasonal: true,
+                ..Settings::default()
+            },
+        ] {
+            let reference = scores(1.0, 0.0, &settings);
+            assert!(
+                reference.iter().flatten().any(|s| *s >= FIRING_LEVEL),
+                "the spike or the shift is found"
+            );
+            // Kelvin, Fahrenheit, milli-units, a large offset, below zero.
+            // (The hour profile keeps f32s, 12 bytes an hour: its mean
+            // follows a level up to about 10^4 times the deviation; the
+            // offset here is 2·10^3 times it.)
+            for (scale, offset) in [
+                (1.0, 273.15),
+                (1.8, 32.0),
+                (1e-3, 0.0),
+                (1.0, 1e3),
+                (1.0, -500.0),
+            ] {
+                let other = scores(scale, offset, &settings);
+                for (i, (a, b)) in reference.iter().zip(&other).enumerate() {
+                    match (a, b) {
+                        (Some(a), Some(b)) => assert!(
+                            (a - b).abs() < 1e-4,
+                            "sample {i}, x{scale} + {offset}, seasonal {}: {a} vs {b}",
+                            settings.seasonal
+                        ),
+                        (a, b) => assert_eq!(a.is_some(), b.is_some(), "sample {i}"),
+                    }
+                }
+            }
+        }
     }
 
     #[test]

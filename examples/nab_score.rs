@@ -5,10 +5,15 @@
 //! threshold fitted on the others, under NAB's three profiles.
 //!
 //! cargo run --release --example nab_score -- tests/data/nab [--every N]
+//!     [--offset X] [--jitter S]
 //!
-//! `--every N` scores the corpus averaged over runs of N points (12: the
-//! 5-minute series sampled hourly), to see the score at another sampling
-//! interval on the same labels.
+//! The options change the series, not the labels, to see whether the score
+//! holds on the same anomalies recorded differently:
+//! - `--every N`: each run of N points averaged into one (12: the 5-minute
+//!   series sampled hourly);
+//! - `--offset X`: X added to every value (a unit with another zero);
+//! - `--jitter S`: each timestamp moved by up to S/2 seconds either way, the
+//!   same for every run (scrape times that wander).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +30,33 @@ struct File {
     windows: Vec<(f64, f64)>,
 }
 
-fn load(dir: &Path, every: usize) -> Vec<File> {
+/// How the series are changed before scoring; see the options above.
+struct Recording {
+    every: usize,
+    offset: f64,
+    jitter: f64,
+}
+
+impl Recording {
+    fn apply(&self, series: Series) -> Series {
+        let mut series = series.averaged(self.every);
+        for value in &mut series.values {
+            *value += self.offset;
+        }
+        // A fixed linear congruential sequence: the same jitter every run.
+        let mut seed: u64 = 11;
+        for time in &mut series.times {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let uniform = (seed >> 11) as f64 / (1u64 << 53) as f64;
+            *time += self.jitter * (uniform - 0.5);
+        }
+        series
+    }
+}
+
+fn load(dir: &Path, recording: &Recording) -> Vec<File> {
     let windows_text = std::fs::read_to_string(dir.join("windows.json")).expect("windows.json");
     let windows: BTreeMap<String, Vec<(String, String)>> =
         serde_json::from_str(&windows_text).expect("windows.json: file -> [[start, end]]");
@@ -34,8 +65,8 @@ fn load(dir: &Path, every: usize) -> Vec<File> {
         let path: PathBuf = dir.join(&name);
         let series = input::read_csv(&path)
             .unwrap_or_else(|e| panic!("{e}"))
-            .remove(0)
-            .averaged(every);
+            .remove(0);
+        let series = recording.apply(series);
         let spans: Vec<(f64, f64)> = spans
             .iter()
             .map(|(a, b)| {
@@ -74,20 +105,30 @@ fn outrider_score(series: &Series) -> Vec<f64> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let every = match args.iter().position(|a| a == "--every") {
-        Some(at) => args
-            .get(at + 1)
-            .and_then(|n| n.parse().ok())
-            .filter(|n| *n > 0)
-            .expect("--every takes a count of points, 1 or more"),
-        None => 1,
+    let option = |name: &str, default: f64| -> f64 {
+        args.iter().position(|a| a == name).map_or(default, |at| {
+            args.get(at + 1)
+                .and_then(|n| n.parse().ok())
+                .filter(|n: &f64| n.is_finite())
+                .unwrap_or_else(|| panic!("{name} takes a number"))
+        })
+    };
+    let every = option("--every", 1.0);
+    assert!(
+        every >= 1.0 && every.fract() == 0.0,
+        "--every takes a count of points, 1 or more"
+    );
+    let recording = Recording {
+        every: every as usize,
+        offset: option("--offset", 0.0),
+        jitter: option("--jitter", 0.0),
     };
     let dir = args
         .first()
         .filter(|a| !a.starts_with("--"))
         .cloned()
         .unwrap_or_else(|| "tests/data/nab".to_owned());
-    let files = load(Path::new(&dir), every);
+    let files = load(Path::new(&dir), &recording);
     type Detector = (&'static str, Box<dyn Fn(&Series) -> Vec<f64>>);
     let detectors: Vec<Detector> = vec![
         ("outrider anomaly score", Box::new(outrider_score)),

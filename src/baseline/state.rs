@@ -186,6 +186,14 @@ pub struct Detector {
     pub since: f64,
 }
 
+/// What the hour profile expects at a time and, near the hour's edge, at
+/// the neighbouring hour; None where it has not learned that hour or the
+/// time is not near the edge.
+struct HourExpectations {
+    this: Option<(f64, f64)>,
+    neighbour: Option<(f64, f64)>,
+}
+
 /// What the state expects now, and how the current value compares.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Score {
@@ -353,20 +361,67 @@ impl SeriesState {
     /// How many deviations `value` is from what the score expects; None
     /// under the volume floor or before the reference is warm.
     fn surprise(&self, value: f64, now: f64, settings: &Settings) -> Option<f64> {
-        self.surprise_given(value, self.seasonal_expectation(now, settings), settings)
+        self.surprise_given(value, &self.hour_expectations(now, settings), settings)
     }
 
-    /// `surprise`, with the profile's expectation already looked up.
+    /// `surprise`, with the profile's expectations already looked up.
     fn surprise_given(
         &self,
         value: f64,
-        seasonal: Option<(f64, f64)>,
+        hours: &HourExpectations,
         settings: &Settings,
     ) -> Option<f64> {
-        let (expected, sigma) = self.expectation(seasonal, settings)?;
-        self.score_deviation(value, expected, sigma, settings)
-            .map(f64::abs)
+        self.closest_expectation(value, hours, settings)
+            .map(|(_, deviations)| deviations.abs())
             .filter(|d| d.is_finite())
+    }
+
+    /// What the score expects of `value`, and how many deviations (signed)
+    /// `value` is from it: the slow mean; or, where the profile predicts
+    /// clearly better, this hour's expectation or, within a sampling
+    /// interval of the next or previous hour, that hour's, whichever
+    /// `value` is closer to. The profile steps at each hour, and sample
+    /// times jitter (a scrape a second early, a job starting on the
+    /// minute): the first sample of a daily step that lands a second before
+    /// the hour is not an anomaly. None under the volume floor or before
+    /// the reference is warm.
+    fn closest_expectation(
+        &self,
+        value: f64,
+        hours: &HourExpectations,
+        settings: &Settings,
+    ) -> Option<(f64, f64)> {
+        let measure = |(expected, sigma): (f64, f64)| {
+            self.score_deviation(value, expected, sigma, settings)
+                .map(|deviations| (expected, deviations))
+        };
+        let this = measure(self.expectation(hours.this, settings)?)?;
+        let profile_used = hours.this.is_some() && self.profile_predicts_better();
+        let neighbour = hours
+            .neighbour
+            .filter(|_| profile_used)
+            .and_then(measure)
+            .filter(|(_, deviations)| deviations.abs() < this.1.abs());
+        Some(neighbour.unwrap_or(this))
+    }
+
+    /// What the profile expects at `now`, and at the neighbouring hour when
+    /// `now` is within a sampling interval of it: a sample's time is only
+    /// as certain as the interval between samples.
+    fn hour_expectations(&self, now: f64, settings: &Settings) -> HourExpectations {
+        let interval = now - self.last_time;
+        let into_hour = now.rem_euclid(3600.0);
+        let neighbour = if into_hour < interval.min(1800.0) {
+            Some(now - 3600.0)
+        } else if 3600.0 - into_hour <= interval.min(1800.0) {
+            Some(now + 3600.0)
+        } else {
+            None
+        };
+        HourExpectations {
+            this: self.seasonal_expectation(now, settings),
+            neighbour: neighbour.and_then(|t| self.seasonal_expectation(t, settings)),
+        }
     }
 
     /// How many deviations `value` is from what the score expects, signed;
@@ -401,11 +456,16 @@ impl SeriesState {
         }
         let flat = (detector.reference.mean, detector.reference.variance.sqrt());
         Some(match seasonal {
-            // Clearly better, not just as good: a profile of a series
-            // without seasons only adds noise.
-            Some(seasonal) if detector.seasonal_error < 0.8 * detector.flat_error => seasonal,
+            Some(seasonal) if self.profile_predicts_better() => seasonal,
             _ => flat,
         })
+    }
+
+    /// Whether the profile has lately predicted clearly better than the
+    /// slow mean. Clearly better, not just as good: a profile of a series
+    /// without seasons only adds noise.
+    fn profile_predicts_better(&self) -> bool {
+        self.detector.seasonal_error < 0.8 * self.detector.flat_error
     }
 
     /// What the profile expects at `now`, and its deviation: this hour of
@@ -460,15 +520,10 @@ impl SeriesState {
     /// The spike test's score of `value`: 0 while quiet, before the first
     /// day and before the reference is warm.
     fn spike(&self, value: f64, now: f64, settings: &Settings) -> f64 {
-        self.spike_given(
-            value,
-            now,
-            self.seasonal_expectation(now, settings),
-            settings,
-        )
+        self.spike_given(value, now, &self.hour_expectations(now, settings), settings)
     }
 
-    /// `spike`, with the profile's expectation already looked up. The
+    /// `spike`, with the profile's expectations already looked up. The
     /// excursion is measured from what the score expects at this hour, so
     /// a daily peak that is ordinary for its hour is no spike and the same
     /// value at an hour that is usually quiet may be.
@@ -476,7 +531,7 @@ impl SeriesState {
         &self,
         value: f64,
         now: f64,
-        seasonal: Option<(f64, f64)>,
+        hours: &HourExpectations,
         settings: &Settings,
     ) -> f64 {
         let detector = &self.detector;
@@ -484,11 +539,8 @@ impl SeriesState {
         if !learned || now < detector.likelihood.quiet_until {
             return 0.0;
         }
-        let Some((expected, sigma)) = self.expectation(seasonal, settings) else {
-            return 0.0;
-        };
-        self.score_deviation(value, expected, sigma, settings)
-            .map_or(0.0, |deviations| {
+        self.closest_expectation(value, hours, settings)
+            .map_or(0.0, |(expected, deviations)| {
                 detector.excursions.score(value - expected, deviations)
             })
     }
@@ -506,12 +558,13 @@ impl SeriesState {
         };
         let alpha = 1.0 - (-std::f64::consts::LN_2 * elapsed / settings.half_life_seconds).exp();
         let warm = self.is_warm(settings);
-        let seasonal = self.seasonal_expectation(now, settings);
+        let hours = self.hour_expectations(now, settings);
+        let seasonal = hours.this;
         // Judged before anything learns from the value, as `score` judged it.
-        if self.spike_given(value, now, seasonal, settings) >= FIRING_LEVEL {
+        if self.spike_given(value, now, &hours, settings) >= FIRING_LEVEL {
             self.detector.likelihood.quiet_until = now + settings.score_quiet_seconds;
         }
-        if let Some(deviations) = self.surprise_given(value, seasonal, settings) {
+        if let Some(deviations) = self.surprise_given(value, &hours, settings) {
             let learned = self.last_time - self.detector.since >= settings.score_warm_up_seconds;
             let likelihood = likelihood_settings(settings);
             let raw = raw_surprise(deviations);
@@ -533,7 +586,7 @@ impl SeriesState {
         let slow =
             1.0 - (-std::f64::consts::LN_2 * elapsed / settings.score_half_life_seconds).exp();
         let reference_warm = self.detector.reference.count >= settings.min_samples;
-        if let Some((expected, _)) = self.expectation(seasonal, settings) {
+        if let Some((expected, _)) = self.closest_expectation(value, &hours, settings) {
             self.detector.excursions.update(value - expected, elapsed);
         }
         if reference_warm {
@@ -902,6 +955,46 @@ mod tests {
             young.seasonal_expectation(t + 12.0 * 3600.0, &seasonal),
             None
         );
+    }
+
+    #[test]
+    fn a_daily_step_sampled_a_second_early_is_no_anomaly() {
+        let seasonal = Settings {
+            seasonal: true,
+            ..Settings::default()
+        };
+        let mut state = SeriesState::new(&seasonal);
+        let mut noise = Noise(7);
+        // 20 at night, 80 from 09:00 to 18:00 UTC, every 5 minutes.
+        let level = |t: f64| {
+            if (9.0 * 3600.0..18.0 * 3600.0).contains(&t.rem_euclid(86400.0)) {
+                80.0
+            } else {
+                20.0
+            }
+        };
+        let monday = 1_699_833_600.0;
+        let mut t = monday;
+        while t < monday + 10.0 * 86400.0 {
+            state.update(noise.normal(level(t), 1.0), t, &seasonal);
+            t += 300.0;
+        }
+        let nine = monday + 10.0 * 86400.0 + 9.0 * 3600.0;
+        let mut half_past_eight = None;
+        while t < nine - 300.0 {
+            if t == nine - 1800.0 {
+                half_past_eight = Some(state.clone());
+            }
+            state.update(noise.normal(level(t), 1.0), t, &seasonal);
+            t += 300.0;
+        }
+        // The day's first 80, scraped a second before 09:00.
+        let early = state.score(80.0, nine - 1.0, &seasonal).unwrap();
+        assert!(early.anomaly.unwrap() < FIRING_LEVEL, "{early:?}");
+        // At 08:30 the same 80 is no jitter but a step half an hour early.
+        let state = half_past_eight.unwrap();
+        let before = state.score(80.0, nine - 1800.0, &seasonal).unwrap();
+        assert!(before.anomaly.unwrap() >= FIRING_LEVEL, "{before:?}");
     }
 
     #[test]

@@ -19,7 +19,10 @@
 //!   `likelihood`). So a series that spikes every hour stops alerting on its
 //!   spikes, while a calm one alerts on its first real excursion. Beside
 //!   it, a single value well past the largest excursion of the last week
-//!   scores on its own (see `excursion`).
+//!   scores on its own (see `excursion`). The score's deviations are in
+//!   the series' own spread, never a share of its level, so its unit and
+//!   offset do not matter; and a sample within an interval of the hour's
+//!   edge may match the neighbouring hour, since sample times jitter.
 
 use serde::{Deserialize, Serialize};
 
@@ -395,14 +398,14 @@ impl SeriesState {
             self.score_deviation(value, expected, sigma, settings)
                 .map(|deviations| (expected, deviations))
         };
-        let this = measure(self.expectation(hours.this, settings)?)?;
+        let (this_expected, this_deviations) = measure(self.expectation(hours.this, settings)?)?;
         let profile_used = hours.this.is_some() && self.profile_predicts_better();
         let neighbour = hours
             .neighbour
             .filter(|_| profile_used)
             .and_then(measure)
-            .filter(|(_, deviations)| deviations.abs() < this.1.abs());
-        Some(neighbour.unwrap_or(this))
+            .filter(|&(_, deviations)| deviations.abs() < this_deviations.abs());
+        Some(neighbour.unwrap_or((this_expected, this_deviations)))
     }
 
     /// What the profile expects at `now`, and at the neighbouring hour when

@@ -343,10 +343,11 @@ impl SeriesState {
                 (ratio, finite(zscore))
             }
         };
+        let hours = self.hour_expectations(now, settings);
         let anomaly = self
-            .surprise(value, now, settings)
+            .surprise(value, &hours, settings)
             .and_then(|d| self.anomaly(d, now, settings))
-            .map(|likely| likely.max(self.spike(value, now, settings)));
+            .map(|likely| likely.max(self.spike(value, now, &hours, settings)));
         [baseline, stddev, upper, lower]
             .iter()
             .all(|x| x.is_finite())
@@ -361,19 +362,10 @@ impl SeriesState {
             })
     }
 
-    /// How many deviations `value` is from what the score expects; None
-    /// under the volume floor or before the reference is warm.
-    fn surprise(&self, value: f64, now: f64, settings: &Settings) -> Option<f64> {
-        self.surprise_given(value, &self.hour_expectations(now, settings), settings)
-    }
-
-    /// `surprise`, with the profile's expectations already looked up.
-    fn surprise_given(
-        &self,
-        value: f64,
-        hours: &HourExpectations,
-        settings: &Settings,
-    ) -> Option<f64> {
+    /// How many deviations `value` is from what the score expects (see
+    /// `closest_expectation`); None under the volume floor or before the
+    /// reference is warm.
+    fn surprise(&self, value: f64, hours: &HourExpectations, settings: &Settings) -> Option<f64> {
         self.closest_expectation(value, hours, settings)
             .map(|(_, deviations)| deviations.abs())
             .filter(|d| d.is_finite())
@@ -412,8 +404,15 @@ impl SeriesState {
     /// `now` is within a sampling interval of it: a sample's time is only
     /// as certain as the interval between samples.
     fn hour_expectations(&self, now: f64, settings: &Settings) -> HourExpectations {
+        if self.seasonal.is_none() {
+            return HourExpectations {
+                this: None,
+                neighbour: None,
+            };
+        }
         let interval = now - self.last_time;
-        let into_hour = now.rem_euclid(3600.0);
+        // Not rem_euclid: fmod costs more than the rest of a score.
+        let into_hour = now - (now / 3600.0).floor() * 3600.0;
         let neighbour = if into_hour < interval.min(1800.0) {
             Some(now - 3600.0)
         } else if 3600.0 - into_hour <= interval.min(1800.0) {
@@ -521,22 +520,11 @@ impl SeriesState {
     }
 
     /// The spike test's score of `value`: 0 while quiet, before the first
-    /// day and before the reference is warm.
-    fn spike(&self, value: f64, now: f64, settings: &Settings) -> f64 {
-        self.spike_given(value, now, &self.hour_expectations(now, settings), settings)
-    }
-
-    /// `spike`, with the profile's expectations already looked up. The
-    /// excursion is measured from what the score expects at this hour, so
-    /// a daily peak that is ordinary for its hour is no spike and the same
-    /// value at an hour that is usually quiet may be.
-    fn spike_given(
-        &self,
-        value: f64,
-        now: f64,
-        hours: &HourExpectations,
-        settings: &Settings,
-    ) -> f64 {
+    /// day and before the reference is warm. The excursion is measured from
+    /// what the score expects at this hour, so a daily peak that is ordinary
+    /// for its hour is no spike and the same value at an hour that is
+    /// usually quiet may be.
+    fn spike(&self, value: f64, now: f64, hours: &HourExpectations, settings: &Settings) -> f64 {
         let detector = &self.detector;
         let learned = self.last_time - detector.since >= settings.score_warm_up_seconds;
         if !learned || now < detector.likelihood.quiet_until {
@@ -564,10 +552,10 @@ impl SeriesState {
         let hours = self.hour_expectations(now, settings);
         let seasonal = hours.this;
         // Judged before anything learns from the value, as `score` judged it.
-        if self.spike_given(value, now, &hours, settings) >= FIRING_LEVEL {
+        if self.spike(value, now, &hours, settings) >= FIRING_LEVEL {
             self.detector.likelihood.quiet_until = now + settings.score_quiet_seconds;
         }
-        if let Some(deviations) = self.surprise_given(value, &hours, settings) {
+        if let Some(deviations) = self.surprise(value, &hours, settings) {
             let learned = self.last_time - self.detector.since >= settings.score_warm_up_seconds;
             let likelihood = likelihood_settings(settings);
             let raw = raw_surprise(deviations);
@@ -917,9 +905,24 @@ mod tests {
         let night = monday + 21.0 * 86400.0 + 3.0 * 3600.0;
         let noon = monday + 21.0 * 86400.0 + 12.0 * 3600.0;
         // A noon value at 3 a.m. is far past anything 3 a.m. has seen.
-        assert!(state.spike(300.0, night, &seasonal) >= FIRING_LEVEL);
+        assert!(
+            state.spike(
+                300.0,
+                night,
+                &state.hour_expectations(night, &seasonal),
+                &seasonal
+            ) >= FIRING_LEVEL
+        );
         // At noon it is the daily peak: ordinary.
-        assert_eq!(state.spike(cycle(noon), noon, &seasonal), 0.0);
+        assert_eq!(
+            state.spike(
+                cycle(noon),
+                noon,
+                &state.hour_expectations(noon, &seasonal),
+                &seasonal
+            ),
+            0.0
+        );
     }
 
     #[test]
@@ -945,8 +948,23 @@ mod tests {
         let (expected, _) = state.seasonal_expectation(noon, &seasonal).unwrap();
         assert!((expected - cycle(noon)).abs() < 20.0, "{expected}");
         // So the noon peak is ordinary and the same value at night is not.
-        assert_eq!(state.spike(cycle(noon), noon, &seasonal), 0.0);
-        assert!(state.spike(cycle(noon), night, &seasonal) >= FIRING_LEVEL);
+        assert_eq!(
+            state.spike(
+                cycle(noon),
+                noon,
+                &state.hour_expectations(noon, &seasonal),
+                &seasonal
+            ),
+            0.0
+        );
+        assert!(
+            state.spike(
+                cycle(noon),
+                night,
+                &state.hour_expectations(night, &seasonal),
+                &seasonal
+            ) >= FIRING_LEVEL
+        );
         // Two days are not enough to call a shape a cycle.
         let mut young = SeriesState::new(&seasonal);
         let mut t = monday;

@@ -244,6 +244,15 @@ fn under_volume_floor(value: f64, baseline: f64, settings: &Settings) -> bool {
 /// in it extreme.
 const HOUR_SPREAD_FLOOR: f64 = 0.25;
 
+/// How many deviations a value is from what the score expects, given its
+/// `closest_expectation`; None under the volume floor or before the
+/// reference is warm.
+fn surprise(closest: Option<(f64, f64)>) -> Option<f64> {
+    closest
+        .map(|(_, deviations)| deviations.abs())
+        .filter(|d| d.is_finite())
+}
+
 /// Deviations beyond this count as this many in the raw score: one wild
 /// sample should not swamp the recent mean for long.
 const RAW_CAP_SIGMA: f64 = 10.0;
@@ -343,11 +352,11 @@ impl SeriesState {
                 (ratio, finite(zscore))
             }
         };
-        let hours = self.hour_expectations(now, settings);
-        let anomaly = self
-            .surprise(value, &hours, settings)
+        let closest =
+            self.closest_expectation(value, &self.hour_expectations(now, settings), settings);
+        let anomaly = surprise(closest)
             .and_then(|d| self.anomaly(d, now, settings))
-            .map(|likely| likely.max(self.spike(value, now, &hours, settings)));
+            .map(|likely| likely.max(self.spike(value, now, closest, settings)));
         [baseline, stddev, upper, lower]
             .iter()
             .all(|x| x.is_finite())
@@ -360,15 +369,6 @@ impl SeriesState {
                 zscore,
                 anomaly,
             })
-    }
-
-    /// How many deviations `value` is from what the score expects (see
-    /// `closest_expectation`); None under the volume floor or before the
-    /// reference is warm.
-    fn surprise(&self, value: f64, hours: &HourExpectations, settings: &Settings) -> Option<f64> {
-        self.closest_expectation(value, hours, settings)
-            .map(|(_, deviations)| deviations.abs())
-            .filter(|d| d.is_finite())
     }
 
     /// What the score expects of `value`, and how many deviations (signed)
@@ -519,21 +519,20 @@ impl SeriesState {
         })
     }
 
-    /// The spike test's score of `value`: 0 while quiet, before the first
-    /// day and before the reference is warm. The excursion is measured from
-    /// what the score expects at this hour, so a daily peak that is ordinary
-    /// for its hour is no spike and the same value at an hour that is
-    /// usually quiet may be.
-    fn spike(&self, value: f64, now: f64, hours: &HourExpectations, settings: &Settings) -> f64 {
+    /// The spike test's score of `value`, given its `closest_expectation`:
+    /// 0 while quiet, before the first day and before the reference is
+    /// warm. The excursion is measured from what the score expects at this
+    /// hour, so a daily peak that is ordinary for its hour is no spike and
+    /// the same value at an hour that is usually quiet may be.
+    fn spike(&self, value: f64, now: f64, closest: Option<(f64, f64)>, settings: &Settings) -> f64 {
         let detector = &self.detector;
         let learned = self.last_time - detector.since >= settings.score_warm_up_seconds;
         if !learned || now < detector.likelihood.quiet_until {
             return 0.0;
         }
-        self.closest_expectation(value, hours, settings)
-            .map_or(0.0, |(expected, deviations)| {
-                detector.excursions.score(value - expected, deviations)
-            })
+        closest.map_or(0.0, |(expected, deviations)| {
+            detector.excursions.score(value - expected, deviations)
+        })
     }
 
     /// Folds in one sample taken at `now`. Non-finite values are ignored.
@@ -552,10 +551,11 @@ impl SeriesState {
         let hours = self.hour_expectations(now, settings);
         let seasonal = hours.this;
         // Judged before anything learns from the value, as `score` judged it.
-        if self.spike(value, now, &hours, settings) >= FIRING_LEVEL {
+        let closest = self.closest_expectation(value, &hours, settings);
+        if self.spike(value, now, closest, settings) >= FIRING_LEVEL {
             self.detector.likelihood.quiet_until = now + settings.score_quiet_seconds;
         }
-        if let Some(deviations) = self.surprise(value, &hours, settings) {
+        if let Some(deviations) = surprise(closest) {
             let learned = self.last_time - self.detector.since >= settings.score_warm_up_seconds;
             let likelihood = likelihood_settings(settings);
             let raw = raw_surprise(deviations);
@@ -577,7 +577,7 @@ impl SeriesState {
         let slow =
             1.0 - (-std::f64::consts::LN_2 * elapsed / settings.score_half_life_seconds).exp();
         let reference_warm = self.detector.reference.count >= settings.min_samples;
-        if let Some((expected, _)) = self.closest_expectation(value, &hours, settings) {
+        if let Some((expected, _)) = closest {
             self.detector.excursions.update(value - expected, elapsed);
         }
         if reference_warm {
@@ -723,6 +723,37 @@ mod tests {
 
     const TICK: f64 = 15.0;
     const START: f64 = 1_700_000_000.0;
+    /// Monday 00:00 UTC, where the hour-of-week profile starts.
+    const MONDAY: f64 = 1_699_833_600.0;
+
+    /// 100 at midnight, 300 at noon, every day.
+    fn daily_cycle(t: f64) -> f64 {
+        200.0 - 100.0 * (std::f64::consts::TAU * (t % 86400.0) / 86400.0).cos()
+    }
+
+    /// A seasonal state fed `daily_cycle` with noise of σ 5 (from `seed`),
+    /// every `step` seconds for `days` days from `MONDAY`; and its settings.
+    fn fed_daily_cycle(days: f64, step: f64, seed: u64) -> (SeriesState, Settings) {
+        let seasonal = Settings {
+            seasonal: true,
+            ..Settings::default()
+        };
+        let mut state = SeriesState::new(&seasonal);
+        let mut noise = Noise(seed);
+        let mut t = MONDAY;
+        while t < MONDAY + days * 86400.0 {
+            state.update(noise.normal(daily_cycle(t), 5.0), t, &seasonal);
+            t += step;
+        }
+        (state, seasonal)
+    }
+
+    /// The spike test's score of `value` at `now`, as `score` judges it.
+    fn spike_at(state: &SeriesState, value: f64, now: f64, settings: &Settings) -> f64 {
+        let hours = state.hour_expectations(now, settings);
+        let closest = state.closest_expectation(value, &hours, settings);
+        state.spike(value, now, closest, settings)
+    }
 
     fn feed(
         state: &mut SeriesState,
@@ -887,89 +918,32 @@ mod tests {
 
     #[test]
     fn a_spike_is_measured_against_its_hour_not_the_days_mean() {
-        let seasonal = Settings {
-            seasonal: true,
-            ..Settings::default()
-        };
-        let mut state = SeriesState::new(&seasonal);
-        let mut noise = Noise(11);
-        // 100 at midnight, 300 at noon, every day.
-        let cycle =
-            |t: f64| 200.0 - 100.0 * (2.0 * std::f64::consts::PI * (t % 86400.0) / 86400.0).cos();
-        let monday = 1_699_833_600.0;
-        let mut t = monday;
-        while t < monday + 21.0 * 86400.0 {
-            state.update(noise.normal(cycle(t), 5.0), t, &seasonal);
-            t += 60.0;
-        }
-        let night = monday + 21.0 * 86400.0 + 3.0 * 3600.0;
-        let noon = monday + 21.0 * 86400.0 + 12.0 * 3600.0;
+        let (state, seasonal) = fed_daily_cycle(21.0, 60.0, 11);
+        let night = MONDAY + 21.0 * 86400.0 + 3.0 * 3600.0;
+        let noon = MONDAY + 21.0 * 86400.0 + 12.0 * 3600.0;
         // A noon value at 3 a.m. is far past anything 3 a.m. has seen.
-        assert!(
-            state.spike(
-                300.0,
-                night,
-                &state.hour_expectations(night, &seasonal),
-                &seasonal
-            ) >= FIRING_LEVEL
-        );
+        assert!(spike_at(&state, 300.0, night, &seasonal) >= FIRING_LEVEL);
         // At noon it is the daily peak: ordinary.
-        assert_eq!(
-            state.spike(
-                cycle(noon),
-                noon,
-                &state.hour_expectations(noon, &seasonal),
-                &seasonal
-            ),
-            0.0
-        );
+        assert_eq!(spike_at(&state, daily_cycle(noon), noon, &seasonal), 0.0);
     }
 
     #[test]
     fn a_daily_cycle_sampled_hourly_is_expected_within_days() {
-        let seasonal = Settings {
-            seasonal: true,
-            ..Settings::default()
-        };
-        let mut state = SeriesState::new(&seasonal);
-        let mut noise = Noise(5);
-        let cycle =
-            |t: f64| 200.0 - 100.0 * (2.0 * std::f64::consts::PI * (t % 86400.0) / 86400.0).cos();
-        let monday = 1_699_833_600.0;
-        let mut t = monday;
         // Four days, one sample an hour: four samples of each hour, far
         // fewer than min_samples.
-        while t < monday + 4.0 * 86400.0 {
-            state.update(noise.normal(cycle(t), 5.0), t, &seasonal);
-            t += 3600.0;
-        }
-        let noon = monday + 4.0 * 86400.0 + 12.0 * 3600.0;
-        let night = monday + 4.0 * 86400.0 + 3.0 * 3600.0;
+        let (state, seasonal) = fed_daily_cycle(4.0, 3600.0, 5);
+        let noon = MONDAY + 4.0 * 86400.0 + 12.0 * 3600.0;
+        let night = MONDAY + 4.0 * 86400.0 + 3.0 * 3600.0;
         let (expected, _) = state.seasonal_expectation(noon, &seasonal).unwrap();
-        assert!((expected - cycle(noon)).abs() < 20.0, "{expected}");
+        assert!((expected - daily_cycle(noon)).abs() < 20.0, "{expected}");
         // So the noon peak is ordinary and the same value at night is not.
-        assert_eq!(
-            state.spike(
-                cycle(noon),
-                noon,
-                &state.hour_expectations(noon, &seasonal),
-                &seasonal
-            ),
-            0.0
-        );
-        assert!(
-            state.spike(
-                cycle(noon),
-                night,
-                &state.hour_expectations(night, &seasonal),
-                &seasonal
-            ) >= FIRING_LEVEL
-        );
+        assert_eq!(spike_at(&state, daily_cycle(noon), noon, &seasonal), 0.0);
+        assert!(spike_at(&state, daily_cycle(noon), night, &seasonal) >= FIRING_LEVEL);
         // Two days are not enough to call a shape a cycle.
         let mut young = SeriesState::new(&seasonal);
-        let mut t = monday;
-        while t < monday + 2.0 * 86400.0 {
-            young.update(cycle(t), t, &seasonal);
+        let mut t = MONDAY;
+        while t < MONDAY + 2.0 * 86400.0 {
+            young.update(daily_cycle(t), t, &seasonal);
             t += 3600.0;
         }
         assert_eq!(

@@ -310,15 +310,36 @@ pub fn candidate_thresholds(files: &[Scored]) -> Vec<f64> {
     out
 }
 
-/// The threshold that maximises the normalised score over `files`, and that
-/// score.
+/// Scores within this many points of the best count as equally good when
+/// a threshold is fitted: a false positive just after a window costs
+/// almost nothing, so such differences say nothing about a threshold.
+const EQUALLY_GOOD: f64 = 0.1;
+
+/// The threshold that maximises the normalised score over `files`, and
+/// the score there. Every threshold above one candidate and up to the next
+/// detects the same; where a range of them scores as well as the best
+/// (within `EQUALLY_GOOD`), the middle of that range: its top is a score
+/// the data happened to reach, where the result falls, and a threshold
+/// fitted there falls over on other data.
 pub fn best_threshold(files: &[Scored], profile: Profile) -> (f64, f64) {
-    candidate_thresholds(files)
+    let scored: Vec<(f64, f64)> = candidate_thresholds(files)
         .into_iter()
         .map(|t| (t, normalised(files, t, profile)))
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |best, (t, s)| {
-            if s > best.1 { (t, s) } else { best }
-        })
+        .collect();
+    let Some(best) = (0..scored.len()).max_by(|&a, &b| scored[a].1.total_cmp(&scored[b].1)) else {
+        return (f64::INFINITY, f64::NEG_INFINITY);
+    };
+    let good = |i: &usize| scored[*i].1 >= scored[best].1 - EQUALLY_GOOD;
+    let first = (0..=best).rev().take_while(good).last().unwrap_or(best);
+    let last = (best..scored.len()).take_while(good).last().unwrap_or(best);
+    let below = first.checked_sub(1).map_or(0.0, |i| scored[i].0);
+    let top = scored[last].0;
+    if !top.is_finite() {
+        // Nothing detected scores best: any threshold above every score.
+        return scored[last];
+    }
+    let middle = (below + top) / 2.0;
+    (middle, normalised(files, middle, profile))
 }
 
 /// A static threshold: distance from the mean of the file's probation
@@ -435,6 +456,24 @@ mod tests {
         assert!((run(&[500, 300]) - (100.0 - 100.0 * 0.11 / 2.0)).abs() < 1e-9);
         // Detections in probation are not scored.
         assert!((run(&[500, 10]) - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_fitted_threshold_is_the_middle_of_the_range_that_scores_best() {
+        let (_, l) = file(1000, (500, 599));
+        let mut scores = vec![0.0; 1000];
+        // A detection at the window's start, and a false positive that
+        // any threshold above 0.2 leaves out: every threshold in (0.2, 0.8]
+        // scores 100, and the fit takes the middle, not the data's 0.8.
+        scores[500] = 0.8;
+        scores[300] = 0.2;
+        let files = [Scored {
+            labelled: &l,
+            scores: &scores,
+        }];
+        let (threshold, score) = best_threshold(&files, STANDARD);
+        assert!((threshold - 0.5).abs() < 1e-9, "{threshold}");
+        assert!((score - 100.0).abs() < 1e-9, "{score}");
     }
 
     #[test]

@@ -133,11 +133,13 @@ fn main() {
         every >= 1.0 && every.fract() == 0.0,
         "--every takes a count of points, 1 or more"
     );
+    let stretch = option("--stretch", 1.0);
+    assert!(stretch > 0.0, "--stretch takes a factor above 0");
     let recording = Recording {
         every: every as usize,
         offset: option("--offset", 0.0),
         jitter: option("--jitter", 0.0),
-        stretch: option("--stretch", 1.0),
+        stretch,
     };
     let dir = args
         .first()

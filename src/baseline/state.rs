@@ -968,13 +968,12 @@ mod tests {
                 20.0
             }
         };
-        let monday = 1_699_833_600.0;
-        let mut t = monday;
-        while t < monday + 10.0 * 86400.0 {
+        let mut t = MONDAY;
+        while t < MONDAY + 10.0 * 86400.0 {
             state.update(noise.normal(level(t), 1.0), t, &seasonal);
             t += 300.0;
         }
-        let nine = monday + 10.0 * 86400.0 + 9.0 * 3600.0;
+        let nine = MONDAY + 10.0 * 86400.0 + 9.0 * 3600.0;
         let mut half_past_eight = None;
         while t < nine - 300.0 {
             if t == nine - 1800.0 {
@@ -997,11 +996,10 @@ mod tests {
         // Ten days every 5 minutes: a daily cycle, noise, a spike on day 6
         // and a level shift on day 8.
         let mut noise = Noise(3);
-        let start = 1_699_833_600.0;
         let samples: Vec<(f64, f64)> = (0..10 * 288)
             .map(|i| {
-                let t = start + 300.0 * i as f64;
-                let day = t - start;
+                let t = MONDAY + 300.0 * i as f64;
+                let day = t - MONDAY;
                 let mut v = 20.0 + 5.0 * (std::f64::consts::TAU * day / 86400.0).sin();
                 v += noise.normal(0.0, 0.5);
                 if i == 6 * 288 + 100 {

@@ -419,17 +419,20 @@ fn a_series_scores_the_same_with_and_without_rules() {
     assert_ne!(without, flat);
 }
 
-/// Replays `values` (one a minute) as series `name` through the host rules
-/// and returns the alert transitions to firing.
-fn host_rule_firings(name: &str, values: &[f64]) -> Vec<String> {
+/// Replays `samples` (timestamp, value) as series `name` through the rules
+/// in `rules` and returns the alert transitions to firing.
+fn rule_firings(
+    name: &str,
+    samples: impl IntoIterator<Item = (usize, f64)>,
+    rules: &Path,
+) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(format!("{name}.csv"));
     let mut text = String::from("timestamp,value\n");
-    for (i, v) in values.iter().enumerate() {
-        text.push_str(&format!("{},{v}\n", 1_700_000_000 + 60 * i));
+    for (t, v) in samples {
+        text.push_str(&format!("{t},{v}\n"));
     }
     std::fs::write(&file, text).unwrap();
-    let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/host.yml");
     let out = dir.path().join("out");
     let run = backtest(&["--rules", rules.to_str().unwrap()], &[&file], &out);
     assert!(run.status.success(), "{run:?}");
@@ -439,6 +442,17 @@ fn host_rule_firings(name: &str, values: &[f64]) -> Vec<String> {
         .filter(|l| l.contains(",firing,"))
         .map(str::to_owned)
         .collect()
+}
+
+/// Replays `values` (one a minute) as series `name` through the host rules
+/// and returns the alert transitions to firing.
+fn host_rule_firings(name: &str, values: &[f64]) -> Vec<String> {
+    let samples = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (1_700_000_000 + 60 * i, *v));
+    let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/host.yml");
+    rule_firings(name, samples, &rules)
 }
 
 /// Deterministic noise in [-1, 1].
@@ -564,4 +578,51 @@ fn the_summary_scores_the_anomaly_score_as_nab_does_given_the_windows() {
         stdout.contains("artificialNoAnomaly left out: 0.0 at"),
         "{stdout}"
     );
+}
+
+/// Days since the first sample at which an anomaly-score rule started
+/// firing, replaying ten weeks sampled every `step` seconds from a Monday:
+/// weekdays follow a daily cycle, weekends stay at 40% of it, and the sixth
+/// Wednesday (day 37) is down to a weekend's level all day.
+fn weekly_cycle_firing_days(step: usize) -> Vec<usize> {
+    const MONDAY: usize = 1_699_833_600;
+    const DAY: usize = 86400;
+    let samples = (MONDAY..MONDAY + 70 * DAY)
+        .step_by(step)
+        .enumerate()
+        .map(|(i, t)| {
+            let day = (t - MONDAY) / DAY;
+            let phase = (t % DAY) as f64 / DAY as f64 * std::f64::consts::TAU;
+            let quiet = day % 7 >= 5 || day == 37;
+            let cycle = 200.0 - 100.0 * phase.cos();
+            (t, cycle * if quiet { 0.4 } else { 1.0 } + 8.0 * wobble(i))
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: b\n    rules:\n      - alert: RequestsUnusual\n        selector: requests\n        anomaly: {score: {warning: 0.5}}\n        keep_firing_for: 1h\n",
+    )
+    .unwrap();
+    rule_firings("requests", samples, &rules)
+        .iter()
+        .filter(|l| l.contains(",inactive,firing,"))
+        .map(|l| {
+            let t: f64 = l.split(',').next().unwrap().parse().unwrap();
+            (t as usize - MONDAY) / DAY
+        })
+        .collect()
+}
+
+/// Sampled every half hour or hourly, an hour of the week waits weeks for
+/// the samples that make its own mean: until then the weekend is judged by
+/// the same hour of every day. From the third week on it pages on the
+/// Wednesday that looks like a Sunday, and on no ordinary weekend.
+#[test]
+fn a_weekday_at_a_weekend_level_pages_once_when_sampled_hourly() {
+    for step in [3600, 1800] {
+        let fired = weekly_cycle_firing_days(step);
+        let after_the_first_week: Vec<usize> = fired.into_iter().filter(|&day| day >= 7).collect();
+        assert_eq!(after_the_first_week, [37], "every {step} s");
+    }
 }

@@ -1,16 +1,17 @@
 //! Baselines on disk, so a restart (even after kill -9) continues where the
 //! last snapshot left off.
 //!
-//! Format, version 4: the magic `OUTRIDRB`, then little-endian u32 version,
+//! Format, version 5: the magic `OUTRIDRB`, then little-endian u32 version,
 //! u64 payload length and u32 CRC-32 of the payload, then the payload (the
 //! tracked series, postcard-encoded). A write goes to `<file>.tmp`, is fsynced
 //! and renamed over the file, and the directory is fsynced: a reader sees the
 //! old snapshot or the new one, never half of one.
 //!
 //! Version 1 lacked the anomaly score's state, version 2 kept a histogram
-//! of surprises where later versions keep the anomaly likelihood, and
-//! version 3 lacked the largest recent excursions the spike test reads;
-//! they are refused like any other version, so baselines start afresh once
+//! of surprises where later versions keep the anomaly likelihood, version
+//! 3 lacked the largest recent excursions the spike test reads, and
+//! version 4 the weeks in which each hour of the week was seen; they are
+//! refused like any other version, so baselines start afresh once
 //! after the upgrade.
 
 use std::fs::{self, File};
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use super::Tracked;
 
 const MAGIC: &[u8; 8] = b"OUTRIDRB";
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 4;
 pub const FILE_NAME: &str = "baselines.snapshot";
 

@@ -37,6 +37,11 @@ pub const HOURS_PER_WEEK: usize = 168;
 /// expects the daily cycle there, whatever the sampling interval.
 pub const PROFILE_DAYS: usize = 3;
 
+/// Weeks an hour of the week must have been seen in before the score
+/// expects it to differ from the same hour on other days: a series sampled
+/// hourly would otherwise wait min_samples weeks for its weekends.
+pub const PROFILE_WEEKS: u8 = 3;
+
 /// How a tracked series is modelled; shared by every series of a selector.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -153,7 +158,10 @@ pub struct Bucket {
 pub struct SeasonalBucket {
     pub mean: f32,
     pub variance: f32,
-    pub count: u32,
+    pub count: u16,
+    /// Weeks this hour was seen in (a visit is a run of samples within the
+    /// hour), up to 255.
+    pub visits: u8,
 }
 
 /// The state of one series: a few fixed-size numbers, never a history.
@@ -317,7 +325,7 @@ impl SeriesState {
     fn expected(&self, now: f64, settings: &Settings) -> (f64, f64) {
         if let Some(profile) = &self.seasonal {
             let bucket = profile[hour_of_week(now)];
-            if bucket.count >= settings.min_samples {
+            if u32::from(bucket.count) >= settings.min_samples {
                 let sigma = f64::from(bucket.variance).sqrt();
                 return (
                     f64::from(bucket.mean),
@@ -478,14 +486,15 @@ impl SeriesState {
         let profile = self.seasonal.as_ref()?;
         let hour = hour_of_week(now);
         let bucket = profile[hour];
-        if bucket.count >= settings.min_samples {
+        if u32::from(bucket.count) >= settings.min_samples {
             return Some((f64::from(bucket.mean), f64::from(bucket.variance).sqrt()));
         }
         let same_hour = (0..7).map(|day| profile[(hour % 24) + 24 * day]);
-        let (mut count, mut sum, mut days) = (0.0, 0.0, 0);
+        let (mut count, mut sum, mut within, mut days) = (0.0, 0.0, 0.0, 0);
         for b in same_hour.clone() {
             count += f64::from(b.count);
             sum += f64::from(b.count) * f64::from(b.mean);
+            within += f64::from(b.count) * f64::from(b.variance);
             days += usize::from(b.count > 0);
         }
         // Enough samples, or this hour seen on enough days: a series sampled
@@ -495,14 +504,31 @@ impl SeriesState {
             return None;
         }
         let mean = sum / count;
-        // Pooled: the spread within each day plus that between the days.
-        let variance = same_hour
-            .map(|b| {
-                f64::from(b.count) * (f64::from(b.variance) + (f64::from(b.mean) - mean).powi(2))
-            })
+        let within = within / count;
+        let between = same_hour
+            .map(|b| f64::from(b.count) * (f64::from(b.mean) - mean).powi(2))
             .sum::<f64>()
             / count;
-        Some((mean, variance.sqrt())).filter(|(m, v)| m.is_finite() && v.is_finite())
+        if bucket.visits < PROFILE_WEEKS {
+            // Pooled: the spread within each day plus that between the days.
+            return Some((mean, (within + between).sqrt()))
+                .filter(|(m, v)| m.is_finite() && v.is_finite());
+        }
+        // Seen in enough weeks, though with fewer than min_samples samples
+        // (sampled every half hour or hourly): its own mean counts as far as
+        // the days differ by more than their few samples explain, so a
+        // weekend is not judged by weekdays, and a series without a weekly
+        // cycle keeps the steadier mean of all seven days.
+        let day_noise = within / f64::from(bucket.count);
+        let days_differ = (between - within * days as f64 / count).max(0.0);
+        let weight = if days_differ > 0.0 {
+            days_differ / (days_differ + day_noise)
+        } else {
+            0.0
+        };
+        let day_mean = mean + weight * (f64::from(bucket.mean) - mean);
+        let variance = within + weight * day_noise;
+        Some((day_mean, variance.sqrt())).filter(|(m, v)| m.is_finite() && v.is_finite())
     }
 
     /// The anomaly score of a value `deviations` away from what the score
@@ -606,11 +632,12 @@ impl SeriesState {
         self.seen_negative |= value < 0.0;
         self.update_windows(value, now, settings);
         if let Some(profile) = &mut self.seasonal {
+            let new_visit = (now / 3600.0).floor() != (self.last_time / 3600.0).floor();
             let bucket = &mut profile[hour_of_week(now)];
             let mut ewma = Ewma {
                 mean: f64::from(bucket.mean),
                 variance: f64::from(bucket.variance),
-                count: bucket.count,
+                count: u32::from(bucket.count),
             };
             let alpha = 1.0 / f64::from(settings.seasonal_memory_samples.max(1));
             ewma.update(
@@ -625,7 +652,8 @@ impl SeriesState {
                 *bucket = SeasonalBucket {
                     mean,
                     variance,
-                    count: ewma.count,
+                    count: ewma.count.min(u32::from(u16::MAX)) as u16,
+                    visits: bucket.visits.saturating_add(u8::from(new_visit)),
                 };
             }
         }
@@ -949,6 +977,85 @@ mod tests {
         assert_eq!(
             young.seasonal_expectation(t + 12.0 * 3600.0, &seasonal),
             None
+        );
+    }
+
+    /// Days with anomaly scores at the firing level of a series with
+    /// weekdays at `daily_cycle` and weekends at 40% of it, noise of σ 5,
+    /// sampled every `step` seconds for ten weeks from `MONDAY`; its sixth
+    /// Wednesday is down to a weekend's level all day.
+    fn weekly_cycle_firing_days(step: f64) -> Vec<u64> {
+        let seasonal = Settings {
+            seasonal: true,
+            ..Settings::default()
+        };
+        let mut state = SeriesState::new(&seasonal);
+        let mut noise = Noise(7);
+        let mut fired = Vec::new();
+        let mut t = MONDAY;
+        while t < MONDAY + 70.0 * 86400.0 {
+            let day = ((t - MONDAY) / 86400.0) as u64;
+            let quiet = day % 7 >= 5 || day == OUTAGE_DAY;
+            let level = daily_cycle(t) * if quiet { 0.4 } else { 1.0 };
+            let value = noise.normal(level, 5.0);
+            let score = state.score(value, t, &seasonal).and_then(|s| s.anomaly);
+            if score >= Some(FIRING_LEVEL) {
+                fired.push(day);
+            }
+            state.update(value, t, &seasonal);
+            t += step;
+        }
+        fired
+    }
+    const OUTAGE_DAY: u64 = 5 * 7 + 2;
+
+    #[test]
+    fn a_weekday_down_to_a_weekend_level_fires_at_any_sampling_interval() {
+        // Sampled hourly, an hour of the week gets one sample a week and
+        // would wait min_samples weeks to be trusted; the same hour of the
+        // other days mixes weekdays with weekends, whose spread hides a
+        // weekday at a Sunday's level and takes every Saturday for news.
+        // After three weeks the hour of the week's own mean counts. Every
+        // 5 minutes, an hour has its min_samples in two weeks.
+        for step in [3600.0, 1800.0, 300.0] {
+            let fired = weekly_cycle_firing_days(step);
+            assert!(fired.contains(&OUTAGE_DAY), "every {step} s: {fired:?}");
+            let elsewhere: Vec<u64> = fired
+                .into_iter()
+                .filter(|&day| day != OUTAGE_DAY && day >= 7)
+                .collect();
+            assert!(elsewhere.is_empty(), "every {step} s: {elsewhere:?}");
+        }
+    }
+
+    #[test]
+    fn without_a_weekly_cycle_an_hour_keeps_the_mean_of_all_seven_days() {
+        // A daily cycle in noise of σ 40, hourly for five weeks: each hour of
+        // the week has five samples, each hour of the day thirty-five.
+        let seasonal = Settings {
+            seasonal: true,
+            ..Settings::default()
+        };
+        let mut state = SeriesState::new(&seasonal);
+        let mut noise = Noise(3);
+        let mut t = MONDAY;
+        while t < MONDAY + 35.0 * 86400.0 {
+            state.update(noise.normal(daily_cycle(t), 40.0), t, &seasonal);
+            t += 3600.0;
+        }
+        let profile = state.seasonal.as_ref().unwrap();
+        let (mut expected_error, mut own_error) = (0.0, 0.0);
+        for hour in 0..HOURS_PER_WEEK {
+            let now = t + 3600.0 * hour as f64;
+            let (expected, _) = state.seasonal_expectation(now, &seasonal).unwrap();
+            expected_error += (expected - daily_cycle(now)).abs();
+            own_error += (f64::from(profile[hour_of_week(now)].mean) - daily_cycle(now)).abs();
+        }
+        // Five samples of one hour of the week are a noisy mean; the days
+        // do not differ, so all seven days' mean stands in.
+        assert!(
+            expected_error < 0.6 * own_error,
+            "{expected_error} vs {own_error}"
         );
     }
 

@@ -5,7 +5,7 @@
 //! threshold fitted on the others, under NAB's three profiles.
 //!
 //! cargo run --release --example nab_score -- tests/data/nab [--every N]
-//!     [--offset X] [--jitter S] [--stretch K]
+//!     [--offset X] [--jitter S] [--stretch K] [--gaps H]
 //!
 //! The options change the series, not the labels, to see whether the score
 //! holds on the same anomalies recorded differently:
@@ -16,7 +16,10 @@
 //!   same for every run (scrape times that wander);
 //! - `--stretch K`: every interval, and the windows with them, K times as
 //!   long (the same shapes, sampled K times as seldom over K times as long;
-//!   a daily cycle becomes a K-day one).
+//!   a daily cycle becomes a K-day one);
+//! - `--gaps H`: no samples for H hours every 36 hours, from the 30th hour
+//!   on (a target that was down, scrapes that failed), so the gaps fall at
+//!   every hour of the day in turn.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +42,7 @@ struct Recording {
     offset: f64,
     jitter: f64,
     stretch: f64,
+    gap_hours: f64,
 }
 
 impl Recording {
@@ -65,6 +69,21 @@ impl Recording {
                 .wrapping_add(1_442_695_040_888_963_407);
             let uniform = (seed >> 11) as f64 / (1u64 << 53) as f64;
             *time += self.jitter * (uniform - 0.5);
+        }
+        if self.gap_hours > 0.0 {
+            let start = series.times.first().copied().unwrap_or_default();
+            let in_gap = |time: f64| {
+                let since = (time - start) / 3600.0 - 30.0;
+                since >= 0.0 && since.rem_euclid(36.0) < self.gap_hours
+            };
+            let kept: Vec<(f64, f64)> = series
+                .times
+                .iter()
+                .zip(&series.values)
+                .filter(|(t, _)| !in_gap(**t))
+                .map(|(t, v)| (*t, *v))
+                .collect();
+            (series.times, series.values) = kept.into_iter().unzip();
         }
         series
     }
@@ -140,6 +159,7 @@ fn main() {
         offset: option("--offset", 0.0),
         jitter: option("--jitter", 0.0),
         stretch,
+        gap_hours: option("--gaps", 0.0),
     };
     let dir = args
         .first()

@@ -626,3 +626,29 @@ fn a_weekday_at_a_weekend_level_pages_once_when_sampled_hourly() {
         assert_eq!(after_the_first_week, [37], "every {step} s");
     }
 }
+
+/// A target that was down for two days: its first samples after the gap
+/// are no reason to page on the ordinary afternoon that follows.
+#[test]
+fn an_ordinary_day_after_two_days_without_samples_does_not_page() {
+    const DAY: usize = 86400;
+    let start = 1_699_833_600;
+    let (gap_start, gap_end) = (start + 4 * DAY, start + 6 * DAY);
+    let samples = (start..gap_end + 2 * DAY)
+        .step_by(300)
+        .enumerate()
+        .filter(|(_, t)| !(gap_start..gap_end).contains(t))
+        .map(|(i, t)| {
+            let phase = (t % DAY) as f64 / DAY as f64 * std::f64::consts::TAU;
+            (t, 200.0 - 100.0 * phase.cos() + 20.0 * wobble(i))
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: b\n    rules:\n      - alert: RequestsUnusual\n        selector: requests\n        anomaly: {score: {warning: 0.5}, seasonal: false}\n",
+    )
+    .unwrap();
+    let fired = rule_firings("requests", samples, &rules);
+    assert!(fired.is_empty(), "{fired:?}");
+}

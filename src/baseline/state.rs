@@ -195,6 +195,31 @@ pub struct Detector {
     pub excursions: Excursions,
     /// When the series was first seen.
     pub since: f64,
+    /// The usual time between samples, learned from the samples.
+    pub usual_interval: f64,
+}
+
+impl Detector {
+    /// How far a sample `elapsed` seconds after the previous one ages the
+    /// score's memories: by `elapsed`, but by no more than `GAP_INTERVALS`
+    /// usual intervals. Without a cap, the first sample after a target was
+    /// down for two days would weigh as two days of samples, and drag the
+    /// reference to wherever the day happens to be (the trough of a daily
+    /// cycle, at midnight); the ordinary afternoon after it then fired.
+    /// The usual interval follows the capped intervals, so a series that
+    /// is sampled less often from now on is soon aged at its new pace.
+    fn aged(&mut self, elapsed: f64) -> f64 {
+        let usual = self.usual_interval;
+        if usual <= 0.0 {
+            self.usual_interval = elapsed;
+            return elapsed;
+        }
+        let aged = elapsed.min(GAP_INTERVALS * usual);
+        if aged > 0.0 {
+            self.usual_interval += 0.1 * (aged - usual);
+        }
+        aged
+    }
 }
 
 /// What the hour profile expects at a time and, near the hour's edge, at
@@ -264,6 +289,10 @@ fn surprise(closest: Option<(f64, f64)>) -> Option<f64> {
 /// Deviations beyond this count as this many in the raw score: one wild
 /// sample should not swamp the recent mean for long.
 const RAW_CAP_SIGMA: f64 = 10.0;
+
+/// A sample ages the score's memories by at most this many usual intervals:
+/// the rest of a longer gap is missing data, not time the series spent.
+const GAP_INTERVALS: f64 = 2.0;
 
 fn raw_surprise(deviations: f64) -> f64 {
     deviations.min(RAW_CAP_SIGMA)
@@ -574,6 +603,7 @@ impl SeriesState {
         };
         let alpha = 1.0 - (-std::f64::consts::LN_2 * elapsed / settings.half_life_seconds).exp();
         let warm = self.is_warm(settings);
+        let aged = self.detector.aged(elapsed);
         let hours = self.hour_expectations(now, settings);
         let seasonal = hours.this;
         // Judged before anything learns from the value, as `score` judged it.
@@ -586,9 +616,7 @@ impl SeriesState {
             let likelihood = likelihood_settings(settings);
             let raw = raw_surprise(deviations);
             if learned {
-                self.detector
-                    .likelihood
-                    .update(raw, now, elapsed, &likelihood);
+                self.detector.likelihood.update(raw, now, aged, &likelihood);
             } else {
                 // Learn the distribution, but fire nothing while warming up.
                 let quiet = LikelihoodSettings {
@@ -597,14 +625,13 @@ impl SeriesState {
                 };
                 self.detector
                     .likelihood
-                    .update(raw, f64::NEG_INFINITY, elapsed, &quiet);
+                    .update(raw, f64::NEG_INFINITY, aged, &quiet);
             }
         }
-        let slow =
-            1.0 - (-std::f64::consts::LN_2 * elapsed / settings.score_half_life_seconds).exp();
+        let slow = 1.0 - (-std::f64::consts::LN_2 * aged / settings.score_half_life_seconds).exp();
         let reference_warm = self.detector.reference.count >= settings.min_samples;
         if let Some((expected, _)) = closest {
-            self.detector.excursions.update(value - expected, elapsed);
+            self.detector.excursions.update(value - expected, aged);
         }
         if reference_warm {
             if let Some((expected, _)) = seasonal {
@@ -1057,6 +1084,40 @@ mod tests {
             expected_error < 0.6 * own_error,
             "{expected_error} vs {own_error}"
         );
+    }
+
+    #[test]
+    fn after_two_days_without_samples_an_ordinary_day_does_not_fire() {
+        // A daily cycle in noise of σ 10, every 5 minutes: four days, then
+        // nothing for two (a target that was down), then two days more.
+        let settings = Settings::default();
+        let gap_start = MONDAY + 4.0 * 86400.0;
+        let gap_end = gap_start + 2.0 * 86400.0;
+        for seed in 1..=5 {
+            let mut state = SeriesState::new(&settings);
+            let mut noise = Noise(7919 * seed);
+            let mut fired = Vec::new();
+            let mut t = MONDAY;
+            while t < gap_end + 2.0 * 86400.0 {
+                if !(gap_start..gap_end).contains(&t) {
+                    let value = noise.normal(daily_cycle(t), 10.0);
+                    let score = state.score(value, t, &settings).and_then(|s| s.anomaly);
+                    if score >= Some(FIRING_LEVEL) {
+                        fired.push((t - gap_end) / 3600.0);
+                    }
+                    state.update(value, t, &settings);
+                }
+                t += 300.0;
+            }
+            assert!(
+                fired.is_empty(),
+                "seed {seed}: hours after the gap {fired:?}"
+            );
+            // What is unusual still is.
+            let noon = t + 12.0 * 3600.0;
+            let spike = state.score(600.0, noon, &settings).and_then(|s| s.anomaly);
+            assert!(spike >= Some(FIRING_LEVEL), "seed {seed}: {spike:?}");
+        }
     }
 
     #[test]

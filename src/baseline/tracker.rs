@@ -561,7 +561,13 @@ mod tests {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
-        tracing::subscriber::with_default(subscriber, f);
+        tracing::subscriber::with_default(subscriber, || {
+            // Tests on other threads start and drop subscribers of their
+            // own; each change recomputes which events any subscriber wants,
+            // and one made while none was alive turns this one's off.
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        });
         let bytes = capture.0.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap()
     }

@@ -455,6 +455,11 @@ fn host_rule_firings(name: &str, values: &[f64]) -> Vec<String> {
     rule_firings(name, samples, &rules)
 }
 
+/// Monday 00:00 UTC, where the hour-of-week profile starts, and a day in
+/// seconds.
+const MONDAY: usize = 1_699_833_600;
+const DAY: usize = 86400;
+
 /// Deterministic noise in [-1, 1].
 fn wobble(i: usize) -> f64 {
     let x = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11;
@@ -463,36 +468,44 @@ fn wobble(i: usize) -> f64 {
 
 #[test]
 fn the_host_anomaly_rules_stay_quiet_on_deploy_steps_cycles_and_noise() {
-    const DAY: usize = 1440;
+    const SAMPLES_A_DAY: usize = 1440;
     let gib = 1024.0 * 1024.0 * 1024.0;
     // Flat within 0.2%, then settles 12% lower after a deploy.
-    let deploy: Vec<f64> = (0..3 * DAY)
+    let deploy: Vec<f64> = (0..3 * SAMPLES_A_DAY)
         .map(|i| {
-            let level = if i < 2 * DAY { 24.0 * gib } else { 21.0 * gib };
+            let level = if i < 2 * SAMPLES_A_DAY {
+                24.0 * gib
+            } else {
+                21.0 * gib
+            };
             level * (1.0 + 0.002 * wobble(i))
         })
         .collect();
     let fired = host_rule_firings("node_memory_MemAvailable_bytes", &deploy);
     assert!(fired.is_empty(), "{fired:?}");
     // A daily cycle of load between 1 and 4.
-    let cycle: Vec<f64> = (0..3 * DAY)
+    let cycle: Vec<f64> = (0..3 * SAMPLES_A_DAY)
         .map(|i| {
-            let phase = (i % DAY) as f64 / DAY as f64 * std::f64::consts::TAU;
+            let phase = (i % SAMPLES_A_DAY) as f64 / SAMPLES_A_DAY as f64 * std::f64::consts::TAU;
             2.5 - 1.5 * phase.cos() + 0.2 * wobble(i)
         })
         .collect();
     let fired = host_rule_firings("node_load15", &cycle);
     assert!(fired.is_empty(), "{fired:?}");
     // Flat but noisy memory: 5% either way.
-    let noisy: Vec<f64> = (0..3 * DAY)
+    let noisy: Vec<f64> = (0..3 * SAMPLES_A_DAY)
         .map(|i| 16.0 * gib * (1.0 + 0.05 * wobble(i)))
         .collect();
     let fired = host_rule_firings("node_memory_MemAvailable_bytes", &noisy);
     assert!(fired.is_empty(), "{fired:?}");
     // What the rule is for: available memory down to half, and staying.
-    let leak: Vec<f64> = (0..3 * DAY)
+    let leak: Vec<f64> = (0..3 * SAMPLES_A_DAY)
         .map(|i| {
-            let level = if i < 2 * DAY { 24.0 * gib } else { 10.0 * gib };
+            let level = if i < 2 * SAMPLES_A_DAY {
+                24.0 * gib
+            } else {
+                10.0 * gib
+            };
             level * (1.0 + 0.002 * wobble(i))
         })
         .collect();
@@ -505,7 +518,7 @@ fn the_host_anomaly_rules_stay_quiet_on_deploy_steps_cycles_and_noise() {
 
 #[test]
 fn a_fresh_start_does_not_page_on_a_baseline_minutes_old() {
-    const DAY: usize = 1440;
+    const SAMPLES_A_DAY: usize = 1440;
     let step_at = |at: usize| -> Vec<f64> {
         (0..at + 360)
             .map(|i| (if i < at { 2.0 } else { 6.0 }) * (1.0 + 0.02 * wobble(i)))
@@ -516,7 +529,7 @@ fn a_fresh_start_does_not_page_on_a_baseline_minutes_old() {
     let fired = host_rule_firings("node_load15", &step_at(20));
     assert!(fired.is_empty(), "{fired:?}");
     // The same step two days in pages.
-    let fired = host_rule_firings("node_load15", &step_at(2 * DAY));
+    let fired = host_rule_firings("node_load15", &step_at(2 * SAMPLES_A_DAY));
     assert!(
         fired.iter().any(|l| l.contains(",HostLoadAnomaly,")),
         "{fired:?}"
@@ -585,8 +598,6 @@ fn the_summary_scores_the_anomaly_score_as_nab_does_given_the_windows() {
 /// weekdays follow a daily cycle, weekends stay at 40% of it, and the sixth
 /// Wednesday (day 37) is down to a weekend's level all day.
 fn weekly_cycle_firing_days(step: usize) -> Vec<usize> {
-    const MONDAY: usize = 1_699_833_600;
-    const DAY: usize = 86400;
     let samples = (MONDAY..MONDAY + 70 * DAY)
         .step_by(step)
         .enumerate()
@@ -631,8 +642,7 @@ fn a_weekday_at_a_weekend_level_pages_once_when_sampled_hourly() {
 /// are no reason to page on the ordinary afternoon that follows.
 #[test]
 fn an_ordinary_day_after_two_days_without_samples_does_not_page() {
-    const DAY: usize = 86400;
-    let start = 1_699_833_600;
+    let start = MONDAY;
     let (gap_start, gap_end) = (start + 4 * DAY, start + 6 * DAY);
     let samples = (start..gap_end + 2 * DAY)
         .step_by(300)
@@ -651,4 +661,83 @@ fn an_ordinary_day_after_two_days_without_samples_does_not_page() {
     .unwrap();
     let fired = rule_firings("requests", samples, &rules);
     assert!(fired.is_empty(), "{fired:?}");
+}
+
+/// Transitions (hours since `MONDAY`, "from,to") of a ratio rule with
+/// warning 1.5 over `samples`, sampled hourly with the hour-of-week profile
+/// on, as `outrider backtest` keeps it.
+fn ratio_rule_transitions(samples: impl IntoIterator<Item = (usize, f64)>) -> Vec<(usize, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: b\n    rules:\n      - alert: RowsUnusual\n        selector: rows\n        anomaly: {ratio: {warning: 1.5}}\n",
+    )
+    .unwrap();
+    let file = dir.path().join("rows.csv");
+    let mut text = String::from("timestamp,value\n");
+    for (t, v) in samples {
+        text.push_str(&format!("{t},{v}\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    let out = dir.path().join("out");
+    let run = backtest(&["--rules", rules.to_str().unwrap()], &[&file], &out);
+    assert!(run.status.success(), "{run:?}");
+    std::fs::read_to_string(out.join("alerts.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let fields: Vec<&str> = l.split(',').collect();
+            let t: f64 = fields[0].parse().unwrap();
+            ((t as usize - MONDAY) / 3600, fields[3..5].join(","))
+        })
+        .collect()
+}
+
+/// A batch job at 09:00 every day, sampled hourly: the band learns the
+/// hour from the same hour of three days, so a ratio rule pages on the
+/// job running at night and not on the job itself. It used to wait for
+/// twenty samples of the hour of the week: twenty weeks of daily pages.
+#[test]
+fn a_daily_batch_sampled_hourly_is_in_its_band_from_the_fourth_day() {
+    let night_run = MONDAY + 20 * DAY + 3 * 3600;
+    let samples = (MONDAY..MONDAY + 28 * DAY)
+        .step_by(3600)
+        .enumerate()
+        .map(|(i, t)| {
+            let batch = (t % DAY) / 3600 == 9 || t == night_run;
+            (t, if batch { 300.0 } else { 100.0 } + 5.0 * wobble(i))
+        });
+    let fired: Vec<usize> = ratio_rule_transitions(samples)
+        .into_iter()
+        .filter(|(hour, change)| *hour >= 72 && change == "inactive,firing")
+        .map(|(hour, _)| hour)
+        .collect();
+    assert_eq!(fired, [(night_run - MONDAY) / 3600]);
+}
+
+/// The profile learns an hour once a day or once a week, so a level shift
+/// takes weeks to reach it: the band is the profile only while that
+/// predicts better than the mean, and the shift resolves within hours.
+#[test]
+fn a_level_shift_sampled_hourly_resolves_within_hours() {
+    let shift = MONDAY + 21 * DAY;
+    let samples = (MONDAY..MONDAY + 28 * DAY)
+        .step_by(3600)
+        .enumerate()
+        .map(|(i, t)| {
+            let level = if t >= shift { 200.0 } else { 100.0 };
+            (t, level + 5.0 * wobble(i))
+        });
+    let after_warm_up: Vec<(usize, String)> = ratio_rule_transitions(samples)
+        .into_iter()
+        .filter(|(hour, _)| *hour >= 72)
+        .collect();
+    let shift_hour = (shift - MONDAY) / 3600;
+    assert_eq!(after_warm_up.len(), 2, "{after_warm_up:?}");
+    assert_eq!(after_warm_up[0], (shift_hour, "inactive,firing".to_owned()));
+    let (resolved, change) = &after_warm_up[1];
+    assert_eq!(change, "firing,resolved");
+    assert!(*resolved < shift_hour + 12, "{after_warm_up:?}");
 }

@@ -349,20 +349,21 @@ impl SeriesState {
         self.ewma.count >= settings.min_samples
     }
 
-    /// The expected value and deviation at `now`: the hour-of-week profile
-    /// where it has learned this hour, the EWMA otherwise.
-    fn expected(&self, now: f64, settings: &Settings) -> (f64, f64) {
-        if let Some(profile) = &self.seasonal {
-            let bucket = profile[hour_of_week(now)];
-            if u32::from(bucket.count) >= settings.min_samples {
-                let sigma = f64::from(bucket.variance).sqrt();
-                return (
-                    f64::from(bucket.mean),
-                    sigma.max(self.ewma.variance.sqrt() * HOUR_SPREAD_FLOOR),
-                );
-            }
+    /// The exported expectation and deviation, given what the profile
+    /// expects at this hour (`seasonal`, as the score reads it: this hour of
+    /// the week's own samples, or the same hour of the other days): that,
+    /// where the profile has lately predicted clearly better than the
+    /// mean, the EWMA otherwise. A profile that does not predict better
+    /// only adds noise, and one that learns an hour once a day or once a
+    /// week would hold a level shift against the series for weeks.
+    fn expected(&self, seasonal: Option<(f64, f64)>) -> (f64, f64) {
+        match seasonal.filter(|_| self.profile_predicts_better()) {
+            Some((mean, sigma)) => (
+                mean,
+                sigma.max(self.ewma.variance.sqrt() * HOUR_SPREAD_FLOOR),
+            ),
+            None => (self.ewma.mean, self.ewma.variance.sqrt()),
         }
-        (self.ewma.mean, self.ewma.variance.sqrt())
     }
 
     /// Scores `value` against the state as it was before `value`; None until
@@ -371,7 +372,8 @@ impl SeriesState {
         if !self.is_warm(settings) || !value.is_finite() {
             return None;
         }
-        let (baseline, stddev) = self.expected(now, settings);
+        let hours = self.hour_expectations(now, settings);
+        let (baseline, stddev) = self.expected(hours.this);
         let upper = baseline + settings.band_sigma * stddev;
         let lower = baseline - settings.band_sigma * stddev;
         let lower = if self.seen_negative {
@@ -389,8 +391,7 @@ impl SeriesState {
                 (ratio, finite(zscore))
             }
         };
-        let closest =
-            self.closest_expectation(value, &self.hour_expectations(now, settings), settings);
+        let closest = self.closest_expectation(value, &hours, settings);
         let anomaly = surprise(closest)
             .and_then(|d| self.anomaly(d, now, settings))
             .map(|likely| likely.max(self.spike(value, now, closest, settings)));
@@ -930,9 +931,13 @@ mod tests {
         assert!(naive.score(100.0, t2, &unclipped).unwrap().stddev > before * 5.0);
     }
 
+    /// The exported band, not only the score: scraped every 15 s the peak's
+    /// hour of the week has its own samples within the week; sampled
+    /// hourly, the same hour of three days stands in, where the band used
+    /// to wait twenty weeks for twenty samples of it.
     #[test]
     fn a_daily_peak_is_expected_with_the_seasonal_profile_only() {
-        // 100 all day, 300 from 09:00 to 10:00 UTC, for three weeks.
+        // 100 all day, 300 from 09:00 to 10:00 UTC.
         let value_at = |t: f64| {
             if ((t / 3600.0).floor() as i64).rem_euclid(24) == 9 {
                 300.0
@@ -945,30 +950,41 @@ mod tests {
             seasonal: true,
             ..Settings::default()
         };
-        let mut flat_state = SeriesState::new(&flat);
-        let mut seasonal_state = SeriesState::new(&seasonal);
-        // Start on a Monday 00:00 UTC.
-        let monday = 1_699_833_600.0;
-        assert_eq!(hour_of_week(monday), 0);
-        // Three weeks, up to the first minute of the fourth Monday's peak.
-        let peak = monday + 21.0 * 86400.0 + 9.0 * 3600.0 + 60.0;
-        let mut t = monday;
-        while t < peak {
-            flat_state.update(value_at(t), t, &flat);
-            seasonal_state.update(value_at(t), t, &seasonal);
-            t += TICK;
+        assert_eq!(hour_of_week(MONDAY), 0);
+        for (step, days) in [(TICK, 21.0), (3600.0, 4.0)] {
+            let mut flat_state = SeriesState::new(&flat);
+            let mut seasonal_state = SeriesState::new(&seasonal);
+            // Up to the first minute of the last day's peak.
+            let peak = MONDAY + days * 86400.0 + 9.0 * 3600.0 + 60.0;
+            let mut t = MONDAY;
+            while t < peak {
+                flat_state.update(value_at(t), t, &flat);
+                seasonal_state.update(value_at(t), t, &seasonal);
+                t += step;
+            }
+            let flat_score = flat_state.score(300.0, peak, &flat).unwrap();
+            let seasonal_score = seasonal_state.score(300.0, peak, &seasonal).unwrap();
+            assert!(
+                flat_score.ratio.unwrap() > 1.5,
+                "every {step} s, flat: {flat_score:?}"
+            );
+            assert!(
+                seasonal_score.ratio.unwrap() < 1.2,
+                "every {step} s, seasonal: {seasonal_score:?}"
+            );
+            assert!(
+                seasonal_score.zscore.unwrap().abs() < 3.0,
+                "every {step} s, seasonal: {seasonal_score:?}"
+            );
+            // The same value at night is still out of its band.
+            let night = peak + 18.0 * 3600.0;
+            let at_night = seasonal_state.score(300.0, night, &seasonal).unwrap();
+            assert!(
+                at_night.ratio.unwrap() > 1.5,
+                "every {step} s: {at_night:?}"
+            );
+            assert!(at_night.upper < 300.0, "every {step} s: {at_night:?}");
         }
-        let flat_score = flat_state.score(300.0, peak, &flat).unwrap();
-        let seasonal_score = seasonal_state.score(300.0, peak, &seasonal).unwrap();
-        assert!(flat_score.ratio.unwrap() > 1.5, "flat: {flat_score:?}");
-        assert!(
-            seasonal_score.ratio.unwrap() < 1.2,
-            "seasonal: {seasonal_score:?}"
-        );
-        assert!(
-            seasonal_score.zscore.unwrap().abs() < 3.0,
-            "seasonal: {seasonal_score:?}"
-        );
     }
 
     #[test]

@@ -420,8 +420,8 @@ fn a_series_scores_the_same_with_and_without_rules() {
 }
 
 /// Replays `samples` (timestamp, value) as series `name` through the rules
-/// in `rules` and returns the alert transitions to firing.
-fn rule_firings(
+/// in `rules` and returns the alert transitions (the lines of alerts.csv).
+fn alert_transitions(
     name: &str,
     samples: impl IntoIterator<Item = (usize, f64)>,
     rules: &Path,
@@ -437,10 +437,30 @@ fn rule_firings(
     let run = backtest(&["--rules", rules.to_str().unwrap()], &[&file], &out);
     assert!(run.status.success(), "{run:?}");
     let alerts = std::fs::read_to_string(out.join("alerts.csv")).unwrap();
-    alerts
-        .lines()
+    alerts.lines().skip(1).map(str::to_owned).collect()
+}
+
+/// A rules file in `dir` holding one group with one `rule` (a YAML flow
+/// mapping).
+fn one_rule(dir: &Path, rule: &str) -> PathBuf {
+    let path = dir.join("rules.yml");
+    std::fs::write(
+        &path,
+        format!("groups:\n  - name: b\n    rules:\n      - {rule}\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// The transitions to firing of the rules in `rules` over `samples`.
+fn rule_firings(
+    name: &str,
+    samples: impl IntoIterator<Item = (usize, f64)>,
+    rules: &Path,
+) -> Vec<String> {
+    alert_transitions(name, samples, rules)
+        .into_iter()
         .filter(|l| l.contains(",firing,"))
-        .map(str::to_owned)
         .collect()
 }
 
@@ -609,12 +629,10 @@ fn weekly_cycle_firing_days(step: usize) -> Vec<usize> {
             (t, cycle * if quiet { 0.4 } else { 1.0 } + 8.0 * wobble(i))
         });
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.yml");
-    std::fs::write(
-        &rules,
-        "groups:\n  - name: b\n    rules:\n      - alert: RequestsUnusual\n        selector: requests\n        anomaly: {score: {warning: 0.5}}\n        keep_firing_for: 1h\n",
-    )
-    .unwrap();
+    let rules = one_rule(
+        dir.path(),
+        "{alert: RequestsUnusual, selector: requests, anomaly: {score: {warning: 0.5}}, keep_firing_for: 1h}",
+    );
     rule_firings("requests", samples, &rules)
         .iter()
         .filter(|l| l.contains(",inactive,firing,"))
@@ -653,12 +671,10 @@ fn an_ordinary_day_after_two_days_without_samples_does_not_page() {
             (t, 200.0 - 100.0 * phase.cos() + 20.0 * wobble(i))
         });
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.yml");
-    std::fs::write(
-        &rules,
-        "groups:\n  - name: b\n    rules:\n      - alert: RequestsUnusual\n        selector: requests\n        anomaly: {score: {warning: 0.5}, seasonal: false}\n",
-    )
-    .unwrap();
+    let rules = one_rule(
+        dir.path(),
+        "{alert: RequestsUnusual, selector: requests, anomaly: {score: {warning: 0.5}, seasonal: false}}",
+    );
     let fired = rule_firings("requests", samples, &rules);
     assert!(fired.is_empty(), "{fired:?}");
 }
@@ -668,25 +684,12 @@ fn an_ordinary_day_after_two_days_without_samples_does_not_page() {
 /// on, as `outrider backtest` keeps it.
 fn ratio_rule_transitions(samples: impl IntoIterator<Item = (usize, f64)>) -> Vec<(usize, String)> {
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.yml");
-    std::fs::write(
-        &rules,
-        "groups:\n  - name: b\n    rules:\n      - alert: RowsUnusual\n        selector: rows\n        anomaly: {ratio: {warning: 1.5}}\n",
-    )
-    .unwrap();
-    let file = dir.path().join("rows.csv");
-    let mut text = String::from("timestamp,value\n");
-    for (t, v) in samples {
-        text.push_str(&format!("{t},{v}\n"));
-    }
-    std::fs::write(&file, text).unwrap();
-    let out = dir.path().join("out");
-    let run = backtest(&["--rules", rules.to_str().unwrap()], &[&file], &out);
-    assert!(run.status.success(), "{run:?}");
-    std::fs::read_to_string(out.join("alerts.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
+    let rules = one_rule(
+        dir.path(),
+        "{alert: RowsUnusual, selector: rows, anomaly: {ratio: {warning: 1.5}}}",
+    );
+    alert_transitions("rows", samples, &rules)
+        .iter()
         .map(|l| {
             let fields: Vec<&str> = l.split(',').collect();
             let t: f64 = fields[0].parse().unwrap();

@@ -452,6 +452,23 @@ fn one_rule(dir: &Path, rule: &str) -> PathBuf {
     path
 }
 
+/// The alert transitions of the rules in `rules` over `samples`, as
+/// (seconds since `MONDAY`, "from,to").
+fn transitions_since_monday(
+    name: &str,
+    samples: impl IntoIterator<Item = (usize, f64)>,
+    rules: &Path,
+) -> Vec<(usize, String)> {
+    alert_transitions(name, samples, rules)
+        .iter()
+        .map(|l| {
+            let fields: Vec<&str> = l.split(',').collect();
+            let t: f64 = fields[0].parse().unwrap();
+            (t as usize - MONDAY, fields[3..5].join(","))
+        })
+        .collect()
+}
+
 /// The transitions to firing of the rules in `rules` over `samples`.
 fn rule_firings(
     name: &str,
@@ -633,13 +650,10 @@ fn weekly_cycle_firing_days(step: usize) -> Vec<usize> {
         dir.path(),
         "{alert: RequestsUnusual, selector: requests, anomaly: {score: {warning: 0.5}}, keep_firing_for: 1h}",
     );
-    rule_firings("requests", samples, &rules)
-        .iter()
-        .filter(|l| l.contains(",inactive,firing,"))
-        .map(|l| {
-            let t: f64 = l.split(',').next().unwrap().parse().unwrap();
-            (t as usize - MONDAY) / DAY
-        })
+    transitions_since_monday("requests", samples, &rules)
+        .into_iter()
+        .filter(|(_, change)| change == "inactive,firing")
+        .map(|(seconds, _)| seconds / DAY)
         .collect()
 }
 
@@ -688,13 +702,9 @@ fn ratio_rule_transitions(samples: impl IntoIterator<Item = (usize, f64)>) -> Ve
         dir.path(),
         "{alert: RowsUnusual, selector: rows, anomaly: {ratio: {warning: 1.5}}}",
     );
-    alert_transitions("rows", samples, &rules)
-        .iter()
-        .map(|l| {
-            let fields: Vec<&str> = l.split(',').collect();
-            let t: f64 = fields[0].parse().unwrap();
-            ((t as usize - MONDAY) / 3600, fields[3..5].join(","))
-        })
+    transitions_since_monday("rows", samples, &rules)
+        .into_iter()
+        .map(|(seconds, change)| (seconds / 3600, change))
         .collect()
 }
 

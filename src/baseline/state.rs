@@ -539,26 +539,29 @@ impl SeriesState {
             .map(|b| f64::from(b.count) * (f64::from(b.mean) - mean).powi(2))
             .sum::<f64>()
             / count;
-        if bucket.visits < PROFILE_WEEKS {
+        let (mean, variance) = if bucket.visits < PROFILE_WEEKS {
             // Pooled: the spread within each day plus that between the days.
-            return Some((mean, (within + between).sqrt()))
-                .filter(|(m, v)| m.is_finite() && v.is_finite());
-        }
-        // Seen in enough weeks, though with fewer than min_samples samples
-        // (sampled every half hour or hourly): its own mean counts as far as
-        // the days differ by more than their few samples explain, so a
-        // weekend is not judged by weekdays, and a series without a weekly
-        // cycle keeps the steadier mean of all seven days.
-        let day_noise = within / f64::from(bucket.count);
-        let days_differ = (between - within * days as f64 / count).max(0.0);
-        let weight = if days_differ > 0.0 {
-            days_differ / (days_differ + day_noise)
+            (mean, within + between)
         } else {
-            0.0
+            // Seen in enough weeks, though with fewer than min_samples
+            // samples (sampled every half hour or hourly): its own mean
+            // counts as far as the days differ by more than their few
+            // samples explain, so a weekend is not judged by weekdays, and
+            // a series without a weekly cycle keeps the steadier mean of
+            // all seven days.
+            let day_noise = within / f64::from(bucket.count);
+            let days_differ = (between - within * days as f64 / count).max(0.0);
+            let weight = if days_differ > 0.0 {
+                days_differ / (days_differ + day_noise)
+            } else {
+                0.0
+            };
+            (
+                mean + weight * (f64::from(bucket.mean) - mean),
+                within + weight * day_noise,
+            )
         };
-        let day_mean = mean + weight * (f64::from(bucket.mean) - mean);
-        let variance = within + weight * day_noise;
-        Some((day_mean, variance.sqrt())).filter(|(m, v)| m.is_finite() && v.is_finite())
+        Some((mean, variance.sqrt())).filter(|(m, v)| m.is_finite() && v.is_finite())
     }
 
     /// The anomaly score of a value `deviations` away from what the score

@@ -5,7 +5,7 @@
 //! threshold fitted on the others, under NAB's three profiles.
 //!
 //! cargo run --release --example nab_score -- tests/data/nab [--every N]
-//!     [--offset X] [--jitter S] [--stretch K] [--gaps H]
+//!     [--offset X] [--jitter S] [--stretch K] [--gaps H] [--repeat K]
 //!
 //! The options change the series, not the labels, to see whether the score
 //! holds on the same anomalies recorded differently:
@@ -19,7 +19,12 @@
 //!   a daily cycle becomes a K-day one);
 //! - `--gaps H`: no samples for H hours every 36 hours, from the 30th hour
 //!   on (a target that was down, scrapes that failed), so the gaps fall at
-//!   every hour of the day in turn.
+//!   every hour of the day in turn;
+//! - `--repeat K`: each file played K times, a day apart, its windows with
+//!   it (files K times as long, as real exports over months are; NAB's
+//!   probation grows with them). The day between copies brings each
+//!   anomaly back on another day of the week, not at an hour of the week
+//!   the profile has learned it at.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,12 +48,36 @@ struct Recording {
     jitter: f64,
     stretch: f64,
     gap_hours: f64,
+    repeat: usize,
 }
 
 impl Recording {
     /// `time` on a timeline `stretch` times as slow from `start`.
     fn stretched(&self, start: f64, time: f64) -> f64 {
         start + (time - start) * self.stretch
+    }
+
+    /// How far each copy of a series played `repeat` times is moved: its
+    /// span, one interval and a day.
+    fn period(series: &Series) -> f64 {
+        match series.times[..] {
+            [first, second, ..] => {
+                series.times[series.times.len() - 1] - first + (second - first) + 86400.0
+            }
+            _ => 0.0,
+        }
+    }
+
+    fn repeated(&self, mut series: Series) -> Series {
+        let period = Self::period(&series);
+        let (times, values) = (series.times.clone(), series.values.clone());
+        for copy in 1..self.repeat {
+            series
+                .times
+                .extend(times.iter().map(|t| t + copy as f64 * period));
+            series.values.extend_from_slice(&values);
+        }
+        series
     }
 
     fn apply(&self, series: Series) -> Series {
@@ -100,15 +129,17 @@ fn load(dir: &Path, recording: &Recording) -> Vec<File> {
             .unwrap_or_else(|e| panic!("{e}"))
             .remove(0);
         let start = series.times.first().copied().unwrap_or_default();
-        let series = recording.apply(series);
-        let spans: Vec<(f64, f64)> = spans
-            .iter()
-            .map(|(a, b)| {
-                (
-                    recording.stretched(start, input::parse_timestamp(a).expect("window start")),
-                    recording.stretched(start, input::parse_timestamp(b).expect("window end")),
-                )
+        let period = Recording::period(&series);
+        let series = recording.apply(recording.repeated(series));
+        let spans: Vec<(f64, f64)> = (0..recording.repeat)
+            .flat_map(|copy| {
+                let shift = copy as f64 * period;
+                spans.iter().map(move |(a, b)| {
+                    let at = |t: &str| input::parse_timestamp(t).expect("window time") + shift;
+                    (at(a), at(b))
+                })
             })
+            .map(|(a, b)| (recording.stretched(start, a), recording.stretched(start, b)))
             .collect();
         files.push(File {
             category: name.split('/').next().unwrap_or_default().to_owned(),
@@ -154,12 +185,18 @@ fn main() {
     );
     let stretch = option("--stretch", 1.0);
     assert!(stretch > 0.0, "--stretch takes a factor above 0");
+    let repeat = option("--repeat", 1.0);
+    assert!(
+        repeat >= 1.0 && repeat.fract() == 0.0,
+        "--repeat takes a count of plays, 1 or more"
+    );
     let recording = Recording {
         every: every as usize,
         offset: option("--offset", 0.0),
         jitter: option("--jitter", 0.0),
         stretch,
         gap_hours: option("--gaps", 0.0),
+        repeat: repeat as usize,
     };
     let dir = args
         .first()

@@ -68,8 +68,8 @@ impl Recording {
         }
     }
 
-    fn repeated(&self, mut series: Series) -> Series {
-        let period = Self::period(&series);
+    /// `series` played `repeat` times, each copy `period` after the last.
+    fn repeated(&self, mut series: Series, period: f64) -> Series {
         let (times, values) = (series.times.clone(), series.values.clone());
         for copy in 1..self.repeat {
             series
@@ -130,7 +130,7 @@ fn load(dir: &Path, recording: &Recording) -> Vec<File> {
             .remove(0);
         let start = series.times.first().copied().unwrap_or_default();
         let period = Recording::period(&series);
-        let series = recording.apply(recording.repeated(series));
+        let series = recording.apply(recording.repeated(series, period));
         let spans: Vec<(f64, f64)> = (0..recording.repeat)
             .flat_map(|copy| {
                 let shift = copy as f64 * period;

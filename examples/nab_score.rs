@@ -5,7 +5,8 @@
 //! threshold fitted on the others, under NAB's three profiles.
 //!
 //! cargo run --release --example nab_score -- tests/data/nab [--every N]
-//!     [--offset X] [--jitter S] [--stretch K] [--gaps H] [--repeat K]
+//!     [--offset X] [--jitter S] [--stretch K] [--gaps H] [--keep P]
+//!     [--repeat K]
 //!
 //! The options change the series, not the labels, to see whether the score
 //! holds on the same anomalies recorded differently:
@@ -20,6 +21,9 @@
 //! - `--gaps H`: no samples for H hours every 36 hours, from the 30th hour
 //!   on (a target that was down, scrapes that failed), so the gaps fall at
 //!   every hour of the day in turn;
+//! - `--keep P`: each sample kept with probability P, the same samples
+//!   every run (scrapes lost at random; intervals as uneven as those of a
+//!   sensor that reports when it can);
 //! - `--repeat K`: each file played K times, a day apart, its windows with
 //!   it (files K times as long, as real exports over months are; NAB's
 //!   probation grows with them). The day between copies brings each
@@ -48,7 +52,34 @@ struct Recording {
     jitter: f64,
     stretch: f64,
     gap_hours: f64,
+    keep: f64,
     repeat: usize,
+}
+
+/// A fixed linear congruential sequence of uniform numbers in [0, 1): the
+/// same jitter and the same lost samples every run.
+struct Uniform(u64);
+
+impl Uniform {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Keeps the samples of `series` whose time `keep` accepts, in order.
+fn retain(series: &mut Series, mut keep: impl FnMut(f64) -> bool) {
+    let kept: Vec<(f64, f64)> = series
+        .times
+        .iter()
+        .zip(&series.values)
+        .filter(|(time, _)| keep(**time))
+        .map(|(time, value)| (*time, *value))
+        .collect();
+    (series.times, series.values) = kept.into_iter().unzip();
 }
 
 impl Recording {
@@ -90,29 +121,20 @@ impl Recording {
                 *time = self.stretched(start, *time);
             }
         }
-        // A fixed linear congruential sequence: the same jitter every run.
-        let mut seed: u64 = 11;
+        let mut uniform = Uniform(11);
         for time in &mut series.times {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            let uniform = (seed >> 11) as f64 / (1u64 << 53) as f64;
-            *time += self.jitter * (uniform - 0.5);
+            *time += self.jitter * (uniform.next() - 0.5);
         }
         if self.gap_hours > 0.0 {
             let start = series.times.first().copied().unwrap_or_default();
-            let in_gap = |time: f64| {
+            retain(&mut series, |time| {
                 let since = (time - start) / 3600.0 - 30.0;
-                since >= 0.0 && since.rem_euclid(36.0) < self.gap_hours
-            };
-            let kept: Vec<(f64, f64)> = series
-                .times
-                .iter()
-                .zip(&series.values)
-                .filter(|(t, _)| !in_gap(**t))
-                .map(|(t, v)| (*t, *v))
-                .collect();
-            (series.times, series.values) = kept.into_iter().unzip();
+                !(since >= 0.0 && since.rem_euclid(36.0) < self.gap_hours)
+            });
+        }
+        if self.keep < 1.0 {
+            let mut uniform = Uniform(7);
+            retain(&mut series, |_| uniform.next() < self.keep);
         }
         series
     }
@@ -190,12 +212,18 @@ fn main() {
         repeat >= 1.0 && repeat.fract() == 0.0,
         "--repeat takes a count of plays, 1 or more"
     );
+    let keep = option("--keep", 1.0);
+    assert!(
+        keep > 0.0 && keep <= 1.0,
+        "--keep takes a probability above 0, at most 1"
+    );
     let recording = Recording {
         every: every as usize,
         offset: option("--offset", 0.0),
         jitter: option("--jitter", 0.0),
         stretch,
         gap_hours: option("--gaps", 0.0),
+        keep,
         repeat: repeat as usize,
     };
     let dir = args

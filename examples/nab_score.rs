@@ -70,13 +70,13 @@ impl Uniform {
     }
 }
 
-/// Keeps the samples of `series` whose time `keep` accepts, in order.
-fn retain(series: &mut Series, mut keep: impl FnMut(f64) -> bool) {
+/// Keeps the samples of `series` whose time `accept` takes, in order.
+fn retain(series: &mut Series, mut accept: impl FnMut(f64) -> bool) {
     let kept: Vec<(f64, f64)> = series
         .times
         .iter()
         .zip(&series.values)
-        .filter(|(time, _)| keep(**time))
+        .filter(|(time, _)| accept(**time))
         .map(|(time, value)| (*time, *value))
         .collect();
     (series.times, series.values) = kept.into_iter().unzip();

@@ -8,20 +8,37 @@
 //! log scale: 0.5 (the firing level) at the tail probability
 //! `firing_tail`, 1 at its square.
 //!
+//! A run must also go past the runs of the last week or so: the recent
+//! mean's distance from the long-run mean (in its deviations) is
+//! remembered at its largest, fading as the spike test's excursions do, and
+//! a run scores only once it is `PAST_RECORD` times as far. The test above
+//! is loose for noise whose samples follow each other (a temperature, a CPU
+//! that wanders): the mean of 8 such raw scores spreads as much as one, so
+//! the one-in-100 tail is reached by an ordinary wander twice a week. Such
+//! wanders are as large one week as the next; an incident goes past them.
+//!
 //! After the score reaches the firing level it reads 0 for a quiet period:
 //! one incident is one detection (which is also how the Numenta Anomaly
 //! Benchmark counts it) and one page.
 //!
-//! State: a ring of recent raw scores, the long-run mean and variance, and
-//! when the quiet period ends; under 100 bytes.
+//! State: a ring of recent raw scores, the long-run mean and variance, the
+//! largest recent run, and when the quiet period ends; under 100 bytes.
 
 use serde::{Deserialize, Serialize};
+
+use super::excursion;
 
 /// Raw scores averaged into "recent".
 pub const RECENT: usize = 8;
 
 /// The score at which a detection is made, after which the quiet period runs.
 pub const FIRING_LEVEL: f64 = 0.5;
+
+/// How far past the largest run of the last week or so a run must go to
+/// score: a tenth further. At the record itself, a wandering series sets a
+/// new one every few days; a fifth further, a synthetic dev series' anomaly
+/// went unseen, three days after a smaller excursion.
+pub const PAST_RECORD: f64 = 1.1;
 
 /// The spread of raw scores (in deviations) never counts as less than this,
 /// so a series that was perfectly flat does not make its first wobble
@@ -40,6 +57,9 @@ pub struct Likelihood {
     pub count: u32,
     /// Until when the score reads 0 after a detection.
     pub quiet_until: f64,
+    /// The largest distance of a recent mean from the long-run mean, in
+    /// its deviations, lately; fading with the excursions' half-life.
+    pub record: f64,
 }
 
 /// How `Likelihood` weighs time; the fields of `Settings` it reads.
@@ -63,19 +83,24 @@ impl Likelihood {
         if now < self.quiet_until || self.count < settings.min_samples || !raw.is_finite() {
             return 0.0;
         }
+        let z = self.run_deviations(raw);
+        if z <= 0.0 || z < PAST_RECORD * self.record {
+            // No more improbable than usual, or than lately.
+            return 0.0;
+        }
+        (FIRING_LEVEL * ln_upper_tail(z) / settings.firing_tail.ln()).clamp(0.0, 1.0)
+    }
+
+    /// How far the mean of the recent raw scores with `raw` added lies from
+    /// the long-run mean, in the long-run deviations.
+    fn run_deviations(&self, raw: f64) -> f64 {
         let kept = usize::from(self.filled).min(RECENT - 1);
         // The oldest of a full ring is the one `raw` replaces.
         let sum: f64 = (1..=kept)
             .map(|back| f64::from(self.recent[(usize::from(self.next) + RECENT - back) % RECENT]))
             .sum();
         let recent = (sum + raw) / (kept + 1) as f64;
-        let spread = self.variance.sqrt().max(MIN_SPREAD);
-        let z = (recent - self.mean) / spread;
-        if z <= 0.0 {
-            // No more improbable than usual.
-            return 0.0;
-        }
-        (FIRING_LEVEL * ln_upper_tail(z) / settings.firing_tail.ln()).clamp(0.0, 1.0)
+        (recent - self.mean) / self.variance.sqrt().max(MIN_SPREAD)
     }
 
     /// Folds in `raw`, `elapsed` seconds after the previous one.
@@ -85,6 +110,11 @@ impl Likelihood {
         }
         if self.score(raw, now, settings) >= FIRING_LEVEL {
             self.quiet_until = now + settings.quiet_seconds;
+        }
+        if self.count >= settings.min_samples {
+            // Incidents count too: the aftermath of one is not a new one.
+            let fade = (-std::f64::consts::LN_2 * elapsed / excursion::MEMORY_SECONDS).exp();
+            self.record = (self.record * fade).max(self.run_deviations(raw));
         }
         self.recent[usize::from(self.next)] = raw as f32;
         self.next = ((usize::from(self.next) + 1) % RECENT) as u8;

@@ -15,9 +15,10 @@
 //! - The anomaly score (0..1): how far the value is from what a slow EWMA
 //!   (or the hour-of-week profile, where it predicts better) expects, in
 //!   deviations, as a raw score; then how improbable the mean of the last
-//!   few raw scores is under this series' usual raw scores (see
-//!   `likelihood`). So a series that spikes every hour stops alerting on its
-//!   spikes, while a calm one alerts on its first real excursion. Beside
+//!   few raw scores is under this series' usual raw scores, once it goes
+//!   past the runs of the last week (see `likelihood`). So a series that
+//!   spikes every hour stops alerting on its spikes, and one that wanders on
+//!   its wanders, while a calm one alerts on its first real excursion. Beside
 //!   it, a single value well past the largest excursion of the last week
 //!   scores on its own (see `excursion`). The score's deviations are in
 //!   the series' own spread, never a share of its level, so its unit and
@@ -1357,6 +1358,52 @@ mod tests {
             fired.len() == 1 && fired[0] <= 3 * DAY + 3,
             "shift fired at {fired:?}"
         );
+    }
+
+    #[test]
+    fn a_wandering_series_pages_past_its_wanders_not_on_them() {
+        // Noise whose samples follow each other (lag-1 correlation 0.98),
+        // σ 5 around 100, five weeks every 5 minutes: a temperature, a CPU.
+        const DAY: usize = 288;
+        let wandering = |seed: u64| -> Vec<f64> {
+            let mut noise = Noise(seed);
+            let mut wander = 0.0;
+            (0..35 * DAY)
+                .map(|_| {
+                    wander = 0.98 * wander + noise.normal(0.0, 5.0 * (1.0f64 - 0.98 * 0.98).sqrt());
+                    100.0 + wander
+                })
+                .collect()
+        };
+        let pages = |s: &[f64]| -> Vec<usize> {
+            (DAY..s.len()).filter(|&i| s[i] >= FIRING_LEVEL).collect()
+        };
+        for seed in [3, 7] {
+            let values = wandering(seed);
+            // Without the record test, 13 pages for the first seed: twice
+            // a week. With it, at most one a week.
+            let ordinary = pages(&scores(values.clone()));
+            assert!(
+                ordinary.len() <= 5,
+                "seed {seed}: wanders paged at {ordinary:?}"
+            );
+            // Two hours at twice the farthest the last week wandered, on
+            // day 30: past anything it did, and paged within the hour.
+            let at = 30 * DAY;
+            let farthest = values[at - 7 * DAY..at]
+                .iter()
+                .map(|v| (v - 100.0).abs())
+                .fold(0.0, f64::max);
+            let mut shifted = values;
+            for v in &mut shifted[at..at + 24] {
+                *v += 2.0 * farthest;
+            }
+            let fired = pages(&scores(shifted));
+            assert!(
+                fired.iter().any(|&i| (at..at + 12).contains(&i)),
+                "seed {seed}: the shift at {at} went unpaged; pages at {fired:?}"
+            );
+        }
     }
 
     #[test]

@@ -160,19 +160,7 @@ fn the_score_holds_on_the_dev_split_whole_and_with_a_category_left_out() {
     // What the rules page on, at the level they fire at, without a
     // threshold fitted to these files.
     for ((name, profile), floor) in nab::PROFILES.iter().zip(FLOORS_AT_FIRING_LEVEL) {
-        let labelled: Vec<nab::Labelled> = corpus
-            .iter()
-            .map(|f| nab::label(f.times, f.windows, *profile))
-            .collect();
-        let scored: Vec<nab::Scored> = corpus
-            .iter()
-            .zip(&labelled)
-            .map(|(f, labelled)| nab::Scored {
-                labelled,
-                scores: f.scores,
-            })
-            .collect();
-        let at_firing_level = nab::normalised(&scored, FIRING_LEVEL, *profile);
+        let at_firing_level = nab::corpus_score_at(&corpus, FIRING_LEVEL, *profile);
         assert!(at_firing_level >= floor, "{name}: {at_firing_level}");
     }
 }

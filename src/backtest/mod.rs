@@ -95,22 +95,10 @@ fn nab_summary(
             .iter()
             .find(|(name, _)| *name == report.profile)
             .map_or(nab::STANDARD, |(_, p)| *p);
-        let labelled: Vec<nab::Labelled> = corpus
-            .iter()
-            .map(|f| nab::label(f.times, f.windows, profile))
-            .collect();
-        let scored: Vec<nab::Scored> = corpus
-            .iter()
-            .zip(&labelled)
-            .map(|(f, l)| nab::Scored {
-                labelled: l,
-                scores: f.scores,
-            })
-            .collect();
         out.push_str(&format!(
             "{:<20} {:>14.1} {:>15.3} {:>10.1}\n",
             report.profile,
-            nab::normalised(&scored, threshold, profile),
+            nab::corpus_score_at(&corpus, threshold, profile),
             report.threshold,
             report.whole
         ));

@@ -292,6 +292,24 @@ pub fn normalised(files: &[Scored], threshold: f64, profile: Profile) -> f64 {
     100.0 * (raw - null) / (perfect - null)
 }
 
+/// The normalised NAB score of a corpus at a fixed `threshold`, not fitted
+/// to it: what a rule firing at that level would have earned.
+pub fn corpus_score_at(files: &[CorpusFile], threshold: f64, profile: Profile) -> f64 {
+    let labelled: Vec<Labelled> = files
+        .iter()
+        .map(|f| label(f.times, f.windows, profile))
+        .collect();
+    let scored: Vec<Scored> = files
+        .iter()
+        .zip(&labelled)
+        .map(|(f, labelled)| Scored {
+            labelled,
+            scores: f.scores,
+        })
+        .collect();
+    normalised(&scored, threshold, profile)
+}
+
 /// Thresholds worth trying: the distinct high scores, and quantiles of the
 /// rest.
 pub fn candidate_thresholds(files: &[Scored]) -> Vec<f64> {

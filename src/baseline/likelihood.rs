@@ -80,10 +80,18 @@ impl Likelihood {
     /// long-run distribution as it was before it; 0 while quiet or before
     /// enough raw scores were seen.
     pub fn score(&self, raw: f64, now: f64, settings: &LikelihoodSettings) -> f64 {
-        if now < self.quiet_until || self.count < settings.min_samples || !raw.is_finite() {
+        if !raw.is_finite() {
             return 0.0;
         }
-        let z = self.run_deviations(raw);
+        self.run_score(self.run_deviations(raw), now, settings)
+    }
+
+    /// The score of a run `z` deviations from the long-run mean (see
+    /// `run_deviations`).
+    fn run_score(&self, z: f64, now: f64, settings: &LikelihoodSettings) -> f64 {
+        if now < self.quiet_until || self.count < settings.min_samples {
+            return 0.0;
+        }
         if z <= 0.0 || z < PAST_RECORD * self.record {
             // No more improbable than usual, or than lately.
             return 0.0;
@@ -108,13 +116,14 @@ impl Likelihood {
         if !raw.is_finite() {
             return;
         }
-        if self.score(raw, now, settings) >= FIRING_LEVEL {
+        let z = self.run_deviations(raw);
+        if self.run_score(z, now, settings) >= FIRING_LEVEL {
             self.quiet_until = now + settings.quiet_seconds;
         }
         if self.count >= settings.min_samples {
             // Incidents count too: the aftermath of one is not a new one.
             let fade = (-std::f64::consts::LN_2 * elapsed / excursion::MEMORY_SECONDS).exp();
-            self.record = (self.record * fade).max(self.run_deviations(raw));
+            self.record = (self.record * fade).max(z);
         }
         self.recent[usize::from(self.next)] = raw as f32;
         self.next = ((usize::from(self.next) + 1) % RECENT) as u8;

@@ -119,7 +119,12 @@ fn agreement(name: &str) -> Agreement {
         // array (members, size, state) holds still.
         "node_md_blocks_synced" => Agreement::Ordered,
         n if n.starts_with("node_md_") => Agreement::Equal,
-        "node_disk_io_now" => Agreement::Within(|_| 2.0),
+        // I/Os in flight at an instant: under the disk load of the tests
+        // around it a queue fills and drains between two reads (0 and 0,
+        // then 7 in between, was seen). Which column it is comes from the
+        // golden fixture; here a queue's depth of slack still catches a
+        // counter read in its place, which runs to thousands after boot.
+        "node_disk_io_now" => Agreement::Within(|_| 128.0),
         "node_time_seconds" => Agreement::Within(|_| 1.0),
         other => panic!("no agreement rule for {other}"),
     }

@@ -26,6 +26,12 @@ pub const MIN_DEVIATIONS: f64 = 4.0;
 /// week has been seen once.
 pub const MEMORY_SECONDS: f64 = 7.0 * 86400.0;
 
+/// The share of a remembered excursion (or of the likelihood's record run,
+/// which fades alike) that is left `elapsed` seconds later.
+pub fn fade(elapsed: f64) -> f64 {
+    (-std::f64::consts::LN_2 * elapsed.max(0.0) / MEMORY_SECONDS).exp()
+}
+
 /// The largest distances above and below the mean seen lately.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Excursions {
@@ -47,13 +53,12 @@ impl Excursions {
         (FIRING_LEVEL * beyond.powi(4)).clamp(0.0, 1.0)
     }
 
-    /// Folds in a value `distance` from the mean, `elapsed` seconds after
-    /// the previous one.
-    pub fn update(&mut self, distance: f64, elapsed: f64) {
+    /// Folds in a value `distance` from the mean; what was remembered keeps
+    /// `fade` of its size (see `fade`).
+    pub fn update(&mut self, distance: f64, fade: f64) {
         if !distance.is_finite() {
             return;
         }
-        let fade = (-std::f64::consts::LN_2 * elapsed.max(0.0) / MEMORY_SECONDS).exp();
         self.up *= fade;
         self.down *= fade;
         if distance >= 0.0 {
@@ -72,7 +77,7 @@ mod tests {
     fn only_a_value_well_past_the_largest_excursion_fires() {
         let mut seen = Excursions::default();
         for distance in [3.0, -2.0, 10.0, -4.0, 1.0] {
-            seen.update(distance, 300.0);
+            seen.update(distance, fade(300.0));
         }
         // As far as the week's largest: part of how the series behaves.
         assert!(seen.score(10.0, 8.0) < 0.2);
@@ -83,7 +88,7 @@ mod tests {
         assert_eq!(seen.score(15.0, 3.0), 0.0);
         // A week later the old excursion counts half.
         let before = seen.up;
-        seen.update(0.0, MEMORY_SECONDS);
+        seen.update(0.0, fade(MEMORY_SECONDS));
         assert!((seen.up - before / 2.0).abs() < 1e-9, "{seen:?}");
     }
 }

@@ -26,8 +26,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::excursion;
-
 /// Raw scores averaged into "recent".
 pub const RECENT: usize = 8;
 
@@ -111,8 +109,16 @@ impl Likelihood {
         (recent - self.mean) / self.variance.sqrt().max(MIN_SPREAD)
     }
 
-    /// Folds in `raw`, `elapsed` seconds after the previous one.
-    pub fn update(&mut self, raw: f64, now: f64, elapsed: f64, settings: &LikelihoodSettings) {
+    /// Folds in `raw`, `elapsed` seconds after the previous one; the record
+    /// run keeps `record_fade` of its size (`excursion::fade`).
+    pub fn update(
+        &mut self,
+        raw: f64,
+        now: f64,
+        elapsed: f64,
+        record_fade: f64,
+        settings: &LikelihoodSettings,
+    ) {
         if !raw.is_finite() {
             return;
         }
@@ -122,8 +128,7 @@ impl Likelihood {
         }
         if self.count >= settings.min_samples {
             // Incidents count too: the aftermath of one is not a new one.
-            let fade = (-std::f64::consts::LN_2 * elapsed / excursion::MEMORY_SECONDS).exp();
-            self.record = (self.record * fade).max(z);
+            self.record = (self.record * record_fade).max(z);
         }
         self.recent[usize::from(self.next)] = raw as f32;
         self.next = ((usize::from(self.next) + 1) % RECENT) as u8;

@@ -27,7 +27,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::excursion::Excursions;
+use super::excursion::{self, Excursions};
 use super::likelihood::{FIRING_LEVEL, Likelihood, LikelihoodSettings};
 
 /// Buckets per rolling window: the window's resolution is window/10.
@@ -616,12 +616,16 @@ impl SeriesState {
         if self.spike(value, now, closest, settings) >= FIRING_LEVEL {
             self.detector.likelihood.quiet_until = now + settings.score_quiet_seconds;
         }
+        // The spike test's excursions and the likelihood's record fade alike.
+        let memory_fade = excursion::fade(aged);
         if let Some(deviations) = surprise(closest) {
             let learned = self.last_time - self.detector.since >= settings.score_warm_up_seconds;
             let likelihood = likelihood_settings(settings);
             let raw = raw_surprise(deviations);
             if learned {
-                self.detector.likelihood.update(raw, now, aged, &likelihood);
+                self.detector
+                    .likelihood
+                    .update(raw, now, aged, memory_fade, &likelihood);
             } else {
                 // Learn the distribution, but fire nothing while warming up.
                 let quiet = LikelihoodSettings {
@@ -630,13 +634,15 @@ impl SeriesState {
                 };
                 self.detector
                     .likelihood
-                    .update(raw, f64::NEG_INFINITY, aged, &quiet);
+                    .update(raw, f64::NEG_INFINITY, aged, memory_fade, &quiet);
             }
         }
         let slow = 1.0 - (-std::f64::consts::LN_2 * aged / settings.score_half_life_seconds).exp();
         let reference_warm = self.detector.reference.count >= settings.min_samples;
         if let Some((expected, _)) = closest {
-            self.detector.excursions.update(value - expected, aged);
+            self.detector
+                .excursions
+                .update(value - expected, memory_fade);
         }
         if reference_warm {
             if let Some((expected, _)) = seasonal {

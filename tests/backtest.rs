@@ -761,3 +761,46 @@ fn a_level_shift_sampled_hourly_resolves_within_hours() {
     assert_eq!(change, "firing,resolved");
     assert!(*resolved < shift_hour + 12, "{after_warm_up:?}");
 }
+
+/// A room whose daily cycle drifts up by 3 a day (the seasons), sampled
+/// hourly for ten weeks, and a cooling failure that takes 60 off for 12
+/// hours on day 60. Hours come round once a day, so a profile of their
+/// values lags the drift by weeks and the score falls back to the slow
+/// mean, where the failure hides in the daily swing; the profile's
+/// offsets from a level that follows the drift keep the cycle expected,
+/// and the failure pages, once.
+#[test]
+fn a_failure_in_a_drifting_daily_cycle_sampled_hourly_pages_once() {
+    let failure = MONDAY + 60 * DAY + 13 * 3600;
+    let samples = (MONDAY..MONDAY + 70 * DAY)
+        .step_by(3600)
+        .enumerate()
+        .map(|(i, t)| {
+            let phase = (t % DAY) as f64 / DAY as f64 * std::f64::consts::TAU;
+            let drift = 3.0 * (t - MONDAY) as f64 / DAY as f64;
+            let lost = if (failure..failure + 12 * 3600).contains(&t) {
+                60.0
+            } else {
+                0.0
+            };
+            (
+                t,
+                200.0 - 100.0 * phase.cos() + drift + 10.0 * wobble(i) - lost,
+            )
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let rules = one_rule(
+        dir.path(),
+        "{alert: RoomUnusual, selector: room, anomaly: {score: {warning: 0.5}, seasonal: true}}",
+    );
+    let fired: Vec<usize> = transitions_since_monday("room", samples, &rules)
+        .into_iter()
+        .filter(|(_, change)| change == "inactive,firing")
+        .map(|(seconds, _)| seconds + MONDAY)
+        .collect();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert!(
+        (failure..failure + 12 * 3600).contains(&fired[0]),
+        "{fired:?}"
+    );
+}

@@ -1,7 +1,7 @@
 //! Baselines on disk, so a restart (even after kill -9) continues where the
 //! last snapshot left off.
 //!
-//! Format, version 7: the magic `OUTRIDRB`, then little-endian u32 version,
+//! Format, version 8: the magic `OUTRIDRB`, then little-endian u32 version,
 //! u64 payload length and u32 CRC-32 of the payload, then the payload (the
 //! tracked series, postcard-encoded). A write goes to `<file>.tmp`, is fsynced
 //! and renamed over the file, and the directory is fsynced: a reader sees the
@@ -11,9 +11,11 @@
 //! of surprises where later versions keep the anomaly likelihood, version
 //! 3 lacked the largest recent excursions the spike test reads, version 4
 //! the weeks in which each hour of the week was seen, version 5 the usual
-//! interval between samples, and version 6 the likelihood's largest recent
-//! run; they are refused like any other version, so baselines start afresh
-//! once after the upgrade.
+//! interval between samples, version 6 the likelihood's largest recent
+//! run, and version 7 held each hour of the week as a value where later
+//! versions hold its offset from the profile's level; they are refused
+//! like any other version, so baselines start afresh once after the
+//! upgrade.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -22,7 +24,7 @@ use std::path::{Path, PathBuf};
 use super::Tracked;
 
 const MAGIC: &[u8; 8] = b"OUTRIDRB";
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 4;
 pub const FILE_NAME: &str = "baselines.snapshot";
 

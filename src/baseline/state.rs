@@ -43,6 +43,22 @@ pub const PROFILE_DAYS: usize = 3;
 /// hourly would otherwise wait min_samples weeks for its weekends.
 pub const PROFILE_WEEKS: u8 = 3;
 
+/// Half-life of the level the hour profile's offsets are measured from.
+/// Each hour holds how far the series lies from this level at that hour,
+/// not its value: an hour comes round once a day or once a week, so a
+/// profile of values averaged over past weeks lags any trend or level
+/// shift, and the score then falls back to the slow mean, cycle and all.
+/// A level of a day follows a weekend down and makes Monday look high
+/// until the hours of the week are learned; one of a week lags a trend as
+/// the values did (docs/backtest.md, "A level that moves under a daily
+/// cycle").
+const PROFILE_LEVEL_HALF_LIFE: f64 = 3.0 * 86400.0;
+
+/// Until a series has been seen this long, the profile holds values as
+/// they are: its level is then still the mean of part of a day. After, it
+/// holds offsets from the level.
+const PROFILE_OFFSETS_AFTER: f64 = 86400.0;
+
 /// How a tracked series is modelled; shared by every series of a selector.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -198,6 +214,9 @@ pub struct Detector {
     pub since: f64,
     /// The usual time between samples, learned from the samples.
     pub usual_interval: f64,
+    /// The level the hour profile's offsets are measured from (seasonal
+    /// series only; see `PROFILE_LEVEL_HALF_LIFE`).
+    pub profile_level: Ewma,
 }
 
 impl Detector {
@@ -517,8 +536,12 @@ impl SeriesState {
         let profile = self.seasonal.as_ref()?;
         let hour = hour_of_week(now);
         let bucket = profile[hour];
+        let level = self.profile_offsets_from();
         if u32::from(bucket.count) >= settings.min_samples {
-            return Some((f64::from(bucket.mean), f64::from(bucket.variance).sqrt()));
+            return Some((
+                level + f64::from(bucket.mean),
+                f64::from(bucket.variance).sqrt(),
+            ));
         }
         let same_hour = (0..7).map(|day| profile[(hour % 24) + 24 * day]);
         let (mut count, mut sum, mut within, mut days) = (0.0, 0.0, 0.0, 0);
@@ -562,7 +585,23 @@ impl SeriesState {
                 within + weight * day_noise,
             )
         };
-        Some((mean, variance.sqrt())).filter(|(m, v)| m.is_finite() && v.is_finite())
+        Some((level + mean, variance.sqrt())).filter(|(m, v)| m.is_finite() && v.is_finite())
+    }
+
+    /// Whether the profile's hours hold offsets from its level yet, rather
+    /// than values (see `PROFILE_OFFSETS_AFTER`).
+    fn profile_holds_offsets(&self) -> bool {
+        self.last_time - self.detector.since >= PROFILE_OFFSETS_AFTER
+    }
+
+    /// What the profile's hours are offsets from: its level, or 0 while
+    /// they hold values.
+    fn profile_offsets_from(&self) -> f64 {
+        if self.profile_holds_offsets() {
+            self.detector.profile_level.mean
+        } else {
+            0.0
+        }
     }
 
     /// The anomaly score of a value `deviations` away from what the score
@@ -669,7 +708,14 @@ impl SeriesState {
             .update(value, slow, settings.clip_sigma, reference_warm, true);
         self.seen_negative |= value < 0.0;
         self.update_windows(value, now, settings);
+        let held_offsets = self.profile_holds_offsets();
+        let offsets_from = self.profile_offsets_from();
         if let Some(profile) = &mut self.seasonal {
+            let level = &mut self.detector.profile_level;
+            let rate = 1.0 - (-std::f64::consts::LN_2 * aged / PROFILE_LEVEL_HALF_LIFE).exp();
+            let level_warm = level.count >= settings.min_samples;
+            level.update(value, rate, settings.clip_sigma, level_warm, true);
+            let value = value - offsets_from;
             let new_visit = (now / 3600.0).floor() != (self.last_time / 3600.0).floor();
             let bucket = &mut profile[hour_of_week(now)];
             let mut ewma = Ewma {
@@ -696,6 +742,22 @@ impl SeriesState {
             }
         }
         self.last_time = now;
+        if !held_offsets && self.profile_holds_offsets() {
+            // The first day is over: from now on the hours hold offsets.
+            let level = self.detector.profile_level.mean;
+            for bucket in self.seasonal.iter_mut().flat_map(|p| p.iter_mut()) {
+                let offset = (f64::from(bucket.mean) - level) as f32;
+                if bucket.count > 0 {
+                    if offset.is_finite() {
+                        bucket.mean = offset;
+                    } else {
+                        // Beyond f32: the hour starts afresh, as a value
+                        // that overflows it is never learned.
+                        *bucket = SeasonalBucket::default();
+                    }
+                }
+            }
+        }
     }
 
     fn update_windows(&mut self, value: f64, now: f64, settings: &Settings) {
@@ -1006,6 +1068,33 @@ mod tests {
         assert!(spike_at(&state, 300.0, night, &seasonal) >= FIRING_LEVEL);
         // At noon it is the daily peak: ordinary.
         assert_eq!(spike_at(&state, daily_cycle(noon), noon, &seasonal), 0.0);
+    }
+
+    /// A daily cycle whose level drifts (a room over the seasons, traffic
+    /// that grows), sampled hourly. Each hour comes round once a day, so a
+    /// profile of the hours' values would lag the drift by weeks and lose
+    /// to the slow mean; offsets from a level that follows the drift keep
+    /// the cycle expected.
+    #[test]
+    fn a_daily_cycle_that_drifts_is_still_expected() {
+        let seasonal = Settings {
+            seasonal: true,
+            ..Settings::default()
+        };
+        // 3 a day: 210 over ten weeks, more than the cycle's own swing.
+        let drift = |t: f64| 3.0 * (t - MONDAY) / 86400.0;
+        let mut state = SeriesState::new(&seasonal);
+        let mut noise = Noise(13);
+        let mut t = MONDAY;
+        while t < MONDAY + 70.0 * 86400.0 {
+            state.update(noise.normal(daily_cycle(t) + drift(t), 5.0), t, &seasonal);
+            t += 3600.0;
+        }
+        assert!(state.profile_predicts_better());
+        let noon = MONDAY + 70.0 * 86400.0 + 12.0 * 3600.0;
+        let (expected, _) = state.seasonal_expectation(noon, &seasonal).unwrap();
+        let truth = daily_cycle(noon) + drift(noon);
+        assert!((expected - truth).abs() < 15.0, "{expected} vs {truth}");
     }
 
     #[test]

@@ -314,6 +314,12 @@ const RAW_CAP_SIGMA: f64 = 10.0;
 /// the rest of a longer gap is missing data, not time the series spent.
 const GAP_INTERVALS: f64 = 2.0;
 
+/// The weight an EWMA with `half_life` gives a sample `elapsed` seconds
+/// after the one before it.
+fn ewma_weight(elapsed: f64, half_life: f64) -> f64 {
+    1.0 - (-std::f64::consts::LN_2 * elapsed / half_life).exp()
+}
+
 fn raw_surprise(deviations: f64) -> f64 {
     deviations.min(RAW_CAP_SIGMA)
 }
@@ -645,7 +651,7 @@ impl SeriesState {
         } else {
             (now - self.last_time).max(0.0)
         };
-        let alpha = 1.0 - (-std::f64::consts::LN_2 * elapsed / settings.half_life_seconds).exp();
+        let alpha = ewma_weight(elapsed, settings.half_life_seconds);
         let warm = self.is_warm(settings);
         let aged = self.detector.aged(elapsed);
         let hours = self.hour_expectations(now, settings);
@@ -676,7 +682,7 @@ impl SeriesState {
                     .update(raw, f64::NEG_INFINITY, aged, memory_fade, &quiet);
             }
         }
-        let slow = 1.0 - (-std::f64::consts::LN_2 * aged / settings.score_half_life_seconds).exp();
+        let slow = ewma_weight(aged, settings.score_half_life_seconds);
         let reference_warm = self.detector.reference.count >= settings.min_samples;
         if let Some((expected, _)) = closest {
             self.detector
@@ -712,9 +718,14 @@ impl SeriesState {
         let offsets_from = self.profile_offsets_from();
         if let Some(profile) = &mut self.seasonal {
             let level = &mut self.detector.profile_level;
-            let rate = 1.0 - (-std::f64::consts::LN_2 * aged / PROFILE_LEVEL_HALF_LIFE).exp();
             let level_warm = level.count >= settings.min_samples;
-            level.update(value, rate, settings.clip_sigma, level_warm, true);
+            level.update(
+                value,
+                ewma_weight(aged, PROFILE_LEVEL_HALF_LIFE),
+                settings.clip_sigma,
+                level_warm,
+                true,
+            );
             let value = value - offsets_from;
             let new_visit = (now / 3600.0).floor() != (self.last_time / 3600.0).floor();
             let bucket = &mut profile[hour_of_week(now)];
@@ -745,16 +756,15 @@ impl SeriesState {
         if !held_offsets && self.profile_holds_offsets() {
             // The first day is over: from now on the hours hold offsets.
             let level = self.detector.profile_level.mean;
-            for bucket in self.seasonal.iter_mut().flat_map(|p| p.iter_mut()) {
+            let learned = self.seasonal.iter_mut().flat_map(|p| p.iter_mut());
+            for bucket in learned.filter(|b| b.count > 0) {
                 let offset = (f64::from(bucket.mean) - level) as f32;
-                if bucket.count > 0 {
-                    if offset.is_finite() {
-                        bucket.mean = offset;
-                    } else {
-                        // Beyond f32: the hour starts afresh, as a value
-                        // that overflows it is never learned.
-                        *bucket = SeasonalBucket::default();
-                    }
+                if offset.is_finite() {
+                    bucket.mean = offset;
+                } else {
+                    // Beyond f32: the hour starts afresh, as a value that
+                    // overflows it is never learned.
+                    *bucket = SeasonalBucket::default();
                 }
             }
         }

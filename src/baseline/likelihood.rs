@@ -17,9 +17,11 @@
 //! the one-in-100 tail is reached by an ordinary wander twice a week. Such
 //! wanders are as large one week as the next; an incident goes past them.
 //!
-//! After the score reaches the firing level it reads 0 for a quiet period:
-//! one incident is one detection (which is also how the Numenta Anomaly
-//! Benchmark counts it) and one page.
+//! After the score reaches the firing level the likelihood reads 0 for a
+//! quiet period: one incident is one detection (which is also how the
+//! Numenta Anomaly Benchmark counts it) and one page. Only the spike test
+//! can fire within it, on a value well past the incident's worst (see
+//! `SeriesState::spike`).
 //!
 //! State: a ring of recent raw scores, the long-run mean and variance, the
 //! largest recent run, and when the quiet period ends; under 100 bytes.

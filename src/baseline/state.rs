@@ -82,7 +82,8 @@ pub struct Settings {
     /// Half-life of the anomaly score's memory of past surprises.
     pub score_memory_seconds: f64,
     /// How long the anomaly score reads 0 after it reached the firing
-    /// level: one incident, one detection.
+    /// level, but for a spike half as far again as the incident's worst:
+    /// one incident, one detection.
     pub score_quiet_seconds: f64,
     /// How improbable the recent deviations must be, under this series'
     /// usual ones, for the score to reach its firing level (0.5).
@@ -625,19 +626,33 @@ impl SeriesState {
     }
 
     /// The spike test's score of `value`, given its `closest_expectation`:
-    /// 0 while quiet, before the first day and before the reference is
-    /// warm. The excursion is measured from what the score expects at this
-    /// hour, so a daily peak that is ordinary for its hour is no spike and
-    /// the same value at an hour that is usually quiet may be.
+    /// 0 before the first day and before the reference is warm. The
+    /// excursion is measured from what the score expects at this hour, so a
+    /// daily peak that is ordinary for its hour is no spike and the same
+    /// value at an hour that is usually quiet may be.
+    ///
+    /// Within the quiet period it reads 0, but for a value that fires. The
+    /// excursions it measures against include the incident that started
+    /// the quiet, so only a value half as far again as the worst of it
+    /// fires: an incident that gets clearly worse, or a second, larger one
+    /// the same day, which an on-call wants to hear of.
+    /// Quiet for a day, it hid a latency at 26 times its usual level that
+    /// came 20 hours after a single value of 0 fired.
     fn spike(&self, value: f64, now: f64, closest: Option<(f64, f64)>, settings: &Settings) -> f64 {
         let detector = &self.detector;
         let learned = self.last_time - detector.since >= settings.score_warm_up_seconds;
-        if !learned || now < detector.likelihood.quiet_until {
+        if !learned {
             return 0.0;
         }
-        closest.map_or(0.0, |(expected, deviations)| {
+        let score = closest.map_or(0.0, |(expected, deviations)| {
             detector.excursions.score(value - expected, deviations)
-        })
+        });
+        let quiet = now < detector.likelihood.quiet_until;
+        if quiet && score < FIRING_LEVEL {
+            0.0
+        } else {
+            score
+        }
     }
 
     /// Folds in one sample taken at `now`. Non-finite values are ignored.
@@ -1078,6 +1093,38 @@ mod tests {
         assert!(spike_at(&state, 300.0, night, &seasonal) >= FIRING_LEVEL);
         // At noon it is the daily peak: ordinary.
         assert_eq!(spike_at(&state, daily_cycle(noon), noon, &seasonal), 0.0);
+    }
+
+    /// The quiet day after a detection keeps the incident to one page, but
+    /// not a value far past the incident's worst: a latency at 26 times its
+    /// level, hours after a single value of 0 fired, is news.
+    #[test]
+    fn within_the_quiet_day_only_a_value_far_past_the_incident_fires() {
+        let settings = Settings::default();
+        let mut state = SeriesState::new(&settings);
+        let mut noise = Noise(17);
+        let mut t = START;
+        // Every 5 minutes until `until`: `value`, or noise around 100.
+        let mut feed = |value: Option<f64>, until: f64| {
+            let mut scores = Vec::new();
+            while t < until {
+                let v = value.unwrap_or_else(|| noise.normal(100.0, 5.0));
+                scores.push(state.score(v, t, &settings).and_then(|s| s.anomaly));
+                state.update(v, t, &settings);
+                t += 300.0;
+            }
+            scores
+        };
+        let at = |hours: f64| START + 8.0 * 86400.0 + hours * 3600.0;
+        feed(None, at(0.0));
+        let fired = feed(Some(0.0), at(0.01));
+        assert!(fired[0] >= Some(FIRING_LEVEL), "{fired:?}");
+        // The same again two hours later is the same incident.
+        feed(None, at(2.0));
+        assert_eq!(feed(Some(0.0), at(2.01)), [Some(0.0)]);
+        feed(None, at(20.0));
+        let worse = feed(Some(2600.0), at(20.01));
+        assert!(worse[0] >= Some(FIRING_LEVEL), "{worse:?}");
     }
 
     /// A daily cycle whose level drifts (a room over the seasons, traffic

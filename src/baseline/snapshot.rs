@@ -1,7 +1,7 @@
 //! Baselines on disk, so a restart (even after kill -9) continues where the
 //! last snapshot left off.
 //!
-//! Format, version 8: the magic `OUTRIDRB`, then little-endian u32 version,
+//! Format, version 9: the magic `OUTRIDRB`, then little-endian u32 version,
 //! u64 payload length and u32 CRC-32 of the payload, then the payload (the
 //! tracked series, postcard-encoded). A write goes to `<file>.tmp`, is fsynced
 //! and renamed over the file, and the directory is fsynced: a reader sees the
@@ -12,8 +12,9 @@
 //! 3 lacked the largest recent excursions the spike test reads, version 4
 //! the weeks in which each hour of the week was seen, version 5 the usual
 //! interval between samples, version 6 the likelihood's largest recent
-//! run, and version 7 held each hour of the week as a value where later
-//! versions hold its offset from the profile's level; they are refused
+//! run, version 7 held each hour of the week as a value where later
+//! versions hold its offset from the profile's level, and version 8
+//! lacked the spike test's incident under way; they are refused
 //! like any other version, so baselines start afresh once after the
 //! upgrade.
 
@@ -24,7 +25,7 @@ use std::path::{Path, PathBuf};
 use super::Tracked;
 
 const MAGIC: &[u8; 8] = b"OUTRIDRB";
-pub const VERSION: u32 = 8;
+pub const VERSION: u32 = 9;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 4;
 pub const FILE_NAME: &str = "baselines.snapshot";
 
@@ -204,10 +205,10 @@ mod tests {
             Err(SnapshotError::Version { found: 3, .. })
         ));
         let mut version = good.clone();
-        version[8] = 9;
+        version[8] = 10;
         assert!(matches!(
             decode(&version, path),
-            Err(SnapshotError::Version { found: 9, .. })
+            Err(SnapshotError::Version { found: 10, .. })
         ));
         assert!(matches!(
             decode(b"hello world, not a snapshot at all", path),

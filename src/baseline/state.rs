@@ -27,7 +27,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::excursion::{self, Excursions};
+use super::excursion::{self, Excursions, INCIDENTS_APART_AFTER, Incident};
 use super::likelihood::{FIRING_LEVEL, Likelihood, LikelihoodSettings};
 
 /// Buckets per rolling window: the window's resolution is window/10.
@@ -211,6 +211,9 @@ pub struct Detector {
     pub likelihood: Likelihood,
     /// The largest distances from the reference mean lately.
     pub excursions: Excursions,
+    /// The incident under way, from a detection to the end of its quiet
+    /// period.
+    pub incident: Incident,
     /// When the series was first seen.
     pub since: f64,
     /// The usual time between samples, learned from the samples.
@@ -644,10 +647,11 @@ impl SeriesState {
         if !learned {
             return 0.0;
         }
-        let score = closest.map_or(0.0, |(expected, deviations)| {
-            detector.excursions.score(value - expected, deviations)
-        });
         let quiet = now < detector.likelihood.quiet_until;
+        let record = detector.incident.record(detector.excursions, quiet);
+        let score = closest.map_or(0.0, |(expected, deviations)| {
+            record.score(value - expected, deviations)
+        });
         if quiet && score < FIRING_LEVEL {
             0.0
         } else {
@@ -700,9 +704,19 @@ impl SeriesState {
         let slow = ewma_weight(aged, settings.score_half_life_seconds);
         let reference_warm = self.detector.reference.count >= settings.min_samples;
         if let Some((expected, _)) = closest {
-            self.detector
-                .excursions
-                .update(value - expected, memory_fade);
+            let detector = &mut self.detector;
+            let distance = value - expected;
+            let apart = now < detector.likelihood.quiet_until
+                && now - detector.since >= INCIDENTS_APART_AFTER;
+            if apart {
+                detector
+                    .incident
+                    .update(distance, &detector.excursions, memory_fade);
+                detector.excursions.age(memory_fade);
+            } else {
+                detector.incident.close(&mut detector.excursions);
+                detector.excursions.update(distance, memory_fade);
+            }
         }
         if reference_warm {
             if let Some((expected, _)) = seasonal {
@@ -1125,6 +1139,37 @@ mod tests {
         feed(None, at(20.0));
         let worse = feed(Some(2600.0), at(20.01));
         assert!(worse[0] >= Some(FIRING_LEVEL), "{worse:?}");
+    }
+
+    /// An incident that came and went does not make the next one
+    /// ordinary; a single wild value, the kind a series has, still counts
+    /// among its excursions, and so does a level that stays.
+    #[test]
+    fn an_incident_that_came_and_went_does_not_hide_the_next() {
+        let settings = Settings::default();
+        let day = 86400.0;
+        // 100 with noise every 5 minutes; `incident` from day 10 for
+        // `minutes`; then a value of 500 on day 12. Returns its score.
+        let next_after = |incident: f64, minutes: f64, back: bool| {
+            let mut state = SeriesState::new(&settings);
+            let mut noise = Noise(19);
+            let mut t = START;
+            while t < START + 12.0 * day {
+                let during = t >= START + 10.0 * day && t < START + 10.0 * day + minutes * 60.0;
+                let after = t >= START + 10.0 * day + minutes * 60.0 && !back;
+                let level = if during || after { incident } else { 100.0 };
+                state.update(noise.normal(level, 5.0), t, &settings);
+                t += 300.0;
+            }
+            let level = if back { 500.0 } else { incident + 400.0 };
+            state.score(level, t, &settings).and_then(|s| s.anomaly)
+        };
+        // Three hours at 2,000: the next incident, at 500, fires.
+        assert!(next_after(2000.0, 180.0, true) >= Some(FIRING_LEVEL));
+        // One value of 2,000 is the series' own: 500 is no spike.
+        assert!(next_after(2000.0, 5.0, true) < Some(FIRING_LEVEL));
+        // A level of 2,000 that stays is the series' new life.
+        assert!(next_after(2000.0, 180.0, false) < Some(FIRING_LEVEL));
     }
 
     /// A daily cycle whose level drifts (a room over the seasons, traffic
@@ -1614,7 +1659,7 @@ mod tests {
         assert!(std::mem::size_of::<Detector>() <= 200);
 
         let plain = SeriesState::new(&Settings::default());
-        assert!(plain.size_bytes() <= 1200, "{} bytes", plain.size_bytes());
+        assert!(plain.size_bytes() <= 1280, "{} bytes", plain.size_bytes());
         let seasonal = SeriesState::new(&Settings {
             seasonal: true,
             ..Settings::default()

@@ -189,18 +189,9 @@ fn the_score_holds_on_the_dev_split_whole_and_with_a_category_left_out() {
 fn the_score_holds_on_a_second_labelled_corpus() {
     let corpus = Corpus::load(&corpus_dir("cloud-monitoring"), 1);
     assert_eq!(corpus.files.len(), 60);
+    let files = corpus.corpus();
     for ((name, profile), floor) in nab::PROFILES.iter().zip([47.0, 40.0, 52.0]) {
-        let labelled: Vec<nab::Labelled> = corpus
-            .files
-            .iter()
-            .map(|(_, series, spans)| nab::label(&series.times, spans, *profile))
-            .collect();
-        let scored: Vec<nab::Scored> = labelled
-            .iter()
-            .zip(&corpus.scores)
-            .map(|(labelled, scores)| nab::Scored { labelled, scores })
-            .collect();
-        let (threshold, whole) = nab::best_threshold(&scored, *profile);
+        let (threshold, whole) = nab::corpus_best_threshold(&files, *profile);
         assert!(whole >= floor, "{name}: {whole} at {threshold}");
     }
 }

@@ -295,6 +295,23 @@ pub fn normalised(files: &[Scored], threshold: f64, profile: Profile) -> f64 {
 /// The normalised NAB score of a corpus at a fixed `threshold`, not fitted
 /// to it: what a rule firing at that level would have earned.
 pub fn corpus_score_at(files: &[CorpusFile], threshold: f64, profile: Profile) -> f64 {
+    with_labels(files, profile, |scored| {
+        normalised(scored, threshold, profile)
+    })
+}
+
+/// The threshold that is best for a whole corpus, and its normalised score
+/// there (see `best_threshold`).
+pub fn corpus_best_threshold(files: &[CorpusFile], profile: Profile) -> (f64, f64) {
+    with_labels(files, profile, |scored| best_threshold(scored, profile))
+}
+
+/// `measure` of the corpus's files labelled under `profile`.
+fn with_labels<T>(
+    files: &[CorpusFile],
+    profile: Profile,
+    measure: impl FnOnce(&[Scored]) -> T,
+) -> T {
     let labelled: Vec<Labelled> = files
         .iter()
         .map(|f| label(f.times, f.windows, profile))
@@ -307,7 +324,7 @@ pub fn corpus_score_at(files: &[CorpusFile], threshold: f64, profile: Profile) -
             scores: f.scores,
         })
         .collect();
-    normalised(&scored, threshold, profile)
+    measure(&scored)
 }
 
 /// Thresholds worth trying: the distinct high scores, and quantiles of the

@@ -457,6 +457,51 @@ fn a_series_scores_the_same_with_and_without_rules() {
     assert_ne!(without, flat);
 }
 
+/// A series scores the same whatever else is replayed with it: an hourly
+/// series with three hours missing, alone and beside one sampled every 5
+/// minutes through the gap. A sidecar keeps a series' baselines through
+/// an outage shorter than `idle_timeout`, whether or not it saw other
+/// series meanwhile.
+#[test]
+fn a_series_scores_the_same_alone_and_beside_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = |name: &str, step: usize, skip: &dyn Fn(usize) -> bool| {
+        let path = dir.path().join(format!("{name}.csv"));
+        let rows: String = (MONDAY..MONDAY + 4 * DAY)
+            .step_by(step)
+            .enumerate()
+            .filter(|&(_, t)| !skip(t))
+            .map(|(i, t)| format!("{t},{}\n", 100.0 + 10.0 * wobble(i)))
+            .collect();
+        std::fs::write(&path, format!("timestamp,value\n{rows}")).unwrap();
+        path
+    };
+    let outage = MONDAY + 2 * DAY..MONDAY + 2 * DAY + 3 * 3600;
+    let hourly = csv("hourly", 3600, &|t| outage.contains(&t));
+    let busy = csv("busy", 300, &|_| false);
+    let scores_of_hourly = |name: &str, files: &[&Path]| {
+        let out = dir.path().join(name);
+        let output = backtest(&[], files, &out);
+        assert!(output.status.success(), "{output:?}");
+        let text = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("hourly,"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let alone = scores_of_hourly("alone", &[&hourly]);
+    let beside = scores_of_hourly("beside", &[&hourly, &busy]);
+    assert_eq!(alone.len(), 4 * 24 - 3);
+    let differing = alone.iter().zip(&beside).filter(|(a, b)| a != b).count();
+    assert_eq!(
+        differing, 0,
+        "{differing} of the hourly series' samples differ"
+    );
+    // Scored straight after the outage, not warming up afresh.
+    let after = &alone[2 * 24];
+    assert!(!after.ends_with(','), "{after}");
+}
+
 /// Replays `samples` (timestamp, value) as series `name` through the rules
 /// in `rules` and returns the alert transitions (the lines of alerts.csv).
 fn alert_transitions(

@@ -59,6 +59,7 @@ pub fn replay(
 ) {
     let has_rules = rules.groups.iter().any(|g| !g.rules.is_empty());
     let mut tracker = Tracker::new(baselines);
+    let idle = tracker.config().idle_timeout.as_secs_f64();
     // Alerts are not sent, so the resend interval does not matter.
     let mut evaluator = has_rules.then(|| Evaluator::new(rules, Duration::from_secs(3600)));
 
@@ -115,9 +116,13 @@ pub fn replay(
         for family in &mut families {
             family.samples.clear();
         }
+        let mut resumed_after_idle = false;
         for (i, s) in series.iter().enumerate() {
             let at = cursors[i];
             if s.times.get(at) == Some(&now) {
+                // A sidecar ticking through the gap would have dropped the
+                // series, whether or not other series are replayed in it.
+                resumed_after_idle |= at > 0 && now - s.times[at - 1] > idle;
                 families[family_of[i]].samples.push(Sample {
                     labels: Arc::clone(&labels[i]),
                     value: s.values[at],
@@ -136,6 +141,9 @@ pub fn replay(
                 });
             }
         };
+        if resumed_after_idle {
+            tracker.forget_idle(now);
+        }
         let gauges = tracker.observe_with(&families, now, &mut report, has_rules);
         if let Some(evaluator) = &mut evaluator {
             let mut all = gauges;
@@ -198,6 +206,42 @@ mod tests {
         assert!(points[..5].iter().all(|p| p.score.is_none()));
         let last = points[5].score.unwrap();
         assert_eq!((last.baseline, last.ratio), (1.0, Some(2.0)));
+    }
+
+    #[test]
+    fn a_series_back_after_the_idle_timeout_starts_afresh_whether_replayed_alone_or_not() {
+        let config = || baseline::Config {
+            idle_timeout: Duration::from_secs(60),
+            ..config()
+        };
+        // Five samples, 100 s without any, four more.
+        let times = (0..5)
+            .map(|i| f64::from(i) * 10.0)
+            .chain((0..4).map(|i| 140.0 + f64::from(i) * 10.0));
+        let gapped: Vec<(f64, f64)> = times.map(|t| (t, 1.0 + t / 1000.0)).collect();
+        // Another series sampled all through the gap.
+        let steady: Vec<(f64, f64)> = (0..18).map(|i| (f64::from(i) * 10.0, 5.0)).collect();
+        let scores_of_gapped = |replayed: &[Series]| {
+            let mut scores = Vec::new();
+            replay(
+                replayed,
+                config(),
+                RuleSet::default(),
+                &mut |p| {
+                    if p.series == 0 {
+                        scores.push((p.time, p.score));
+                    }
+                },
+                &mut |_| {},
+            );
+            scores
+        };
+        let alone = scores_of_gapped(&[series("a", &gapped)]);
+        let beside = scores_of_gapped(&[series("a", &gapped), series("b", &steady)]);
+        assert_eq!(alone, beside);
+        // Warm before the gap, warming up again after it.
+        assert!(alone[4].1.is_some());
+        assert!(alone[5..8].iter().all(|(_, score)| score.is_none()));
     }
 
     #[test]

@@ -32,7 +32,9 @@ pub struct Config {
     pub band_sigma: f64,
     /// The most series tracked at once; new series beyond it are refused.
     pub max_series: usize,
-    /// A series not seen for this long is dropped from state.
+    /// A series not seen for this long is dropped from state: a week by
+    /// default, the anomaly score's longest memory, so an outage of hours
+    /// or days does not cost a series its baselines.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// How often state is written to `<storage.path>/baselines.snapshot`.
@@ -123,7 +125,7 @@ impl Default for Config {
             clip_sigma: 3.0,
             band_sigma: 3.0,
             max_series: 10_000,
-            idle_timeout: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(7 * 86400),
             snapshot_interval: Duration::from_secs(300),
             // Host CPU, memory, disk and network throughput, so a plain
             // `outrider run` exports baselines.

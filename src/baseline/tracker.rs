@@ -159,6 +159,15 @@ impl Tracker {
         self.observe_with(families, now, &mut |_, _, _| {}, true)
     }
 
+    /// Drops the series not seen for longer than `idle_timeout` before
+    /// `now`. Every tick does; a replay of samples calls it itself where a
+    /// series comes back after such a gap, since a running sidecar would
+    /// have ticked (and dropped it) in between.
+    pub fn forget_idle(&mut self, now: f64) {
+        let idle = self.config.idle_timeout.as_secs_f64();
+        self.series.retain(|_, t| now - t.last_seen <= idle);
+    }
+
     /// `observe`, telling `scored` each tracked source sample's labels (the
     /// very `Labels` of the family's sample), the value tracked and its
     /// score, as exported; the backtest reads its results through it.
@@ -221,8 +230,7 @@ impl Tracker {
                 }
             }
         }
-        let idle = self.config.idle_timeout.as_secs_f64();
-        self.series.retain(|_, t| now - t.last_seen <= idle);
+        self.forget_idle(now);
         self.report_refused(refused.len());
         let mut families: Vec<Family> = out.into_families().into_iter().collect();
         families.push(
@@ -633,6 +641,19 @@ mod tests {
             1.0
         );
         tracker.observe(&[], 61.0);
+        assert!(tracker.is_empty());
+    }
+
+    #[test]
+    fn by_default_a_series_outlives_an_outage_of_days_and_goes_after_a_week() {
+        let mut tracker = Tracker::new(config("g"));
+        let mut g = Family::gauge("g", "G.");
+        g.push([("i", "0")], 1.0);
+        tracker.observe(std::slice::from_ref(&g), 0.0);
+        // A target down over a weekend, or a sidecar stopped as long.
+        tracker.observe(&[], 3.0 * 86400.0);
+        assert_eq!(tracker.len(), 1);
+        tracker.observe(&[], 7.0 * 86400.0 + 1.0);
         assert!(tracker.is_empty());
     }
 }

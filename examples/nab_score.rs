@@ -8,7 +8,10 @@
 //!
 //! cargo run --release --example nab_score -- tests/data/nab [--every N]
 //!     [--offset X] [--jitter S] [--stretch K] [--gaps H] [--keep P]
-//!     [--repeat K]
+//!     [--repeat K] [--skyline]
+//!
+//! `--skyline` adds a fourth detector, Skyline's consensus as NAB runs it
+//! (see `skyline`), for comparison with its published scores.
 //!
 //! The options change the series, not the labels, to see whether the score
 //! holds on the same anomalies recorded differently:
@@ -174,6 +177,135 @@ fn load(dir: &Path, recording: &Recording) -> Vec<File> {
     files
 }
 
+/// Etsy Skyline's consensus as NAB runs it: seven tests vote on each
+/// value against the whole history so far, and the score is the share
+/// that say anomalous. A tail is the mean of the last three values; each
+/// test asks whether it (or the value) lies more than three deviations
+/// from: the mean of all values; the mean of all values before it; an
+/// EWMA of centre of mass 50 and its deviation; the mean and deviation of
+/// the hour a day ago; a least-squares line through all values (its
+/// residuals' deviation, both rounding to nonzero). And whether the value
+/// lies over 6 median absolute deviations from the median, and whether
+/// the tail falls in one of 15 equal bins of the history's range that
+/// holds 20 values or fewer. Each step reads all the history, so it is
+/// slow on long files: only with `--skyline`.
+fn skyline(series: &Series) -> Vec<f64> {
+    const TESTS: f64 = 7.0;
+    let (times, values) = (&series.times, &series.values);
+    let mut scores = Vec::with_capacity(values.len());
+    let (mut sum, mut squares) = (0.0, 0.0);
+    // Least squares over (days since the first sample, value).
+    let (mut sum_x, mut sum_xx, mut sum_xy) = (0.0, 0.0, 0.0);
+    // pandas' adjusted EWMA and its bias-corrected deviation.
+    let keep = 1.0 - 1.0 / 51.0;
+    let (mut w, mut w2, mut wx, mut wxx) = (0.0, 0.0, 0.0, 0.0);
+    let mut sorted: Vec<f64> = Vec::with_capacity(values.len());
+    let mut distances: Vec<f64> = Vec::with_capacity(values.len());
+    let three_sigma = |x: f64, mean: f64, sd: f64| (x - mean).abs() > 3.0 * sd;
+    let x_of = |i: usize| (times[i] - times[0]) / 86400.0;
+    for (i, &v) in values.iter().enumerate() {
+        let n = (i + 1) as f64;
+        let tail = values[i.saturating_sub(2)..=i].iter().sum::<f64>() / (i.min(2) + 1) as f64;
+        let mut votes = 0.0;
+        let before = (
+            sum / i as f64,
+            ((squares - sum * sum / i as f64) / (i as f64 - 1.0))
+                .max(0.0)
+                .sqrt(),
+        );
+        sum += v;
+        squares += v * v;
+        let x = x_of(i);
+        sum_x += x;
+        sum_xx += x * x;
+        sum_xy += x * v;
+        w = w * keep + 1.0;
+        w2 = w2 * keep * keep + 1.0;
+        wx = wx * keep + v;
+        wxx = wxx * keep + v * v;
+        let pos = sorted.partition_point(|&s| s < v);
+        sorted.insert(pos, v);
+        if i >= 1 {
+            let mean = sum / n;
+            let sd = ((squares - sum * mean) / (n - 1.0)).max(0.0).sqrt();
+            votes += f64::from(u8::from(three_sigma(tail, mean, sd)));
+            let ewma = wx / w;
+            let biased = (wxx / w - ewma * ewma).max(0.0);
+            let ewm_sd = (biased * w * w / (w * w - w2)).sqrt();
+            votes += f64::from(u8::from(three_sigma(v, ewma, ewm_sd)));
+        }
+        if i >= 2 {
+            votes += f64::from(u8::from(three_sigma(v, before.0, before.1)));
+            let (mean_x, mean_y) = (sum_x / n, sum / n);
+            let sxx = sum_xx - n * mean_x * mean_x;
+            if sxx > 0.0 {
+                let slope = (sum_xy - n * mean_x * mean_y) / sxx;
+                let intercept = mean_y - slope * mean_x;
+                let syy = squares - n * mean_y * mean_y;
+                let sd = ((syy - slope * (sum_xy - n * mean_x * mean_y)).max(0.0) / n).sqrt();
+                let residual = (i - 2..=i)
+                    .map(|j| values[j] - (slope * x_of(j) + intercept))
+                    .sum::<f64>()
+                    / 3.0;
+                if residual.abs() > 3.0 * sd && sd.round() != 0.0 && residual.round() != 0.0 {
+                    votes += 1.0;
+                }
+            }
+        }
+        // The hour that ended 23 hours ago.
+        let from = times.partition_point(|&t| t < times[i] - 86400.0);
+        let to = times.partition_point(|&t| t < times[i] - 82800.0);
+        if to >= from + 2 {
+            let hour = &values[from..to];
+            let m = hour.len() as f64;
+            let mean = hour.iter().sum::<f64>() / m;
+            let sd = (hour.iter().map(|h| (h - mean).powi(2)).sum::<f64>() / (m - 1.0)).sqrt();
+            votes += f64::from(u8::from(three_sigma(tail, mean, sd)));
+        }
+        let k = sorted.len();
+        let centre = if k % 2 == 1 {
+            sorted[k / 2]
+        } else {
+            (sorted[k / 2 - 1] + sorted[k / 2]) / 2.0
+        };
+        distances.clear();
+        distances.extend(sorted.iter().map(|s| (s - centre).abs()));
+        let (lower, &mut upper, _) = distances.select_nth_unstable_by(k / 2, f64::total_cmp);
+        let spread = if k % 2 == 1 {
+            upper
+        } else {
+            (lower.iter().copied().fold(f64::MIN, f64::max) + upper) / 2.0
+        };
+        if spread > 0.0 && (v - centre).abs() / spread > 6.0 {
+            votes += 1.0;
+        }
+        let (low, high) = (sorted[0], sorted[i]);
+        let width = (high - low) / 15.0;
+        if width > 0.0 {
+            let bin = (((tail - low) / width).floor() as usize).min(14);
+            let edge = |k: usize| low + width * k as f64;
+            let below = |x: f64| sorted.partition_point(|&s| s < x);
+            let count = if bin == 14 {
+                sorted.len() - below(edge(14))
+            } else {
+                below(edge(bin + 1)) - below(edge(bin))
+            };
+            // As Skyline wrote it, the first bin only counts a tail at the
+            // very lowest value, and the last never one at the highest.
+            let counted = match bin {
+                0 => tail <= low,
+                14 => tail < high,
+                _ => true,
+            };
+            if counted && count <= 20 {
+                votes += 1.0;
+            }
+        }
+        scores.push(votes / TESTS);
+    }
+    scores
+}
+
 /// outrider's anomaly score, as `outrider backtest` computes it with the
 /// default baselines section.
 fn outrider_score(series: &Series) -> Vec<f64> {
@@ -235,7 +367,7 @@ fn main() {
         .unwrap_or_else(|| "tests/data/nab".to_owned());
     let files = load(Path::new(&dir), &recording);
     type Detector = (&'static str, Box<dyn Fn(&Series) -> Vec<f64>>);
-    let detectors: Vec<Detector> = vec![
+    let mut detectors: Vec<Detector> = vec![
         ("outrider anomaly score", Box::new(outrider_score)),
         ("static threshold", Box::new(nab::static_threshold)),
         (
@@ -243,6 +375,9 @@ fn main() {
             Box::new(|s| nab::windowed_zscore(s, 86400.0, 12)),
         ),
     ];
+    if args.iter().any(|a| a == "--skyline") {
+        detectors.push(("Skyline consensus", Box::new(skyline)));
+    }
     println!(
         "| detector | profile | threshold | whole split | realAWSCloudwatch left out | artificialWithAnomaly left out | detections on artificialNoAnomaly left out |"
     );

@@ -8,7 +8,7 @@
 //!
 //! cargo run --release --example nab_score -- tests/data/nab [--every N]
 //!     [--offset X] [--jitter S] [--stretch K] [--gaps H] [--keep P]
-//!     [--repeat K] [--skyline]
+//!     [--repeat K] [--scrape S] [--skyline]
 //!
 //! `--skyline` adds a fourth detector, Skyline's consensus as NAB runs it
 //! (see `skyline`), for comparison with its published scores.
@@ -34,6 +34,10 @@
 //!   probation grows with them). The day between copies brings each
 //!   anomaly back on another day of the week, not at an hour of the week
 //!   the profile has learned it at.
+//! - `--scrape S`: each value held and sampled every S seconds until the
+//!   next (a gauge that changes at the file's pace, scraped every S
+//!   seconds); each sample of the file is judged by the highest score of
+//!   its scrapes, so the labels and NAB's probation are those of the file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,8 +50,27 @@ use outrider::rules::RuleSet;
 
 struct File {
     category: String,
+    /// The series as the detectors see it.
     series: Series,
+    /// The file's own sample times, each followed by `scrapes[i]` samples
+    /// of `series` (all 1 unless `--scrape`).
+    times: Vec<f64>,
+    scrapes: Vec<usize>,
     windows: Vec<(f64, f64)>,
+}
+
+impl File {
+    /// Per sample of the file, the highest of `scores` over its scrapes.
+    fn judged(&self, scores: &[f64]) -> Vec<f64> {
+        let mut at = 0;
+        self.scrapes
+            .iter()
+            .map(|&n| {
+                at += n;
+                scores[at - n..at].iter().copied().fold(0.0, f64::max)
+            })
+            .collect()
+    }
 }
 
 /// How the series are changed before scoring; see the options above.
@@ -59,6 +82,7 @@ struct Recording {
     gap_hours: f64,
     keep: f64,
     repeat: usize,
+    scrape: f64,
 }
 
 /// A fixed linear congruential sequence of uniform numbers in [0, 1): the
@@ -168,9 +192,18 @@ fn load(dir: &Path, recording: &Recording) -> Vec<File> {
             })
             .map(|(a, b)| (recording.stretched(start, a), recording.stretched(start, b)))
             .collect();
+        let times = series.times.clone();
+        let (series, scrapes) = if recording.scrape > 0.0 {
+            series.scraped(recording.scrape)
+        } else {
+            let ones = vec![1; series.times.len()];
+            (series, ones)
+        };
         files.push(File {
             category: name.split('/').next().unwrap_or_default().to_owned(),
             series,
+            times,
+            scrapes,
             windows: spans,
         });
     }
@@ -351,6 +384,8 @@ fn main() {
         keep > 0.0 && keep <= 1.0,
         "--keep takes a probability above 0, at most 1"
     );
+    let scrape = option("--scrape", 0.0);
+    assert!(scrape >= 0.0, "--scrape takes an interval in seconds");
     let recording = Recording {
         every: every as usize,
         offset: option("--offset", 0.0),
@@ -359,6 +394,7 @@ fn main() {
         gap_hours: option("--gaps", 0.0),
         keep,
         repeat: repeat as usize,
+        scrape,
     };
     let dir = args
         .first()
@@ -391,13 +427,16 @@ fn main() {
     };
     let mut by_category = Vec::new();
     for (name, detector) in &detectors {
-        let scores: Vec<Vec<f64>> = files.iter().map(|f| detector(&f.series)).collect();
+        let scores: Vec<Vec<f64>> = files
+            .iter()
+            .map(|f| f.judged(&detector(&f.series)))
+            .collect();
         let corpus: Vec<CorpusFile> = files
             .iter()
             .zip(&scores)
             .map(|(f, s)| CorpusFile {
                 category: &f.category,
-                times: &f.series.times,
+                times: &f.times,
                 windows: &f.windows,
                 scores: s,
             })

@@ -109,6 +109,29 @@ impl Corpus {
         Corpus { files, scores }
     }
 
+    /// The NAB dev split scraped every `seconds` (see `Series::scraped`),
+    /// each sample judged by the highest score of its scrapes.
+    fn dev_split_scraped(seconds: f64) -> Self {
+        let mut split = Corpus::dev_split(1);
+        split.scores = split
+            .files
+            .iter()
+            .map(|(_, series, _)| {
+                let (scraped, scrapes) = series.scraped(seconds);
+                let scores = scores(&scraped);
+                let mut at = 0;
+                scrapes
+                    .iter()
+                    .map(|&n| {
+                        at += n;
+                        scores[at - n..at].iter().copied().fold(0.0, f64::max)
+                    })
+                    .collect()
+            })
+            .collect();
+        split
+    }
+
     fn corpus(&self) -> Vec<nab::CorpusFile<'_>> {
         self.files
             .iter()
@@ -194,6 +217,30 @@ fn the_score_holds_on_a_second_labelled_corpus() {
         let (threshold, whole) = nab::corpus_best_threshold(&files, *profile);
         assert!(whole >= floor, "{name}: {whole} at {threshold}");
     }
+}
+
+/// A gauge that changes every 5 minutes, scraped every minute, repeats
+/// each value 5 times. Counted as five observations, a single value filled
+/// the likelihood's recent mean: the split scored 60.8 (53.0 every 15 s)
+/// against 72.7.
+#[test]
+fn the_score_holds_on_the_dev_split_scraped_every_minute() {
+    let split = Corpus::dev_split_scraped(60.0);
+    let corpus = split.corpus();
+    let reports = nab::evaluate(&corpus);
+    let standard = &reports[0];
+    assert!(standard.whole >= 68.0, "{standard:?}");
+    assert!(
+        left_out(standard, "realAWSCloudwatch").score >= 62.0,
+        "{standard:?}"
+    );
+    assert!(
+        left_out(standard, "artificialWithAnomaly").score >= 90.0,
+        "{standard:?}"
+    );
+    // The low-FN profile's threshold (0.20) catches two scores of white
+    // noise near it; nothing reaches the level the rules fire at.
+    assert_quiet_without_anomalies(&corpus, standard, FIRING_LEVEL);
 }
 
 #[test]

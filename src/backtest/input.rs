@@ -65,6 +65,35 @@ impl Series {
         }
     }
 
+    /// The series scraped every `every` seconds: each value repeated until
+    /// the next point's time (the last one for as long as the one before
+    /// it), as a collector scraping a gauge more often than it changes
+    /// would see it; and how many scrapes each point became, to judge each
+    /// point by its scrapes.
+    pub fn scraped(&self, every: f64) -> (Series, Vec<usize>) {
+        let times = &self.times;
+        let mut scraped = Series {
+            times: Vec::with_capacity(times.len()),
+            values: Vec::with_capacity(times.len()),
+            ..self.clone()
+        };
+        let mut scrapes = Vec::with_capacity(times.len());
+        for (i, (&time, &value)) in times.iter().zip(&self.values).enumerate() {
+            let lasts = match (times.get(i + 1), i.checked_sub(1)) {
+                (Some(&next), _) => next - time,
+                (None, Some(before)) => time - times[before],
+                (None, None) => every,
+            };
+            let count = ((lasts / every).ceil() as usize).max(1);
+            for k in 0..count {
+                scraped.times.push(time + k as f64 * every);
+                scraped.values.push(value);
+            }
+            scrapes.push(count);
+        }
+        (scraped, scrapes)
+    }
+
     /// What to tell the user about skipped points, if any were.
     pub fn out_of_order_warning(&self, file: &str) -> Option<String> {
         let OutOfOrder { count, first_line } = self.out_of_order;
@@ -471,6 +500,19 @@ fn url_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scraped_repeats_each_point_until_the_next() {
+        let mut s = Series::new("a");
+        s.times = vec![0.0, 300.0, 900.0];
+        s.values = vec![1.0, 2.0, 3.0];
+        let (scraped, scrapes) = s.scraped(100.0);
+        assert_eq!(scrapes, [3, 6, 6]);
+        assert_eq!(scraped.times[..4], [0.0, 100.0, 200.0, 300.0]);
+        assert_eq!(scraped.values[..4], [1.0, 1.0, 1.0, 2.0]);
+        assert_eq!(scraped.times.len(), 15);
+        assert_eq!(scraped.values[14], 3.0);
+    }
 
     #[test]
     fn timestamps_in_every_accepted_form() {

@@ -2,8 +2,10 @@
 //! the one Numenta's HTM detector relies on. A raw score (how many
 //! deviations the value is from what was expected) is noisy: a jumpy series
 //! has large ones every hour. What is unusual is a run of raw scores higher
-//! than this series usually gives. So the mean of the last few raw scores is
-//! compared with the long-run distribution of raw scores (a decayed mean and
+//! than this series usually gives. So the mean of the last few readings' raw
+//! scores (samples that repeat one value are one reading, see
+//! `READING_SECONDS`) is compared with the long-run distribution of raw
+//! scores (a decayed mean and
 //! variance), and the score is how improbable that mean is under it, on a
 //! log scale: 0.5 (the firing level) at the tail probability
 //! `firing_tail`, 1 at its square.
@@ -23,13 +25,24 @@
 //! can fire within it, on a value well past the incident's worst (see
 //! `SeriesState::spike`).
 //!
-//! State: a ring of recent raw scores, the long-run mean and variance, the
-//! largest recent run, and when the quiet period ends; under 100 bytes.
+//! State: a ring of recent readings' raw scores and the reading under way,
+//! the long-run mean and variance, the largest recent run, and when the
+//! quiet period ends; under 128 bytes.
 
 use serde::{Deserialize, Serialize};
 
-/// Raw scores averaged into "recent".
+/// Readings averaged into "recent".
 pub const RECENT: usize = 8;
+
+/// Samples with the same value, within this long of the first of them, are
+/// one reading. A gauge that changes every 5 minutes and is scraped every
+/// 15 s repeats each value 20 times: one observation, not twenty. Counted
+/// as twenty, the mean of the last 8 covered two minutes, a single value
+/// filled it, and the dev split scored 53.0 instead of 72.7 when scraped
+/// so (docs/backtest.md, "Scraped more often than the series changes").
+/// A value that stays the same for longer is a new reading every 5
+/// minutes, the pace the likelihood's settings were chosen at.
+pub const READING_SECONDS: f64 = 300.0;
 
 /// The score at which a detection is made, after which the quiet period runs.
 pub const FIRING_LEVEL: f64 = 0.5;
@@ -47,10 +60,14 @@ const MIN_SPREAD: f64 = 0.3;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Likelihood {
-    /// The last raw scores, a ring.
+    /// The raw scores of the last readings, a ring.
     pub recent: [f32; RECENT],
     pub next: u8,
     pub filled: u8,
+    /// The reading under way, not yet in the ring.
+    pub reading: Reading,
+    /// Readings put in the ring so far.
+    pub readings: u32,
     /// Decayed mean and variance of all raw scores so far.
     pub mean: f64,
     pub variance: f64,
@@ -60,6 +77,28 @@ pub struct Likelihood {
     /// The largest distance of a recent mean from the long-run mean, in
     /// its deviations, lately; fading with the excursions' half-life.
     pub record: f64,
+}
+
+/// Samples that repeat one value (see `READING_SECONDS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    pub value: f64,
+    /// When its first sample was taken.
+    pub since: f64,
+    /// The sum of its samples' raw scores, and how many there were.
+    pub raw_sum: f32,
+    pub samples: u32,
+}
+
+impl Reading {
+    /// Whether a sample of `value` at `now` repeats this reading.
+    fn continued_by(&self, value: f64, now: f64) -> bool {
+        self.samples > 0 && value == self.value && now - self.since < READING_SECONDS
+    }
+
+    fn raw(&self) -> f64 {
+        f64::from(self.raw_sum) / f64::from(self.samples)
+    }
 }
 
 /// How `Likelihood` weighs time; the fields of `Settings` it reads.
@@ -76,20 +115,25 @@ pub struct LikelihoodSettings {
 }
 
 impl Likelihood {
-    /// The score of the recent raw scores with `raw` added, against the
-    /// long-run distribution as it was before it; 0 while quiet or before
-    /// enough raw scores were seen.
-    pub fn score(&self, raw: f64, now: f64, settings: &LikelihoodSettings) -> f64 {
+    /// The score of the recent readings with the sample `raw` of `value` at
+    /// `now` added to its reading, against the long-run distribution as it
+    /// was before it; 0 while quiet or before enough readings were seen.
+    pub fn score(&self, raw: f64, value: f64, now: f64, settings: &LikelihoodSettings) -> f64 {
         if !raw.is_finite() {
             return 0.0;
         }
-        self.run_score(self.run_deviations(raw), now, settings)
+        self.run_score(self.run_deviations(raw, value, now), now, settings)
+    }
+
+    /// Readings so far, the one under way included.
+    fn readings_seen(&self) -> u32 {
+        self.readings + u32::from(self.reading.samples > 0)
     }
 
     /// The score of a run `z` deviations from the long-run mean (see
     /// `run_deviations`).
     fn run_score(&self, z: f64, now: f64, settings: &LikelihoodSettings) -> f64 {
-        if now < self.quiet_until || self.count < settings.min_samples {
+        if now < self.quiet_until || self.readings_seen() < settings.min_samples {
             return 0.0;
         }
         if z <= 0.0 || z < PAST_RECORD * self.record {
@@ -99,23 +143,40 @@ impl Likelihood {
         (FIRING_LEVEL * ln_upper_tail(z) / settings.firing_tail.ln()).clamp(0.0, 1.0)
     }
 
-    /// How far the mean of the recent raw scores with `raw` added lies from
-    /// the long-run mean, in the long-run deviations.
-    fn run_deviations(&self, raw: f64) -> f64 {
-        let kept = usize::from(self.filled).min(RECENT - 1);
-        // The oldest of a full ring is the one `raw` replaces.
+    /// How far the mean of the recent readings' raw scores, with the
+    /// sample `raw` of `value` at `now` added to its reading, lies from the
+    /// long-run mean, in the long-run deviations.
+    fn run_deviations(&self, raw: f64, value: f64, now: f64) -> f64 {
+        let reading = &self.reading;
+        // The sample's reading, and the one before it if the sample ends it.
+        let (latest, ended) = if reading.continued_by(value, now) {
+            (
+                (f64::from(reading.raw_sum) + raw) / f64::from(reading.samples + 1),
+                None,
+            )
+        } else {
+            (raw, (reading.samples > 0).then(|| reading.raw()))
+        };
+        let kept = usize::from(self.filled).min(RECENT - 1 - usize::from(ended.is_some()));
+        // The oldest of a full ring is the one the new readings replace.
         let sum: f64 = (1..=kept)
             .map(|back| f64::from(self.recent[(usize::from(self.next) + RECENT - back) % RECENT]))
-            .sum();
-        let recent = (sum + raw) / (kept + 1) as f64;
+            .sum::<f64>()
+            + ended.unwrap_or(0.0);
+        let count = kept + usize::from(ended.is_some()) + 1;
+        let recent = (sum + latest) / count as f64;
         (recent - self.mean) / self.variance.sqrt().max(MIN_SPREAD)
     }
 
-    /// Folds in `raw`, `elapsed` seconds after the previous one; the record
-    /// run keeps `record_fade` of its size (`excursion::fade`).
+    /// Folds in `raw`, the raw score of `value` at `now`, `elapsed`
+    /// seconds after the previous sample; the record run keeps
+    /// `record_fade` of its size (`excursion::fade`). Each sample weighs in
+    /// the long-run distribution by the time it covers, so the repeats of a
+    /// reading weigh as much together as one sample taken at their pace.
     pub fn update(
         &mut self,
         raw: f64,
+        value: f64,
         now: f64,
         elapsed: f64,
         record_fade: f64,
@@ -124,17 +185,30 @@ impl Likelihood {
         if !raw.is_finite() {
             return;
         }
-        let z = self.run_deviations(raw);
+        let z = self.run_deviations(raw, value, now);
         if self.run_score(z, now, settings) >= FIRING_LEVEL {
             self.quiet_until = now + settings.quiet_seconds;
         }
-        if self.count >= settings.min_samples {
+        if self.readings_seen() >= settings.min_samples {
             // Incidents count too: the aftermath of one is not a new one.
             self.record = (self.record * record_fade).max(z);
         }
-        self.recent[usize::from(self.next)] = raw as f32;
-        self.next = ((usize::from(self.next) + 1) % RECENT) as u8;
-        self.filled = self.filled.saturating_add(1).min(RECENT as u8);
+        if !self.reading.continued_by(value, now) {
+            if self.reading.samples > 0 {
+                self.recent[usize::from(self.next)] = self.reading.raw() as f32;
+                self.next = ((usize::from(self.next) + 1) % RECENT) as u8;
+                self.filled = self.filled.saturating_add(1).min(RECENT as u8);
+                self.readings = self.readings.saturating_add(1);
+            }
+            self.reading = Reading {
+                value,
+                since: now,
+                raw_sum: 0.0,
+                samples: 0,
+            };
+        }
+        self.reading.raw_sum += raw as f32;
+        self.reading.samples = self.reading.samples.saturating_add(1);
         let decay = 1.0 - (-std::f64::consts::LN_2 * elapsed / settings.memory_seconds).exp();
         // Equal weights at first, so the first raw scores do not dominate.
         let alpha = decay.max(1.0 / f64::from(self.count.saturating_add(1)));

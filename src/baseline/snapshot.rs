@@ -1,7 +1,7 @@
 //! Baselines on disk, so a restart (even after kill -9) continues where the
 //! last snapshot left off.
 //!
-//! Format, version 9: the magic `OUTRIDRB`, then little-endian u32 version,
+//! Format, version 10: the magic `OUTRIDRB`, then little-endian u32 version,
 //! u64 payload length and u32 CRC-32 of the payload, then the payload (the
 //! tracked series, postcard-encoded). A write goes to `<file>.tmp`, is fsynced
 //! and renamed over the file, and the directory is fsynced: a reader sees the
@@ -13,8 +13,9 @@
 //! the weeks in which each hour of the week was seen, version 5 the usual
 //! interval between samples, version 6 the likelihood's largest recent
 //! run, version 7 held each hour of the week as a value where later
-//! versions hold its offset from the profile's level, and version 8
-//! lacked the spike test's incident under way; they are refused
+//! versions hold its offset from the profile's level, version 8 lacked
+//! the spike test's incident under way, and version 9 the likelihood's
+//! reading under way; they are refused
 //! like any other version, so baselines start afresh once after the
 //! upgrade.
 
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 use super::Tracked;
 
 const MAGIC: &[u8; 8] = b"OUTRIDRB";
-pub const VERSION: u32 = 9;
+pub const VERSION: u32 = 10;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 4;
 pub const FILE_NAME: &str = "baselines.snapshot";
 
@@ -205,10 +206,10 @@ mod tests {
             Err(SnapshotError::Version { found: 3, .. })
         ));
         let mut version = good.clone();
-        version[8] = 10;
+        version[8] = 11;
         assert!(matches!(
             decode(&version, path),
-            Err(SnapshotError::Version { found: 10, .. })
+            Err(SnapshotError::Version { found: 11, .. })
         ));
         assert!(matches!(
             decode(b"hello world, not a snapshot at all", path),

@@ -59,20 +59,6 @@ struct File {
     windows: Vec<(f64, f64)>,
 }
 
-impl File {
-    /// Per sample of the file, the highest of `scores` over its scrapes.
-    fn judged(&self, scores: &[f64]) -> Vec<f64> {
-        let mut at = 0;
-        self.scrapes
-            .iter()
-            .map(|&n| {
-                at += n;
-                scores[at - n..at].iter().copied().fold(0.0, f64::max)
-            })
-            .collect()
-    }
-}
-
 /// How the series are changed before scoring; see the options above.
 struct Recording {
     every: usize,
@@ -429,7 +415,7 @@ fn main() {
     for (name, detector) in &detectors {
         let scores: Vec<Vec<f64>> = files
             .iter()
-            .map(|f| f.judged(&detector(&f.series)))
+            .map(|f| input::highest_per_point(&detector(&f.series), &f.scrapes))
             .collect();
         let corpus: Vec<CorpusFile> = files
             .iter()

@@ -118,15 +118,7 @@ impl Corpus {
             .iter()
             .map(|(_, series, _)| {
                 let (scraped, scrapes) = series.scraped(seconds);
-                let scores = scores(&scraped);
-                let mut at = 0;
-                scrapes
-                    .iter()
-                    .map(|&n| {
-                        at += n;
-                        scores[at - n..at].iter().copied().fold(0.0, f64::max)
-                    })
-                    .collect()
+                input::highest_per_point(&scores(&scraped), &scrapes)
             })
             .collect();
         split

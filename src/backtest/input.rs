@@ -93,7 +93,6 @@ impl Series {
         }
         (scraped, scrapes)
     }
-
     /// What to tell the user about skipped points, if any were.
     pub fn out_of_order_warning(&self, file: &str) -> Option<String> {
         let OutOfOrder { count, first_line } = self.out_of_order;
@@ -118,6 +117,19 @@ impl Series {
             .collect();
         format!("{}{{{}}}", self.name, labels.join(","))
     }
+}
+
+/// Per point of a series scraped as `Series::scraped` does, the highest of
+/// `scores` (one per scrape) over that point's `scrapes`.
+pub fn highest_per_point(scores: &[f64], scrapes: &[usize]) -> Vec<f64> {
+    let mut at = 0;
+    scrapes
+        .iter()
+        .map(|&n| {
+            at += n;
+            scores[at - n..at].iter().copied().fold(0.0, f64::max)
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -512,6 +524,8 @@ mod tests {
         assert_eq!(scraped.values[..4], [1.0, 1.0, 1.0, 2.0]);
         assert_eq!(scraped.times.len(), 15);
         assert_eq!(scraped.values[14], 3.0);
+        let scores: Vec<f64> = (0..15).map(f64::from).collect();
+        assert_eq!(highest_per_point(&scores, &scrapes), [2.0, 8.0, 14.0]);
     }
 
     #[test]

@@ -59,7 +59,6 @@ pub fn replay(
 ) {
     let has_rules = rules.groups.iter().any(|g| !g.rules.is_empty());
     let mut tracker = Tracker::new(baselines);
-    let idle = tracker.config().idle_timeout.as_secs_f64();
     // Alerts are not sent, so the resend interval does not matter.
     let mut evaluator = has_rules.then(|| Evaluator::new(rules, Duration::from_secs(3600)));
 
@@ -116,13 +115,9 @@ pub fn replay(
         for family in &mut families {
             family.samples.clear();
         }
-        let mut resumed_after_idle = false;
         for (i, s) in series.iter().enumerate() {
             let at = cursors[i];
             if s.times.get(at) == Some(&now) {
-                // A sidecar ticking through the gap would have dropped the
-                // series, whether or not other series are replayed in it.
-                resumed_after_idle |= at > 0 && now - s.times[at - 1] > idle;
                 families[family_of[i]].samples.push(Sample {
                     labels: Arc::clone(&labels[i]),
                     value: s.values[at],
@@ -141,9 +136,6 @@ pub fn replay(
                 });
             }
         };
-        if resumed_after_idle {
-            tracker.forget_idle(now);
-        }
         let gauges = tracker.observe_with(&families, now, &mut report, has_rules);
         if let Some(evaluator) = &mut evaluator {
             let mut all = gauges;

@@ -159,15 +159,6 @@ impl Tracker {
         self.observe_with(families, now, &mut |_, _, _| {}, true)
     }
 
-    /// Drops the series not seen for longer than `idle_timeout` before
-    /// `now`. Every tick does; a replay of samples calls it itself where a
-    /// series comes back after such a gap, since a running sidecar would
-    /// have ticked (and dropped it) in between.
-    pub fn forget_idle(&mut self, now: f64) {
-        let idle = self.config.idle_timeout.as_secs_f64();
-        self.series.retain(|_, t| now - t.last_seen <= idle);
-    }
-
     /// `observe`, telling `scored` each tracked source sample's labels (the
     /// very `Labels` of the family's sample), the value tracked and its
     /// score, as exported; the backtest reads its results through it.
@@ -191,6 +182,7 @@ impl Tracker {
                 refused: &mut refused,
                 hasher: &self.hasher,
                 max_series: self.config.max_series,
+                idle: self.config.idle_timeout.as_secs_f64(),
                 settings: &self.settings[index],
                 window_labels: &self.window_labels,
                 track: index,
@@ -230,7 +222,8 @@ impl Tracker {
                 }
             }
         }
-        self.forget_idle(now);
+        let idle = self.config.idle_timeout.as_secs_f64();
+        self.series.retain(|_, t| now - t.last_seen <= idle);
         self.report_refused(refused.len());
         let mut families: Vec<Family> = out.into_families().into_iter().collect();
         families.push(
@@ -279,6 +272,7 @@ struct Recorder<'a> {
     refused: &'a mut HashSet<u64>,
     hasher: &'a RandomState,
     max_series: usize,
+    idle: f64,
     settings: &'a Settings,
     window_labels: &'a [String],
     track: usize,
@@ -294,30 +288,36 @@ impl Recorder<'_> {
     fn record(&mut self, name: &str, labels: &Labels, input: Input) {
         series_key(self.key, name, labels);
         let now = self.now;
+        let fresh = || Tracked {
+            name: name.to_owned(),
+            labels: labels
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.clone()))
+                .collect(),
+            track: self.track,
+            previous: None,
+            state: SeriesState::new(self.settings),
+            last_seen: now,
+            exported: None,
+        };
         let tracked = match self.series.get_mut(self.key.as_str()) {
             // Selectors may overlap: a series belongs to the track that
             // first picked it, so it is updated once per tick.
             Some(tracked) if tracked.track != self.track => return,
+            // Back after longer than the idle timeout: a sidecar ticking
+            // through the gap would have dropped it, whether or not a tick
+            // came in between (a replay ticks only at samples' times).
+            Some(tracked) if now - tracked.last_seen > self.idle => {
+                *tracked = fresh();
+                tracked
+            }
             Some(tracked) => tracked,
             None => {
                 if self.series.len() >= self.max_series {
                     self.refused.insert(self.hasher.hash_one(self.key.as_str()));
                     return;
                 }
-                self.series
-                    .entry(self.key.clone())
-                    .or_insert_with(|| Tracked {
-                        name: name.to_owned(),
-                        labels: labels
-                            .iter()
-                            .map(|(n, v)| (n.to_string(), v.clone()))
-                            .collect(),
-                        track: self.track,
-                        previous: None,
-                        state: SeriesState::new(self.settings),
-                        last_seen: now,
-                        exported: None,
-                    })
+                self.series.entry(self.key.clone()).or_insert_with(fresh)
             }
         };
         tracked.last_seen = now;

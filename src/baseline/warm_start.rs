@@ -489,16 +489,10 @@ fn key_of<'a>(name: &str, labels: impl Iterator<Item = (&'a str, &'a String)>) -
 }
 
 /// Feeds `points` to `tracker` as the ticks of a sidecar that saw them. A
-/// gap longer than `idle_timeout` drops the series first, as a running
-/// sidecar would have.
+/// gap longer than `idle_timeout` starts the series afresh, as a running
+/// sidecar would have (see `Tracker`).
 fn feed(tracker: &mut Tracker, series: &Pending, points: &[Point]) {
-    let idle = tracker.config().idle_timeout.as_secs_f64();
-    let mut last: Option<f64> = None;
     for point in points {
-        if last.is_some_and(|last| point.now - last > idle) {
-            tracker.forget_idle(point.now);
-        }
-        last = Some(point.now);
         let family = Family {
             name: Cow::Owned(series.name.clone()),
             help: Cow::Borrowed(""),

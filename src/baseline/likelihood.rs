@@ -4,7 +4,7 @@
 //! has large ones every hour. What is unusual is a run of raw scores higher
 //! than this series usually gives. So the mean of the last few readings' raw
 //! scores (samples that repeat one value are one reading, see
-//! `READING_SECONDS`) is compared with the long-run distribution of raw
+//! `Reading::continued_by`) is compared with the long-run distribution of raw
 //! scores (a decayed mean and
 //! variance), and the score is how improbable that mean is under it, on a
 //! log scale: 0.5 (the firing level) at the tail probability
@@ -26,8 +26,9 @@
 //! `SeriesState::spike`).
 //!
 //! State: a ring of recent readings' raw scores and the reading under way,
-//! the long-run mean and variance, the largest recent run, and when the
-//! quiet period ends; under 128 bytes.
+//! how many samples the latest values lasted, the long-run mean and
+//! variance, the largest recent run, and when the quiet period ends; under
+//! 128 bytes.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +42,8 @@ pub const RECENT: usize = 8;
 /// filled it, and the dev split scored 53.0 instead of 72.7 when scraped
 /// so (docs/backtest.md, "Scraped more often than the series changes").
 /// A value that stays the same for longer is a new reading every 5
-/// minutes, the pace the likelihood's settings were chosen at.
+/// minutes, the pace the likelihood's settings were chosen at, unless the
+/// values before it lasted longer too (see `Reading::continued_by`).
 pub const READING_SECONDS: f64 = 300.0;
 
 /// The score at which a detection is made, after which the quiet period runs.
@@ -66,6 +68,12 @@ pub struct Likelihood {
     pub filled: u8,
     /// The reading under way, not yet in the ring.
     pub reading: Reading,
+    /// Samples of the current value so far, and of the value before it.
+    pub run: u32,
+    pub previous_run: u32,
+    /// The fewer samples of the two values before the current one (see
+    /// `Reading::continued_by`).
+    pub held: u32,
     /// Readings put in the ring so far.
     pub readings: u32,
     /// Decayed mean and variance of all raw scores so far.
@@ -91,9 +99,21 @@ pub struct Reading {
 }
 
 impl Reading {
-    /// Whether a sample of `value` at `now` repeats this reading.
-    fn continued_by(&self, value: f64, now: f64) -> bool {
-        self.samples > 0 && value == self.value && now - self.since < READING_SECONDS
+    /// Whether a sample of `value` at `now` repeats this reading: the same
+    /// value, within `READING_SECONDS` of its first sample or with fewer
+    /// samples than the two values before it each lasted (`held`), and an
+    /// eighth more for a scrape that lands late. A job that writes its
+    /// figure once an hour, scraped every 15 s, is one reading per value,
+    /// not 12 that fill the recent mean alone. The last two values, not
+    /// one, so that a value read twice by chance does not merge the next;
+    /// samples, not time, so that a series whose every sample differs
+    /// (`held` is 1) is read as before at any interval. A value held longer
+    /// than the ones before it is a new reading as each such span passes,
+    /// so a level that holds is still read.
+    fn continued_by(&self, value: f64, now: f64, held: u32) -> bool {
+        self.samples > 0
+            && value == self.value
+            && (now - self.since < READING_SECONDS || self.samples < held.saturating_add(held / 8))
     }
 
     fn raw(&self) -> f64 {
@@ -149,7 +169,7 @@ impl Likelihood {
     fn run_deviations(&self, raw: f64, value: f64, now: f64) -> f64 {
         let reading = &self.reading;
         // The sample's reading, and the one before it if the sample ends it.
-        let (latest, ended) = if reading.continued_by(value, now) {
+        let (latest, ended) = if reading.continued_by(value, now, self.held) {
             (
                 (f64::from(reading.raw_sum) + raw) / f64::from(reading.samples + 1),
                 None,
@@ -193,7 +213,16 @@ impl Likelihood {
             // Incidents count too: the aftermath of one is not a new one.
             self.record = (self.record * record_fade).max(z);
         }
-        if !self.reading.continued_by(value, now) {
+        if self.reading.samples == 0 || value != self.reading.value {
+            // A value ended: `held` is what the next one is read against.
+            if self.run > 0 {
+                self.held = self.previous_run.min(self.run);
+                self.previous_run = self.run;
+            }
+            self.run = 0;
+        }
+        self.run = self.run.saturating_add(1);
+        if !self.reading.continued_by(value, now, self.held) {
             if self.reading.samples > 0 {
                 self.recent[usize::from(self.next)] = self.reading.raw() as f32;
                 self.next = ((usize::from(self.next) + 1) % RECENT) as u8;

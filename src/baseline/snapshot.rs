@@ -1,7 +1,7 @@
 //! Baselines on disk, so a restart (even after kill -9) continues where the
 //! last snapshot left off.
 //!
-//! Format, version 10: the magic `OUTRIDRB`, then little-endian u32 version,
+//! Format, version 11: the magic `OUTRIDRB`, then little-endian u32 version,
 //! u64 payload length and u32 CRC-32 of the payload, then the payload (the
 //! tracked series, postcard-encoded). A write goes to `<file>.tmp`, is fsynced
 //! and renamed over the file, and the directory is fsynced: a reader sees the
@@ -14,8 +14,9 @@
 //! interval between samples, version 6 the likelihood's largest recent
 //! run, version 7 held each hour of the week as a value where later
 //! versions hold its offset from the profile's level, version 8 lacked
-//! the spike test's incident under way, and version 9 the likelihood's
-//! reading under way; they are refused
+//! the spike test's incident under way, version 9 the likelihood's
+//! reading under way, and version 10 how long its values lasted; they are
+//! refused
 //! like any other version, so baselines start afresh once after the
 //! upgrade.
 
@@ -26,7 +27,7 @@ use std::path::{Path, PathBuf};
 use super::Tracked;
 
 const MAGIC: &[u8; 8] = b"OUTRIDRB";
-pub const VERSION: u32 = 10;
+pub const VERSION: u32 = 11;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 4;
 pub const FILE_NAME: &str = "baselines.snapshot";
 
@@ -206,10 +207,10 @@ mod tests {
             Err(SnapshotError::Version { found: 3, .. })
         ));
         let mut version = good.clone();
-        version[8] = 11;
+        version[8] = 12;
         assert!(matches!(
             decode(&version, path),
-            Err(SnapshotError::Version { found: 11, .. })
+            Err(SnapshotError::Version { found: 12, .. })
         ));
         assert!(matches!(
             decode(b"hello world, not a snapshot at all", path),

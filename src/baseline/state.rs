@@ -926,14 +926,21 @@ mod tests {
     /// minutes from `MONDAY`, each held and sampled every `scrape` seconds
     /// until the next (a gauge that changes every 5 minutes, scraped more
     /// often): the indexes of the values that fired on any of their scrapes.
-    fn firing_when_scraped(values: &[f64], scrape: f64, settings: &Settings) -> Vec<usize> {
+    /// The indices of `values`, each held for `lasts` seconds and scraped
+    /// every `scrape`, at which the score reaches the firing level.
+    fn firing_when_scraped(
+        values: &[f64],
+        lasts: f64,
+        scrape: f64,
+        settings: &Settings,
+    ) -> Vec<usize> {
         let mut state = SeriesState::new(settings);
         let mut fired = Vec::new();
         for (i, &value) in values.iter().enumerate() {
-            let start = MONDAY + i as f64 * 300.0;
+            let start = MONDAY + i as f64 * lasts;
             let mut t = start;
             let mut fires = false;
-            while t < start + 300.0 {
+            while t < start + lasts {
                 let score = state.score(value, t, settings);
                 fires |= score
                     .and_then(|s| s.anomaly)
@@ -959,7 +966,7 @@ mod tests {
             *v += 20.0;
         }
         let settings = Settings::default();
-        let every_five_minutes = firing_when_scraped(&values, 300.0, &settings);
+        let every_five_minutes = firing_when_scraped(&values, 300.0, 300.0, &settings);
         assert!(
             every_five_minutes
                 .iter()
@@ -969,8 +976,32 @@ mod tests {
         );
         for scrape in [60.0, 15.0] {
             assert_eq!(
-                firing_when_scraped(&values, scrape, &settings),
+                firing_when_scraped(&values, 300.0, scrape, &settings),
                 every_five_minutes,
+                "scraped every {scrape} s"
+            );
+        }
+    }
+
+    #[test]
+    fn a_value_held_for_an_hour_and_scraped_often_is_one_reading() {
+        // A job that writes its figure once an hour, scraped every minute
+        // or 15 s: four weeks of noise, then eight hours 4.4 deviations up.
+        // Read as 12 readings an hour, one ordinary value filled the recent
+        // mean and paged 5 to 7 times in the four weeks.
+        let mut noise = Noise(11);
+        let mut values: Vec<f64> = (0..28 * 24).map(|_| noise.normal(100.0, 5.0)).collect();
+        let incident = 25 * 24 + 12;
+        for v in &mut values[incident..incident + 8] {
+            *v += 22.0;
+        }
+        let settings = Settings::default();
+        let hourly = firing_when_scraped(&values, 3600.0, 3600.0, &settings);
+        assert_eq!(hourly, vec![incident]);
+        for scrape in [60.0, 15.0] {
+            assert_eq!(
+                firing_when_scraped(&values, 3600.0, scrape, &settings),
+                hourly,
                 "scraped every {scrape} s"
             );
         }
@@ -997,11 +1028,11 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(
-            firing_when_scraped(&values, 300.0, &seasonal),
+            firing_when_scraped(&values, 300.0, 300.0, &seasonal),
             Vec::<usize>::new()
         );
         assert_eq!(
-            firing_when_scraped(&values, 15.0, &seasonal),
+            firing_when_scraped(&values, 300.0, 15.0, &seasonal),
             Vec::<usize>::new()
         );
     }

@@ -69,11 +69,11 @@ pub struct Likelihood {
     /// The reading under way, not yet in the ring.
     pub reading: Reading,
     /// Samples of the current value so far, and of the value before it.
-    pub run: u32,
-    pub previous_run: u32,
-    /// The fewer samples of the two values before the current one (see
-    /// `Reading::continued_by`).
-    pub held: u32,
+    pub value_samples: u32,
+    pub previous_value_samples: u32,
+    /// The fewer samples of the two values before the current one: how
+    /// long a value is usually held (see `Reading::continued_by`).
+    pub held_samples: u32,
     /// Readings put in the ring so far.
     pub readings: u32,
     /// Decayed mean and variance of all raw scores so far.
@@ -87,7 +87,7 @@ pub struct Likelihood {
     pub record: f64,
 }
 
-/// Samples that repeat one value (see `READING_SECONDS`).
+/// Samples that repeat one value (see `Reading::continued_by`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
     pub value: f64,
@@ -99,21 +99,31 @@ pub struct Reading {
 }
 
 impl Reading {
-    /// Whether a sample of `value` at `now` repeats this reading: the same
-    /// value, within `READING_SECONDS` of its first sample or with fewer
-    /// samples than the two values before it each lasted (`held`), and an
-    /// eighth more for a scrape that lands late. A job that writes its
-    /// figure once an hour, scraped every 15 s, is one reading per value,
-    /// not 12 that fill the recent mean alone. The last two values, not
-    /// one, so that a value read twice by chance does not merge the next;
-    /// samples, not time, so that a series whose every sample differs
-    /// (`held` is 1) is read as before at any interval. A value held longer
-    /// than the ones before it is a new reading as each such span passes,
-    /// so a level that holds is still read.
-    fn continued_by(&self, value: f64, now: f64, held: u32) -> bool {
-        self.samples > 0
-            && value == self.value
-            && (now - self.since < READING_SECONDS || self.samples < held.saturating_add(held / 8))
+    /// Whether a sample of `value` at `now` repeats this reading. A job
+    /// that writes its figure once an hour, scraped every 15 s, repeats it
+    /// 240 times: one observation, not 12 readings of 5 minutes that fill
+    /// the recent mean alone. So a repeat continues the reading within
+    /// `READING_SECONDS` of its first sample, or while the reading has fewer
+    /// samples than each of the two values before it had (`held_samples`),
+    /// and an eighth more (none below 8 samples) for a scrape that lands
+    /// late. The last two values, not one, so that a value read twice by
+    /// chance does not merge the next; samples, not time, so that a series
+    /// whose every value differs (`held_samples` at most 1) is read as
+    /// before at any interval. A value held longer than those before it (a
+    /// job that stopped writing) is a new reading each time that span
+    /// passes, so a level that holds is still read, at the pace the series
+    /// has changed at. That holds for a series that moves in steps at its
+    /// own pace too (a square wave, a count resting at 0): each level is
+    /// one reading while it lasts no longer than the levels before it.
+    fn continued_by(&self, value: f64, now: f64, held_samples: u32) -> bool {
+        self.repeats(value)
+            && (now - self.since < READING_SECONDS
+                || self.samples < held_samples.saturating_add(held_samples / 8))
+    }
+
+    /// Whether `value` is this reading's value.
+    fn repeats(&self, value: f64) -> bool {
+        self.samples > 0 && value == self.value
     }
 
     fn raw(&self) -> f64 {
@@ -169,9 +179,9 @@ impl Likelihood {
     fn run_deviations(&self, raw: f64, value: f64, now: f64) -> f64 {
         let reading = &self.reading;
         // The sample's reading, and the one before it if the sample ends it.
-        let (latest, ended) = if reading.continued_by(value, now, self.held) {
+        let (latest, ended) = if reading.continued_by(value, now, self.held_samples) {
             (
-                (f64::from(reading.raw_sum) + raw) / f64::from(reading.samples + 1),
+                (f64::from(reading.raw_sum) + raw) / (f64::from(reading.samples) + 1.0),
                 None,
             )
         } else {
@@ -213,18 +223,18 @@ impl Likelihood {
             // Incidents count too: the aftermath of one is not a new one.
             self.record = (self.record * record_fade).max(z);
         }
-        if self.reading.samples == 0 || value != self.reading.value {
-            // A value ended: `held` is what the next one is read against.
-            if self.run > 0 {
-                self.held = self.previous_run.min(self.run);
-                self.previous_run = self.run;
+        if !self.reading.repeats(value) {
+            // A value ended: the next is read against how long it was held.
+            if self.value_samples > 0 {
+                self.held_samples = self.previous_value_samples.min(self.value_samples);
+                self.previous_value_samples = self.value_samples;
             }
-            self.run = 0;
+            self.value_samples = 0;
         }
-        self.run = self.run.saturating_add(1);
-        if !self.reading.continued_by(value, now, self.held) {
+        self.value_samples = self.value_samples.saturating_add(1);
+        if !self.reading.continued_by(value, now, self.held_samples) {
             if self.reading.samples > 0 {
-                self.recent[usize::from(self.next)] = self.reading.raw() as f32;
+                self.recent[usize::from(self.next) % RECENT] = self.reading.raw() as f32;
                 self.next = ((usize::from(self.next) + 1) % RECENT) as u8;
                 self.filled = self.filled.saturating_add(1).min(RECENT as u8);
                 self.readings = self.readings.saturating_add(1);
@@ -286,5 +296,71 @@ mod tests {
                 "{z}: {got} vs {expected}"
             );
         }
+    }
+
+    const SETTINGS: LikelihoodSettings = LikelihoodSettings {
+        memory_seconds: 2.0 * 86_400.0,
+        min_samples: 20,
+        quiet_seconds: 86_400.0,
+        firing_tail: 0.01,
+    };
+
+    /// Feeds `samples` samples of `value`, `every` seconds apart from
+    /// `*now`; returns how many readings were put in the ring meanwhile.
+    fn hold(
+        likelihood: &mut Likelihood,
+        value: f64,
+        samples: u32,
+        every: f64,
+        now: &mut f64,
+    ) -> u32 {
+        let before = likelihood.readings;
+        for _ in 0..samples {
+            likelihood.update(1.0, value, *now, every, 1.0, &SETTINGS);
+            *now += every;
+        }
+        likelihood.readings - before
+    }
+
+    #[test]
+    fn a_value_held_no_longer_than_the_two_before_it_is_one_reading() {
+        let mut likelihood = Likelihood::default();
+        let mut now = 0.0;
+        // Hourly values scraped every 15 s. The first two, with nothing to
+        // go by, are read every 5 minutes: 12 readings each, of which the
+        // last ends when the next value comes.
+        assert_eq!(hold(&mut likelihood, 1.0, 240, 15.0, &mut now), 11);
+        assert_eq!(hold(&mut likelihood, 2.0, 240, 15.0, &mut now), 12);
+        // From the third on, a value is one reading, a scrape that lands
+        // late included: each ends as the next one comes.
+        assert_eq!(hold(&mut likelihood, 3.0, 240, 15.0, &mut now), 1);
+        assert_eq!(hold(&mut likelihood, 4.0, 241, 15.0, &mut now), 1);
+        assert_eq!(hold(&mut likelihood, 5.0, 240, 15.0, &mut now), 1);
+        // A value held for a day (a job that stopped writing) is a new
+        // reading every 270 samples, an hour and an eighth.
+        assert_eq!(
+            hold(&mut likelihood, 6.0, 5_760, 15.0, &mut now),
+            1 + 5_760 / 270
+        );
+    }
+
+    #[test]
+    fn a_value_read_twice_by_chance_does_not_merge_the_next() {
+        // Every 5 minutes: 1, 2, 2, 3, 3. The value before 2 was read once,
+        // so 2's repeat is no habit and 3's repeat is a reading of its own.
+        let mut likelihood = Likelihood::default();
+        let mut now = 0.0;
+        let readings: u32 = [(1.0, 1), (2.0, 2), (3.0, 2), (4.0, 1)]
+            .into_iter()
+            .map(|(value, samples)| hold(&mut likelihood, value, samples, 300.0, &mut now))
+            .sum();
+        assert_eq!(readings, 5);
+        // After two values held twice each, a third is one reading: only
+        // the value before it ends while it is read.
+        for value in [5.0, 6.0, 7.0] {
+            hold(&mut likelihood, value, 2, 300.0, &mut now);
+        }
+        assert_eq!(likelihood.held_samples, 2);
+        assert_eq!(hold(&mut likelihood, 8.0, 2, 300.0, &mut now), 1);
     }
 }

@@ -922,12 +922,10 @@ mod tests {
         (state, seasonal)
     }
 
-    /// Where the score reaches the firing level on `values`, one every 5
-    /// minutes from `MONDAY`, each held and sampled every `scrape` seconds
-    /// until the next (a gauge that changes every 5 minutes, scraped more
-    /// often): the indexes of the values that fired on any of their scrapes.
-    /// The indices of `values`, each held for `lasts` seconds and scraped
-    /// every `scrape`, at which the score reaches the firing level.
+    /// Where the score reaches the firing level on `values`, one every
+    /// `lasts` seconds from `MONDAY`, each held and sampled every `scrape`
+    /// seconds until the next (a gauge scraped more often than it changes):
+    /// the indexes of the values that fired on any of their scrapes.
     fn firing_when_scraped(
         values: &[f64],
         lasts: f64,
@@ -988,7 +986,8 @@ mod tests {
         // A job that writes its figure once an hour, scraped every minute
         // or 15 s: four weeks of noise, then eight hours 4.4 deviations up.
         // Read as 12 readings an hour, one ordinary value filled the recent
-        // mean and paged 5 to 7 times in the four weeks.
+        // mean: it paged at 6 ordinary hours scraped every minute, and at 8
+        // every 15 s.
         let mut noise = Noise(11);
         let mut values: Vec<f64> = (0..28 * 24).map(|_| noise.normal(100.0, 5.0)).collect();
         let incident = 25 * 24 + 12;

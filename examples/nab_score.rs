@@ -8,7 +8,7 @@
 //!
 //! cargo run --release --example nab_score -- tests/data/nab [--every N]
 //!     [--offset X] [--jitter S] [--stretch K] [--gaps H] [--keep P]
-//!     [--repeat K] [--scrape S] [--skyline]
+//!     [--repeat K] [--scrape S [--changing]] [--skyline]
 //!
 //! `--skyline` adds a fourth detector, Skyline's consensus as NAB runs it
 //! (see `skyline`), for comparison with its published scores.
@@ -38,6 +38,10 @@
 //!   next (a gauge that changes at the file's pace, scraped every S
 //!   seconds); each sample of the file is judged by the highest score of
 //!   its scrapes, so the labels and NAB's probation are those of the file.
+//! - `--changing`, with `--scrape`: each scrape reads the straight line
+//!   from a value to the next instead of holding it (a gauge that changes
+//!   at every scrape with the file's shapes: a queue that builds, memory
+//!   that grows).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,6 +73,7 @@ struct Recording {
     keep: f64,
     repeat: usize,
     scrape: f64,
+    changing: bool,
 }
 
 /// A fixed linear congruential sequence of uniform numbers in [0, 1): the
@@ -179,7 +184,9 @@ fn load(dir: &Path, recording: &Recording) -> Vec<File> {
             .map(|(a, b)| (recording.stretched(start, a), recording.stretched(start, b)))
             .collect();
         let times = series.times.clone();
-        let (series, scrapes) = if recording.scrape > 0.0 {
+        let (series, scrapes) = if recording.scrape > 0.0 && recording.changing {
+            series.scraped_changing(recording.scrape)
+        } else if recording.scrape > 0.0 {
             series.scraped(recording.scrape)
         } else {
             let ones = vec![1; series.times.len()];
@@ -372,6 +379,8 @@ fn main() {
     );
     let scrape = option("--scrape", 0.0);
     assert!(scrape >= 0.0, "--scrape takes an interval in seconds");
+    let changing = args.iter().any(|a| a == "--changing");
+    assert!(!changing || scrape > 0.0, "--changing goes with --scrape");
     let recording = Recording {
         every: every as usize,
         offset: option("--offset", 0.0),
@@ -381,6 +390,7 @@ fn main() {
         keep,
         repeat: repeat as usize,
         scrape,
+        changing,
     };
     let dir = args
         .first()

@@ -71,6 +71,23 @@ impl Series {
     /// would see it; and how many scrapes each point became, to judge each
     /// point by its scrapes.
     pub fn scraped(&self, every: f64) -> (Series, Vec<usize>) {
+        self.resampled(every, |value, _next, _share| value)
+    }
+
+    /// As `scraped`, but each scrape reads the straight line from a point
+    /// to the next: a gauge whose value changes at every scrape (a queue
+    /// that builds, memory that grows) with the file's shapes.
+    pub fn scraped_changing(&self, every: f64) -> (Series, Vec<usize>) {
+        self.resampled(every, |value, next, share| value + (next - value) * share)
+    }
+
+    /// Each point sampled every `every` seconds until the next point's
+    /// time, the sample `k` of `n` reading `between(value, next, k / n)`.
+    fn resampled(
+        &self,
+        every: f64,
+        between: impl Fn(f64, f64, f64) -> f64,
+    ) -> (Series, Vec<usize>) {
         let times = &self.times;
         let mut scraped = Series {
             times: Vec::with_capacity(times.len()),
@@ -84,15 +101,19 @@ impl Series {
                 (None, Some(before)) => time - times[before],
                 (None, None) => every,
             };
+            let next = self.values.get(i + 1).copied().unwrap_or(value);
             let count = ((lasts / every).ceil() as usize).max(1);
             for k in 0..count {
                 scraped.times.push(time + k as f64 * every);
-                scraped.values.push(value);
+                scraped
+                    .values
+                    .push(between(value, next, k as f64 / count as f64));
             }
             scrapes.push(count);
         }
         (scraped, scrapes)
     }
+
     /// What to tell the user about skipped points, if any were.
     pub fn out_of_order_warning(&self, file: &str) -> Option<String> {
         let OutOfOrder { count, first_line } = self.out_of_order;
@@ -513,12 +534,17 @@ fn url_encode(text: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn scraped_repeats_each_point_until_the_next() {
+    /// Points at 0, 300 and 900 s.
+    fn three_points(values: [f64; 3]) -> Series {
         let mut s = Series::new("a");
         s.times = vec![0.0, 300.0, 900.0];
-        s.values = vec![1.0, 2.0, 3.0];
-        let (scraped, scrapes) = s.scraped(100.0);
+        s.values = values.to_vec();
+        s
+    }
+
+    #[test]
+    fn scraped_repeats_each_point_until_the_next() {
+        let (scraped, scrapes) = three_points([1.0, 2.0, 3.0]).scraped(100.0);
         assert_eq!(scrapes, [3, 6, 6]);
         assert_eq!(scraped.times[..4], [0.0, 100.0, 200.0, 300.0]);
         assert_eq!(scraped.values[..4], [1.0, 1.0, 1.0, 2.0]);
@@ -526,6 +552,17 @@ mod tests {
         assert_eq!(scraped.values[14], 3.0);
         let scores: Vec<f64> = (0..15).map(f64::from).collect();
         assert_eq!(highest_per_point(&scores, &scrapes), [2.0, 8.0, 14.0]);
+    }
+
+    #[test]
+    fn scraped_changing_reads_the_line_to_the_next_point() {
+        let s = three_points([1.0, 4.0, 1.0]);
+        let (scraped, scrapes) = s.scraped_changing(100.0);
+        assert_eq!(scrapes, [3, 6, 6]);
+        assert_eq!(scraped.times, s.scraped(100.0).0.times);
+        assert_eq!(scraped.values[..5], [1.0, 2.0, 3.0, 4.0, 3.5]);
+        // The last point has no next: it is held.
+        assert_eq!(scraped.values[9..], [1.0; 6]);
     }
 
     #[test]

@@ -953,18 +953,46 @@ mod tests {
         fired
     }
 
+    /// `count` values of noise around 100 (deviation 5), `seed` for the
+    /// noise, with `len` of them from `incident` on raised by `bump`.
+    fn noise_with_incident(
+        seed: u64,
+        count: usize,
+        incident: usize,
+        len: usize,
+        bump: f64,
+    ) -> Vec<f64> {
+        let mut noise = Noise(seed);
+        let mut values: Vec<f64> = (0..count).map(|_| noise.normal(100.0, 5.0)).collect();
+        for v in &mut values[incident..incident + len] {
+            *v += bump;
+        }
+        values
+    }
+
+    /// Where the score fires on `values`, each lasting `lasts` seconds and
+    /// read once; asserting it fires at the same values when each is
+    /// scraped every minute and every 15 s.
+    fn fires_alike_when_scraped(values: &[f64], lasts: f64) -> Vec<usize> {
+        let settings = Settings::default();
+        let once = firing_when_scraped(values, lasts, lasts, &settings);
+        for scrape in [60.0, 15.0] {
+            assert_eq!(
+                firing_when_scraped(values, lasts, scrape, &settings),
+                once,
+                "scraped every {scrape} s"
+            );
+        }
+        once
+    }
+
     #[test]
     fn a_value_scraped_many_times_is_one_reading() {
         // Ten days of noise, then on the ninth an hour 4 deviations up:
         // below the spike test, a run the likelihood sees.
-        let mut noise = Noise(7);
-        let mut values: Vec<f64> = (0..10 * 288).map(|_| noise.normal(100.0, 5.0)).collect();
         let incident = 8 * 288 + 144;
-        for v in &mut values[incident..incident + 12] {
-            *v += 20.0;
-        }
-        let settings = Settings::default();
-        let every_five_minutes = firing_when_scraped(&values, 300.0, 300.0, &settings);
+        let values = noise_with_incident(7, 10 * 288, incident, 12, 20.0);
+        let every_five_minutes = fires_alike_when_scraped(&values, 300.0);
         assert!(
             every_five_minutes
                 .iter()
@@ -972,13 +1000,6 @@ mod tests {
                 && !every_five_minutes.is_empty(),
             "{every_five_minutes:?}"
         );
-        for scrape in [60.0, 15.0] {
-            assert_eq!(
-                firing_when_scraped(&values, 300.0, scrape, &settings),
-                every_five_minutes,
-                "scraped every {scrape} s"
-            );
-        }
     }
 
     #[test]
@@ -988,22 +1009,9 @@ mod tests {
         // Read as 12 readings an hour, one ordinary value filled the recent
         // mean: it paged at 6 ordinary hours scraped every minute, and at 8
         // every 15 s.
-        let mut noise = Noise(11);
-        let mut values: Vec<f64> = (0..28 * 24).map(|_| noise.normal(100.0, 5.0)).collect();
         let incident = 25 * 24 + 12;
-        for v in &mut values[incident..incident + 8] {
-            *v += 22.0;
-        }
-        let settings = Settings::default();
-        let hourly = firing_when_scraped(&values, 3600.0, 3600.0, &settings);
-        assert_eq!(hourly, vec![incident]);
-        for scrape in [60.0, 15.0] {
-            assert_eq!(
-                firing_when_scraped(&values, 3600.0, scrape, &settings),
-                hourly,
-                "scraped every {scrape} s"
-            );
-        }
+        let values = noise_with_incident(11, 28 * 24, incident, 8, 22.0);
+        assert_eq!(fires_alike_when_scraped(&values, 3600.0), vec![incident]);
     }
 
     #[test]

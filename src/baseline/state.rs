@@ -28,7 +28,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::excursion::{self, Excursions, INCIDENTS_APART_AFTER, Incident};
-use super::likelihood::{FIRING_LEVEL, Likelihood, LikelihoodSettings};
+use super::likelihood::{
+    FIRING_LEVEL, Join, Likelihood, LikelihoodSettings, SLOT_INTERVAL_SECONDS,
+};
 
 /// Buckets per rolling window: the window's resolution is window/10.
 pub const BUCKETS_PER_WINDOW: usize = 10;
@@ -209,8 +211,10 @@ pub struct Detector {
     pub seasonal_error: f64,
     /// How improbable the recent deviations are for this series.
     pub likelihood: Likelihood,
-    /// The largest distances from the reference mean lately.
+    /// The largest distances from the reference mean lately; those of the
+    /// reading under way are kept apart until it ends (see `Join::Slot`).
     pub excursions: Excursions,
+    pub reading_excursions: Excursions,
     /// The incident under way, from a detection to the end of its quiet
     /// period.
     pub incident: Incident,
@@ -224,6 +228,29 @@ pub struct Detector {
 }
 
 impl Detector {
+    /// Whether the series is read in slots of time, not sample by sample
+    /// (see `SLOT_INTERVAL_SECONDS`).
+    fn reads_in_slots(&self) -> bool {
+        self.usual_interval > 0.0 && self.usual_interval <= SLOT_INTERVAL_SECONDS
+    }
+
+    /// How a sample of `value` at `now` joins the readings; decided once
+    /// per sample, before anything learns from it.
+    fn join(&self, value: f64, now: f64) -> Join {
+        self.likelihood.join(value, now, self.reads_in_slots())
+    }
+
+    /// The excursions the spike test measures a sample against, given how
+    /// it `join`s the readings: those of the readings ended before its slot
+    /// (see `Join::Slot`), or all of them.
+    fn excursions_for(&self, join: Join) -> Excursions {
+        if join == Join::Slot {
+            self.excursions
+        } else {
+            self.excursions.max(self.reading_excursions)
+        }
+    }
+
     /// How far a sample `elapsed` seconds after the previous one ages the
     /// score's memories: by `elapsed`, but by no more than `GAP_INTERVALS`
     /// usual intervals. Without a cap, the first sample after a target was
@@ -422,9 +449,10 @@ impl SeriesState {
             }
         };
         let closest = self.closest_expectation(value, &hours, settings);
+        let join = self.detector.join(value, now);
         let anomaly = surprise(closest)
-            .and_then(|d| self.anomaly(d, value, now, settings))
-            .map(|likely| likely.max(self.spike(value, now, closest, settings)));
+            .and_then(|d| self.anomaly(d, join, now, settings))
+            .map(|likely| likely.max(self.spike(value, now, closest, join, settings)));
         [baseline, stddev, upper, lower]
             .iter()
             .all(|x| x.is_finite())
@@ -621,21 +649,22 @@ impl SeriesState {
 
     /// The anomaly score of a value `deviations` away from what the score
     /// expects: the likelihood of the recent deviations, once the series
-    /// has been seen for score_warm_up_seconds.
-    fn anomaly(&self, deviations: f64, value: f64, now: f64, settings: &Settings) -> Option<f64> {
+    /// has been seen for score_warm_up_seconds. The value `join`s the
+    /// readings so (see `Detector::join`).
+    fn anomaly(&self, deviations: f64, join: Join, now: f64, settings: &Settings) -> Option<f64> {
         let learned = self.last_time - self.detector.since >= settings.score_warm_up_seconds;
         learned.then(|| {
             self.detector.likelihood.score(
                 raw_surprise(deviations),
-                value,
+                join,
                 now,
                 &likelihood_settings(settings),
             )
         })
     }
 
-    /// The spike test's score of `value`, given its `closest_expectation`:
-    /// 0 before the first day and before the reference is warm. The
+    /// The spike test's score of `value`, given its `closest_expectation`
+    /// and how it `join`s the readings: 0 before the first day and before the reference is warm. The
     /// excursion is measured from what the score expects at this hour, so a
     /// daily peak that is ordinary for its hour is no spike and the same
     /// value at an hour that is usually quiet may be.
@@ -647,14 +676,23 @@ impl SeriesState {
     /// the same day, which an on-call wants to hear of.
     /// Quiet for a day, it hid a latency at 26 times its usual level that
     /// came 20 hours after a single value of 0 fired.
-    fn spike(&self, value: f64, now: f64, closest: Option<(f64, f64)>, settings: &Settings) -> f64 {
+    fn spike(
+        &self,
+        value: f64,
+        now: f64,
+        closest: Option<(f64, f64)>,
+        join: Join,
+        settings: &Settings,
+    ) -> f64 {
         let detector = &self.detector;
         let learned = self.last_time - detector.since >= settings.score_warm_up_seconds;
         if !learned {
             return 0.0;
         }
         let quiet = now < detector.likelihood.quiet_until;
-        let record = detector.incident.record(detector.excursions, quiet);
+        let record = detector
+            .incident
+            .record(detector.excursions_for(join), quiet);
         let score = closest.map_or(0.0, |(expected, deviations)| {
             record.score(value - expected, deviations)
         });
@@ -678,14 +716,17 @@ impl SeriesState {
         };
         let alpha = ewma_weight(elapsed, settings.half_life_seconds);
         let warm = self.is_warm(settings);
-        let aged = self.detector.aged(elapsed);
         let hours = self.hour_expectations(now, settings);
         let seasonal = hours.this;
         // Judged before anything learns from the value, as `score` judged it.
         let closest = self.closest_expectation(value, &hours, settings);
-        if self.spike(value, now, closest, settings) >= FIRING_LEVEL {
+        let join = self.detector.join(value, now);
+        if self.spike(value, now, closest, join, settings) >= FIRING_LEVEL {
             self.detector.likelihood.quiet_until = now + settings.score_quiet_seconds;
         }
+        // After the join: `aged` moves the usual interval, which `score`
+        // read as it was.
+        let aged = self.detector.aged(elapsed);
         // The spike test's excursions and the likelihood's record fade alike.
         let memory_fade = excursion::fade(aged);
         if let Some(deviations) = surprise(closest) {
@@ -693,9 +734,15 @@ impl SeriesState {
             let likelihood = likelihood_settings(settings);
             let raw = raw_surprise(deviations);
             if learned {
-                self.detector
-                    .likelihood
-                    .update(raw, value, now, aged, memory_fade, &likelihood);
+                self.detector.likelihood.update(
+                    raw,
+                    value,
+                    now,
+                    aged,
+                    memory_fade,
+                    join,
+                    &likelihood,
+                );
             } else {
                 // Learn the distribution, but start no quiet period while
                 // warming up: nothing is scored yet.
@@ -705,7 +752,7 @@ impl SeriesState {
                 };
                 self.detector
                     .likelihood
-                    .update(raw, value, now, aged, memory_fade, &quiet);
+                    .update(raw, value, now, aged, memory_fade, join, &quiet);
             }
         }
         let slow = ewma_weight(aged, settings.score_half_life_seconds);
@@ -715,14 +762,22 @@ impl SeriesState {
             let distance = value - expected;
             let apart = now < detector.likelihood.quiet_until
                 && now - detector.since >= INCIDENTS_APART_AFTER;
+            // What the spike test measured the value against.
+            let ordinary = detector.excursions_for(join);
+            if join == Join::Next {
+                detector.excursions = ordinary;
+                detector.reading_excursions = Excursions::default();
+            }
             if apart {
-                detector
-                    .incident
-                    .update(distance, &detector.excursions, memory_fade);
+                detector.incident.update(distance, &ordinary, memory_fade);
                 detector.excursions.age(memory_fade);
+                detector.reading_excursions.age(memory_fade);
             } else {
                 detector.incident.close(&mut detector.excursions);
-                detector.excursions.update(distance, memory_fade);
+                if distance.is_finite() {
+                    detector.excursions.age(memory_fade);
+                    detector.reading_excursions.update(distance, memory_fade);
+                }
             }
         }
         if reference_warm {
@@ -932,18 +987,36 @@ mod tests {
         scrape: f64,
         settings: &Settings,
     ) -> Vec<usize> {
+        firing_when_read(values, lasts, scrape, false, settings)
+    }
+
+    /// As `firing_when_scraped`, but each value drawn as a straight line to
+    /// the next when `changing`: a gauge that moves at every scrape.
+    fn firing_when_read(
+        values: &[f64],
+        lasts: f64,
+        scrape: f64,
+        changing: bool,
+        settings: &Settings,
+    ) -> Vec<usize> {
         let mut state = SeriesState::new(settings);
         let mut fired = Vec::new();
         for (i, &value) in values.iter().enumerate() {
             let start = MONDAY + i as f64 * lasts;
             let mut t = start;
             let mut fires = false;
+            let rise = values.get(i + 1).map_or(0.0, |next| next - value);
             while t < start + lasts {
-                let score = state.score(value, t, settings);
+                let read = if changing {
+                    value + rise * (t - start) / lasts
+                } else {
+                    value
+                };
+                let score = state.score(read, t, settings);
                 fires |= score
                     .and_then(|s| s.anomaly)
                     .is_some_and(|a| a >= FIRING_LEVEL);
-                state.update(value, t, settings);
+                state.update(read, t, settings);
                 t += scrape;
             }
             if fires {
@@ -1003,6 +1076,46 @@ mod tests {
     }
 
     #[test]
+    fn a_series_scraped_every_30_s_is_read_in_slots_and_one_a_minute_is_not() {
+        let settings = Settings::default();
+        for (every, in_slots) in [(15.0, true), (30.0, true), (60.0, false), (300.0, false)] {
+            let mut state = SeriesState::new(&settings);
+            state.update(1.0, MONDAY, &settings);
+            // Nothing to go by at the first sample.
+            assert!(!state.detector.reads_in_slots());
+            for i in 1..10 {
+                state.update(f64::from(i), MONDAY + f64::from(i) * every, &settings);
+            }
+            assert_eq!(state.detector.reads_in_slots(), in_slots, "every {every} s");
+        }
+    }
+
+    #[test]
+    fn a_gauge_that_changes_at_every_scrape_is_read_as_at_5_minutes() {
+        // Ten days of noise with an hour 4 deviations up on the ninth, each 5-minute
+        // value drawn as a line to the next and scraped every 15 or 30 s.
+        // Read sample by sample, the first seed fired at an ordinary value
+        // every 30 s and the second missed the hour every 15 s: each
+        // scrape was measured against records that held the one before.
+        let incident = 8 * 288 + 144;
+        let settings = Settings::default();
+        for seed in [7, 11] {
+            let values = noise_with_incident(seed, 10 * 288, incident, 12, 20.0);
+            for scrape in [15.0, 30.0] {
+                let fired = firing_when_read(&values, 300.0, scrape, true, &settings);
+                // The line climbs to the hour's first value from the one before.
+                assert!(
+                    !fired.is_empty()
+                        && fired
+                            .iter()
+                            .all(|i| (incident - 1..incident + 12).contains(i)),
+                    "seed {seed}, every {scrape} s: {fired:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_value_held_for_an_hour_and_scraped_often_is_one_reading() {
         // A job that writes its figure once an hour, scraped every minute
         // or 15 s: four weeks of noise, then eight hours 4.4 deviations up.
@@ -1048,7 +1161,8 @@ mod tests {
     fn spike_at(state: &SeriesState, value: f64, now: f64, settings: &Settings) -> f64 {
         let hours = state.hour_expectations(now, settings);
         let closest = state.closest_expectation(value, &hours, settings);
-        state.spike(value, now, closest, settings)
+        let join = state.detector.join(value, now);
+        state.spike(value, now, closest, join, settings)
     }
 
     fn feed(
@@ -1784,11 +1898,12 @@ mod tests {
     #[test]
     fn state_is_small() {
         // The three windows' buckets take 960 bytes of it; the anomaly
-        // score's state (reference, errors, likelihood) under 240.
-        assert!(std::mem::size_of::<Detector>() <= 240);
+        // score's state (reference, errors, likelihood) 256 at most.
+        let detector = std::mem::size_of::<Detector>();
+        assert!(detector <= 256, "{detector} bytes");
 
         let plain = SeriesState::new(&Settings::default());
-        assert!(plain.size_bytes() <= 1280, "{} bytes", plain.size_bytes());
+        assert!(plain.size_bytes() <= 1300, "{} bytes", plain.size_bytes());
         let seasonal = SeriesState::new(&Settings {
             seasonal: true,
             ..Settings::default()

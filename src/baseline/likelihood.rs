@@ -38,11 +38,12 @@ pub const RECENT: usize = 8;
 
 /// Samples with the same value, within this long of the first of them, are
 /// one reading (and on a series read in slots, any samples: see
-/// `SLOT_INTERVAL_SECONDS`). A gauge that changes every 5 minutes and is scraped every
-/// 15 s repeats each value 20 times: one observation, not twenty. Counted
-/// as twenty, the mean of the last 8 covered two minutes, a single value
-/// filled it, and the dev split scored 53.0 instead of 72.7 when scraped
-/// so (docs/backtest.md, "Scraped more often than the series changes").
+/// `SLOT_INTERVAL_SECONDS`). A gauge that changes every 5 minutes and is
+/// scraped every 15 s repeats each value 20 times: one observation, not
+/// twenty. Counted as twenty, the mean of the last 8 covered two minutes,
+/// a single value filled it, and the dev split scored 53.0 instead of 72.7
+/// when scraped so (docs/backtest.md, "Scraped more often than the series
+/// changes").
 /// A value that stays the same for longer is a new reading every 5
 /// minutes, the pace the likelihood's settings were chosen at, unless the
 /// values before it lasted longer too (see `Reading::joined_by`).
@@ -155,18 +156,19 @@ impl Reading {
     /// late. The last two values, not one, so that a value read twice by
     /// chance does not merge the next; samples, not time, so that a series
     /// whose every value differs (`held_samples` at most 1) is read sample
-    /// by sample at any interval, unless it is read in slots (below). A value held longer than those before it (a
-    /// job that stopped writing) is a new reading each time that span
-    /// passes, so a level that holds is still read, at the pace the series
-    /// has changed at. That holds for a series that moves in steps at its
-    /// own pace too (a square wave, a count resting at 0): each level is
-    /// one reading while it lasts no longer than the levels before it.
+    /// by sample at any interval, unless it is read in slots (below). A
+    /// value held longer than those before it (a job that stopped writing)
+    /// is a new reading each time that span passes, so a level that holds
+    /// is still read, at the pace the series has changed at. That holds for
+    /// a series that moves in steps at its own pace too (a square wave, a
+    /// count resting at 0): each level is one reading while it lasts no
+    /// longer than the levels before it.
     ///
     /// `in_slots`: on a series sampled every `SLOT_INTERVAL_SECONDS` or
     /// more often, another value also continues the reading within
     /// `READING_SECONDS` of its first sample, unless the two values before
-    /// it were each held (`latest_held`, the fewer samples of the two, above
-    /// 1): values held a minute each and scraped every 15 s are each a
+    /// it were each held (`last_two_held`, the fewer samples of the two,
+    /// above 1): values held a minute each and scraped every 15 s are each a
     /// reading, as they are at any pace (merged into slots, the second
     /// corpus so scraped scored 48.8 instead of 49.5). Two values, as
     /// above, so that a count read twice by chance does not end the slot.
@@ -176,14 +178,14 @@ impl Reading {
         now: f64,
         held_samples: u32,
         in_slots: bool,
-        latest_held: u32,
+        last_two_held: u32,
     ) -> Join {
         let within = now - self.since < READING_SECONDS;
         if self.repeats(value) {
             if within || self.samples < held_samples.saturating_add(held_samples / 8) {
                 return Join::Repeat;
             }
-        } else if in_slots && self.samples > 0 && within && latest_held <= 1 {
+        } else if in_slots && self.samples > 0 && within && last_two_held <= 1 {
             return Join::Slot;
         }
         Join::Next
@@ -228,9 +230,19 @@ impl Likelihood {
     /// How a sample of `value` at `now` joins the readings (see
     /// `Reading::joined_by`).
     pub fn join(&self, value: f64, now: f64, in_slots: bool) -> Join {
-        let latest_held = self.value_samples.min(self.previous_value_samples);
-        self.reading
-            .joined_by(value, now, self.held_samples, in_slots, latest_held)
+        self.reading.joined_by(
+            value,
+            now,
+            self.held_samples,
+            in_slots,
+            self.last_two_held(),
+        )
+    }
+
+    /// The fewer samples of the current value and the one before it: what
+    /// `held_samples` becomes when the current value ends.
+    fn last_two_held(&self) -> u32 {
+        self.value_samples.min(self.previous_value_samples)
     }
 
     /// The record run a sample is measured against, given how it `join`s
@@ -324,7 +336,7 @@ impl Likelihood {
         if !self.reading.repeats(value) {
             // A value ended: the next is read against how long it was held.
             if self.value_samples > 0 {
-                self.held_samples = self.previous_value_samples.min(self.value_samples);
+                self.held_samples = self.last_two_held();
                 self.previous_value_samples = self.value_samples;
             }
             self.value_samples = 0;

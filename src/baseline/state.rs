@@ -664,10 +664,11 @@ impl SeriesState {
     }
 
     /// The spike test's score of `value`, given its `closest_expectation`
-    /// and how it `join`s the readings: 0 before the first day and before the reference is warm. The
-    /// excursion is measured from what the score expects at this hour, so a
-    /// daily peak that is ordinary for its hour is no spike and the same
-    /// value at an hour that is usually quiet may be.
+    /// and how it `join`s the readings: 0 before the first day and before
+    /// the reference is warm. The excursion is measured from what the score
+    /// expects at this hour, so a daily peak that is ordinary for its hour
+    /// is no spike and the same value at an hour that is usually quiet may
+    /// be.
     ///
     /// Within the quiet period it reads 0, but for a value that fires. The
     /// excursions it measures against include the incident that started

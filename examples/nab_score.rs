@@ -8,7 +8,7 @@
 //!
 //! cargo run --release --example nab_score -- tests/data/nab [--every N]
 //!     [--offset X] [--jitter S] [--stretch K] [--gaps H] [--keep P]
-//!     [--repeat K] [--scrape S [--changing]] [--skyline]
+//!     [--repeat K] [--scrape S [--changing | --transits]] [--skyline]
 //!
 //! `--skyline` adds a fourth detector, Skyline's consensus as NAB runs it
 //! (see `skyline`), for comparison with its published scores.
@@ -42,6 +42,8 @@
 //!   from a value to the next instead of holding it (a gauge that changes
 //!   at every scrape with the file's shapes: a queue that builds, memory
 //!   that grows).
+//! - `--transits`, with `--scrape`: each value held, but its first scrape
+//!   reads halfway from the one before (a figure caught half-written).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,6 +76,7 @@ struct Recording {
     repeat: usize,
     scrape: f64,
     changing: bool,
+    transits: bool,
 }
 
 /// A fixed linear congruential sequence of uniform numbers in [0, 1): the
@@ -186,6 +189,8 @@ fn load(dir: &Path, recording: &Recording) -> Vec<File> {
         let times = series.times.clone();
         let (series, scrapes) = if recording.scrape > 0.0 && recording.changing {
             series.scraped_changing(recording.scrape)
+        } else if recording.scrape > 0.0 && recording.transits {
+            series.scraped_with_transits(recording.scrape)
         } else if recording.scrape > 0.0 {
             series.scraped(recording.scrape)
         } else {
@@ -381,6 +386,11 @@ fn main() {
     assert!(scrape >= 0.0, "--scrape takes an interval in seconds");
     let changing = args.iter().any(|a| a == "--changing");
     assert!(!changing || scrape > 0.0, "--changing goes with --scrape");
+    let transits = args.iter().any(|a| a == "--transits");
+    assert!(
+        !transits || (scrape > 0.0 && !changing),
+        "--transits goes with --scrape, not with --changing"
+    );
     let recording = Recording {
         every: every as usize,
         offset: option("--offset", 0.0),
@@ -391,6 +401,7 @@ fn main() {
         repeat: repeat as usize,
         scrape,
         changing,
+        transits,
     };
     let dir = args
         .first()

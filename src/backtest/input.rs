@@ -71,22 +71,39 @@ impl Series {
     /// would see it; and how many scrapes each point became, to judge each
     /// point by its scrapes.
     pub fn scraped(&self, every: f64) -> (Series, Vec<usize>) {
-        self.resampled(every, |value, _next, _share| value)
+        self.resampled(every, |_before, value, _next, _k, _n| value)
     }
 
     /// As `scraped`, but each scrape reads the straight line from a point
     /// to the next: a gauge whose value changes at every scrape (a queue
     /// that builds, memory that grows) with the file's shapes.
     pub fn scraped_changing(&self, every: f64) -> (Series, Vec<usize>) {
-        self.resampled(every, |value, next, share| value + (next - value) * share)
+        self.resampled(every, |_before, value, next, k, n| {
+            value + (next - value) * k as f64 / n as f64
+        })
+    }
+
+    /// As `scraped`, but the first scrape of each point that is scraped
+    /// more than once reads halfway from the point before: a figure caught
+    /// half-written, or a sum of two sources that changed seconds apart.
+    pub fn scraped_with_transits(&self, every: f64) -> (Series, Vec<usize>) {
+        self.resampled(every, |before, value, _next, k, n| {
+            if n > 1 && k == 0 {
+                (before + value) / 2.0
+            } else {
+                value
+            }
+        })
     }
 
     /// Each point sampled every `every` seconds until the next point's
-    /// time, the sample `k` of `n` reading `between(value, next, k / n)`.
+    /// time, the sample `k` of `n` reading `between(before, value, next,
+    /// k, n)`, `before` being the point before (the point itself for the
+    /// first).
     fn resampled(
         &self,
         every: f64,
-        between: impl Fn(f64, f64, f64) -> f64,
+        between: impl Fn(f64, f64, f64, usize, usize) -> f64,
     ) -> (Series, Vec<usize>) {
         let times = &self.times;
         let mut scraped = Series {
@@ -105,9 +122,8 @@ impl Series {
             let count = ((lasts / every).ceil() as usize).max(1);
             for k in 0..count {
                 scraped.times.push(time + k as f64 * every);
-                scraped
-                    .values
-                    .push(between(value, next, k as f64 / count as f64));
+                let before = i.checked_sub(1).map_or(value, |b| self.values[b]);
+                scraped.values.push(between(before, value, next, k, count));
             }
             scrapes.push(count);
         }
@@ -563,6 +579,16 @@ mod tests {
         assert_eq!(scraped.values[..5], [1.0, 2.0, 3.0, 4.0, 3.5]);
         // The last point has no next: it is held.
         assert_eq!(scraped.values[9..], [1.0; 6]);
+    }
+
+    #[test]
+    fn scraped_with_transits_reads_halfway_at_each_points_first_scrape() {
+        let s = three_points([1.0, 4.0, 1.0]);
+        let (scraped, scrapes) = s.scraped_with_transits(100.0);
+        assert_eq!(scrapes, [3, 6, 6]);
+        assert_eq!(scraped.times, s.scraped(100.0).0.times);
+        assert_eq!(scraped.values[..5], [1.0, 1.0, 1.0, 2.5, 4.0]);
+        assert_eq!(scraped.values[9..11], [2.5, 1.0]);
     }
 
     #[test]

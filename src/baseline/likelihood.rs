@@ -88,9 +88,15 @@ pub struct Likelihood {
     /// Samples of the current value so far, and of the value before it.
     pub value_samples: u32,
     pub previous_value_samples: u32,
-    /// The fewer samples of the two values before the current one: how
-    /// long a value is usually held (see `Reading::joined_by`).
+    /// The fewer samples of the two values before the current one (a
+    /// transit between them not counted): how long a value is usually held
+    /// (see `Reading::joined_by`).
     pub held_samples: u32,
+    /// Whether the value before the current one was read once after a
+    /// held value (see `Likelihood::count_sample`), and is not counted yet:
+    /// whether it is one of the last two values shows once the current one
+    /// is held, or not.
+    pub transit_pending: bool,
     /// Readings put in the ring so far.
     pub readings: u32,
     /// Decayed mean and variance of all raw scores so far.
@@ -240,9 +246,72 @@ impl Likelihood {
     }
 
     /// The fewer samples of the current value and the one before it: what
-    /// `held_samples` becomes when the current value ends.
+    /// `held_samples` becomes when the current value ends, unless it is a
+    /// transit.
     fn last_two_held(&self) -> u32 {
         self.value_samples.min(self.previous_value_samples)
+    }
+
+    /// Counts a sample of `value`, `elapsed` seconds after the one before,
+    /// among the samples of its value (see `held_samples`).
+    ///
+    /// A value read once, for no longer than a slot's scrape interval,
+    /// between two held values is a transit: a figure caught half-written,
+    /// or a sum of two sources that changed seconds apart. It is not one
+    /// of the last two values. Counted as one, it made the two hourly
+    /// values after it 12 readings each, which fill the recent mean alone:
+    /// over 20 seeds of 18 days of hourly noise scraped every 15 s, with
+    /// such a transit at every change, 74 hours reached the firing level
+    /// (80 every 30 s), against 3 without transits; read so, 3 with them.
+    ///
+    /// Whether the value after it is held shows at its second sample: if
+    /// it is, the transit is as if it had not been read; if that value
+    /// changes at once too, the transit counts as a value, so a series
+    /// whose values change at every scrape is read as before. At a sample
+    /// a minute or less often, a value read once is an observation of its
+    /// own, as in a count resting at 0 but for one hour.
+    // Inlined, as the code it replaced was: it is on every sample's path,
+    // and the size-optimised build called it (3 to 7% fewer updates a
+    // second with the seasonal profile).
+    #[inline]
+    fn count_sample(&mut self, value: f64, elapsed: f64) {
+        if self.reading.repeats(value) {
+            // Held: the value read once before it was a transit.
+            self.transit_pending = false;
+        } else {
+            if self.transit_pending {
+                // Read once too: the value before it was one of its own.
+                self.value_ended(1);
+                self.transit_pending = false;
+            }
+            if self.value_samples > 0 {
+                if self.transit_ends(elapsed) {
+                    self.transit_pending = true;
+                } else {
+                    self.value_ended(self.value_samples);
+                }
+            }
+            self.value_samples = 0;
+        }
+        self.value_samples = self.value_samples.saturating_add(1);
+    }
+
+    /// Whether the current value, ending `lasted` seconds after its first
+    /// sample, may be a transit: read once, no longer than a slot's scrape
+    /// interval, after a held value.
+    #[inline]
+    fn transit_ends(&self, lasted: f64) -> bool {
+        self.value_samples == 1
+            && self.previous_value_samples > 1
+            && lasted <= SLOT_INTERVAL_SECONDS
+    }
+
+    /// A value read `samples` times ended: the next is read against how
+    /// long the last two were held.
+    #[inline]
+    fn value_ended(&mut self, samples: u32) {
+        self.held_samples = samples.min(self.previous_value_samples);
+        self.previous_value_samples = samples;
     }
 
     /// The record run a sample is measured against, given how it `join`s
@@ -333,15 +402,7 @@ impl Likelihood {
             // Incidents count too: the aftermath of one is not a new one.
             self.reading_record = self.reading_record.max(z);
         }
-        if !self.reading.repeats(value) {
-            // A value ended: the next is read against how long it was held.
-            if self.value_samples > 0 {
-                self.held_samples = self.last_two_held();
-                self.previous_value_samples = self.value_samples;
-            }
-            self.value_samples = 0;
-        }
-        self.value_samples = self.value_samples.saturating_add(1);
+        self.count_sample(value, elapsed);
         if join.continues() {
             // In a slot, a repeat is of the latest value.
             self.reading.value = value;
@@ -515,6 +576,43 @@ mod tests {
             hold(&mut likelihood, 6.0, 5_760, 15.0, &mut now),
             1 + 5_760 / 270
         );
+    }
+
+    #[test]
+    fn a_value_read_once_between_held_values_is_a_transit() {
+        let mut likelihood = Likelihood::default();
+        let mut now = 0.0;
+        hold(&mut likelihood, 1.0, 240, 15.0, &mut now);
+        hold(&mut likelihood, 2.0, 240, 15.0, &mut now);
+        // Hourly values scraped every 15 s, each caught half-written for
+        // one scrape: the transit is a reading of its own, and the value
+        // after it one reading, as without it. Each hold ends the reading
+        // before it.
+        for value in [3.0, 4.0, 5.0] {
+            assert_eq!(hold(&mut likelihood, value - 0.5, 1, 15.0, &mut now), 1);
+            assert_eq!(hold(&mut likelihood, value, 239, 15.0, &mut now), 1);
+        }
+        // Values that change at every scrape after a held one are read
+        // as before: each value a reading.
+        assert_eq!(
+            read(
+                &mut likelihood,
+                (6..26).map(f64::from),
+                15.0,
+                false,
+                &mut now
+            ),
+            20
+        );
+        // At a sample a minute a value read once is an observation: the
+        // value after it is read every 5 minutes until two values were
+        // held as long.
+        let mut likelihood = Likelihood::default();
+        for value in [1.0, 2.0, 3.0] {
+            hold(&mut likelihood, value, 60, 60.0, &mut now);
+        }
+        hold(&mut likelihood, 3.5, 1, 60.0, &mut now);
+        assert_eq!(hold(&mut likelihood, 4.0, 59, 60.0, &mut now), 12);
     }
 
     #[test]

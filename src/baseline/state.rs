@@ -978,6 +978,19 @@ mod tests {
         (state, seasonal)
     }
 
+    /// How a test draws the values it scrapes.
+    #[derive(Clone, Copy)]
+    enum Drawn {
+        /// Each value held until the next.
+        Held,
+        /// Each value a straight line to the next: a gauge that moves at
+        /// every scrape.
+        Line,
+        /// Held, but the first scrape of each value reads halfway from the
+        /// one before: a figure caught half-written.
+        HeldAfterTransit,
+    }
+
     /// Where the score reaches the firing level on `values`, one every
     /// `lasts` seconds from `MONDAY`, each held and sampled every `scrape`
     /// seconds until the next (a gauge scraped more often than it changes):
@@ -988,16 +1001,15 @@ mod tests {
         scrape: f64,
         settings: &Settings,
     ) -> Vec<usize> {
-        firing_when_read(values, lasts, scrape, false, settings)
+        firing_when_read(values, lasts, scrape, Drawn::Held, settings)
     }
 
-    /// As `firing_when_scraped`, but each value drawn as a straight line to
-    /// the next when `changing`: a gauge that moves at every scrape.
+    /// As `firing_when_scraped`, each value `drawn` so.
     fn firing_when_read(
         values: &[f64],
         lasts: f64,
         scrape: f64,
-        changing: bool,
+        drawn: Drawn,
         settings: &Settings,
     ) -> Vec<usize> {
         let mut state = SeriesState::new(settings);
@@ -1007,11 +1019,13 @@ mod tests {
             let mut t = start;
             let mut fires = false;
             let rise = values.get(i + 1).map_or(0.0, |next| next - value);
+            let before = i.checked_sub(1).map_or(value, |i| values[i]);
             while t < start + lasts {
-                let read = if changing {
-                    value + rise * (t - start) / lasts
-                } else {
-                    value
+                let read = match drawn {
+                    Drawn::Held => value,
+                    Drawn::Line => value + rise * (t - start) / lasts,
+                    Drawn::HeldAfterTransit if t == start => (before + value) / 2.0,
+                    Drawn::HeldAfterTransit => value,
                 };
                 let score = state.score(read, t, settings);
                 fires |= score
@@ -1103,7 +1117,7 @@ mod tests {
         for seed in [7, 11] {
             let values = noise_with_incident(seed, 10 * 288, incident, 12, 20.0);
             for scrape in [15.0, 30.0] {
-                let fired = firing_when_read(&values, 300.0, scrape, true, &settings);
+                let fired = firing_when_read(&values, 300.0, scrape, Drawn::Line, &settings);
                 // The line climbs to the hour's first value from the one before.
                 assert!(
                     !fired.is_empty()
@@ -1126,6 +1140,22 @@ mod tests {
         let incident = 25 * 24 + 12;
         let values = noise_with_incident(11, 28 * 24, incident, 8, 22.0);
         assert_eq!(fires_alike_when_scraped(&values, 3600.0), vec![incident]);
+    }
+
+    #[test]
+    fn a_value_read_once_between_held_values_does_not_break_the_hold() {
+        // The same hourly values, each first read halfway from the one
+        // before for one scrape. Counted as one of the last two values,
+        // that scrape made the two values after it 12 readings each: every
+        // 15 s this fired at 7 ordinary hours, every 30 s at 6.
+        let incident = 25 * 24 + 12;
+        let values = noise_with_incident(11, 28 * 24, incident, 8, 22.0);
+        let settings = Settings::default();
+        for scrape in [15.0, 30.0] {
+            let fired =
+                firing_when_read(&values, 3600.0, scrape, Drawn::HeldAfterTransit, &settings);
+            assert_eq!(fired, vec![incident], "every {scrape} s");
+        }
     }
 
     #[test]

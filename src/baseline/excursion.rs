@@ -142,16 +142,20 @@ impl Incident {
 
     /// Folds in a value `distance` from the mean, given the series'
     /// `ordinary` excursions; the incident's worst keeps `fade` of its size.
-    pub fn update(&mut self, distance: f64, ordinary: &Excursions, fade: f64) {
+    /// The run counts values (`new_value`), not the scrapes of one: a
+    /// value held for 5 minutes and scraped every 15 s is one value past
+    /// the excursions, not 20, or every draw of a heavy tail would be kept
+    /// apart and the next alike would fire.
+    pub fn update(&mut self, distance: f64, ordinary: &Excursions, fade: f64, new_value: bool) {
         if !distance.is_finite() {
             return;
         }
         let past = distance.abs() > ordinary.largest_towards(distance);
         if !self.run_ended {
-            if past {
-                self.run = self.run.saturating_add(1);
-            } else {
+            if !past {
                 self.run_ended = true;
+            } else if new_value || self.run == 0 {
+                self.run = self.run.saturating_add(1);
             }
         }
         self.returned = !past;

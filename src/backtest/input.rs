@@ -119,10 +119,10 @@ impl Series {
                 (None, None) => every,
             };
             let next = self.values.get(i + 1).copied().unwrap_or(value);
+            let before = i.checked_sub(1).map_or(value, |b| self.values[b]);
             let count = ((lasts / every).ceil() as usize).max(1);
             for k in 0..count {
                 scraped.times.push(time + k as f64 * every);
-                let before = i.checked_sub(1).map_or(value, |b| self.values[b]);
                 scraped.values.push(between(before, value, next, k, count));
             }
             scrapes.push(count);

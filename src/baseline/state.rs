@@ -514,8 +514,13 @@ impl SeriesState {
     /// `value` is closer to. The profile steps at each hour, and sample
     /// times jitter (a scrape a second early, a job starting on the
     /// minute): the first sample of a daily step that lands a second before
-    /// the hour is not an anomaly. None under the volume floor or before
-    /// the reference is warm.
+    /// the hour is not an anomaly. On a series read in slots (scraped every
+    /// 37.5 s or more often), a value there that lies between the two
+    /// hours' expectations is expected as it is: a scrape that caught the
+    /// step under way (a figure half-written, a rate over a window that
+    /// straddles the step) is on the way from one to the other, and fired
+    /// on the first day the profile knew both hours. None under the volume
+    /// floor or before the reference is warm.
     fn closest_expectation(
         &self,
         value: f64,
@@ -528,12 +533,15 @@ impl SeriesState {
         };
         let (this_expected, this_deviations) = measure(self.expectation(hours.this, settings)?)?;
         let profile_used = hours.this.is_some() && self.profile_predicts_better();
-        let neighbour = hours
-            .neighbour
-            .filter(|_| profile_used)
-            .and_then(measure)
-            .filter(|&(_, deviations)| deviations.abs() < this_deviations.abs());
-        Some(neighbour.unwrap_or((this_expected, this_deviations)))
+        let neighbour = hours.neighbour.filter(|_| profile_used).and_then(measure);
+        if let Some((neighbour_expected, _)) = neighbour {
+            let between = (value - this_expected) * (value - neighbour_expected) <= 0.0;
+            if between && self.detector.reads_in_slots() {
+                return Some((value, 0.0));
+            }
+        }
+        let closer = neighbour.filter(|&(_, deviations)| deviations.abs() < this_deviations.abs());
+        Some(closer.unwrap_or((this_expected, this_deviations)))
     }
 
     /// What the profile expects at `now`, and at the neighbouring hour when
@@ -851,7 +859,11 @@ impl SeriesState {
         let offsets_from = self.profile_offsets_from();
         if let Some(profile) = &mut self.seasonal {
             let level = &mut self.detector.profile_level;
-            let level_warm = level.count >= settings.min_samples;
+            // Clipped only once it has seen a whole day. A series first seen
+            // on a quiet night gave it the spread of the night alone; clipped
+            // to that, it crept toward the day's mean for days, and every
+            // hour learned meanwhile held an offset from the wrong level.
+            let level_warm = held_offsets && level.count >= settings.min_samples;
             level.update(
                 value,
                 ewma_weight(aged, PROFILE_LEVEL_HALF_LIFE),
@@ -1586,6 +1598,48 @@ mod tests {
         assert!((expected - truth).abs() < 15.0, "{expected} vs {truth}");
     }
 
+    /// A series first seen at the start of a quiet night: nine hours of
+    /// one level, barely moving, then a busy day. The profile's hours are
+    /// offsets from a level of days, which must learn the whole day before
+    /// it clips anything against its spread: clipped against the night's,
+    /// it crept toward the day's mean for days, and every hour learned
+    /// meanwhile held an offset from the wrong level. Ten days on, the
+    /// baseline put every hour 16 to 19 above its value, in a band about
+    /// 80 wide for a day that swings by 100.
+    #[test]
+    fn a_series_first_seen_on_a_quiet_night_is_expected_at_every_hour() {
+        let seasonal = Settings {
+            seasonal: true,
+            ..Settings::default()
+        };
+        let level_at = |t: f64| {
+            if (t - MONDAY) % 86400.0 < 9.0 * 3600.0 {
+                20.0
+            } else {
+                120.0
+            }
+        };
+        let mut state = SeriesState::new(&seasonal);
+        let mut noise = Noise(31);
+        let mut t = MONDAY;
+        while t < MONDAY + 10.0 * 86400.0 {
+            state.update(noise.normal(level_at(t), 0.5), t, &seasonal);
+            t += 300.0;
+        }
+        for hour in [1.0, 4.0, 8.0, 10.0, 15.0, 22.0] {
+            let now = t + hour * 3600.0;
+            let value = level_at(now);
+            let score = state.score(value, now, &seasonal).unwrap();
+            assert!(
+                (score.baseline - value).abs() < 10.0
+                    && score.lower <= value
+                    && value <= score.upper
+                    && score.upper - score.lower < 30.0,
+                "at {hour} h: {value} against {score:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_daily_cycle_sampled_hourly_is_expected_within_days() {
         // Four days, one sample an hour: four samples of each hour, far
@@ -1761,6 +1815,45 @@ mod tests {
         let state = half_past_eight.unwrap();
         let before = state.score(80.0, nine - 1800.0, &seasonal).unwrap();
         assert!(before.anomaly.unwrap() >= FIRING_LEVEL, "{before:?}");
+    }
+
+    /// The same step scraped every 15 s, its first scrape at each edge
+    /// caught halfway (a figure half-written, a rate over a window that
+    /// straddles the step): 50 is neither hour's value, but it is on the
+    /// way from one to the other.
+    #[test]
+    fn a_daily_step_caught_halfway_at_the_hour_is_no_anomaly() {
+        let seasonal = Settings {
+            seasonal: true,
+            ..Settings::default()
+        };
+        let level = |t: f64| {
+            let into_day = t.rem_euclid(86400.0);
+            if into_day == 9.0 * 3600.0 || into_day == 18.0 * 3600.0 {
+                50.0
+            } else if (9.0 * 3600.0..18.0 * 3600.0).contains(&into_day) {
+                80.0
+            } else {
+                20.0
+            }
+        };
+        let mut state = SeriesState::new(&seasonal);
+        let mut noise = Noise(11);
+        let mut fired = Vec::new();
+        let nine = MONDAY + 10.0 * 86400.0 + 9.0 * 3600.0;
+        let mut t = MONDAY;
+        while t < nine {
+            let value = noise.normal(level(t), 1.0);
+            if state.score(value, t, &seasonal).and_then(|s| s.anomaly) >= Some(FIRING_LEVEL) {
+                fired.push((t - MONDAY) / 3600.0);
+            }
+            state.update(value, t, &seasonal);
+            t += 15.0;
+        }
+        assert!(fired.is_empty(), "hours {fired:?}");
+        // At the edge, a value past both hours' is no step under way.
+        let past = state.score(150.0, nine, &seasonal).unwrap();
+        assert!(past.anomaly.unwrap() >= FIRING_LEVEL, "{past:?}");
     }
 
     #[test]

@@ -253,7 +253,8 @@ fn the_score_holds_on_hourly_values_of_the_dev_split_scraped_every_minute() {
 /// of the profile counted these scrapes one by one (see
 /// `SeasonalBucket::count`). With the level mended but a step caught
 /// halfway at the hour measured as a step, the synthetic series without
-/// anomalies fired on their third day.
+/// anomalies were detected 5 times at the fitted threshold, the three with
+/// a daily step each on its third day.
 #[test]
 fn the_score_holds_on_hourly_values_of_the_dev_split_read_once_half_written() {
     let split = Corpus::dev_split_scraped(12, 30.0, Series::scraped_with_transits);

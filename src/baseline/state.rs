@@ -1021,6 +1021,16 @@ mod tests {
     /// Monday 00:00 UTC, where the hour-of-week profile starts.
     const MONDAY: f64 = 1_699_833_600.0;
 
+    /// 20 at night, 80 from 09:00 to 18:00 UTC, every day: a first day
+    /// from `MONDAY` opens on nine hours of night.
+    fn daily_step(t: f64) -> f64 {
+        if (9.0 * 3600.0..18.0 * 3600.0).contains(&t.rem_euclid(86400.0)) {
+            80.0
+        } else {
+            20.0
+        }
+    }
+
     /// 100 at midnight, 300 at noon, every day.
     fn daily_cycle(t: f64) -> f64 {
         200.0 - 100.0 * (std::f64::consts::TAU * (t % 86400.0) / 86400.0).cos()
@@ -1598,43 +1608,36 @@ mod tests {
         assert!((expected - truth).abs() < 15.0, "{expected} vs {truth}");
     }
 
-    /// A series first seen at the start of a quiet night: nine hours of
-    /// one level, barely moving, then a busy day. The profile's hours are
-    /// offsets from a level of days, which must learn the whole day before
-    /// it clips anything against its spread: clipped against the night's,
-    /// it crept toward the day's mean for days, and every hour learned
-    /// meanwhile held an offset from the wrong level. Ten days on, the
-    /// baseline put every hour 16 to 19 above its value, in a band about
-    /// 80 wide for a day that swings by 100.
+    /// A series first seen at the start of a quiet night (`daily_step`):
+    /// nine hours of one level, barely moving, then a busy day. The
+    /// profile's hours are offsets from a level of days, which must learn
+    /// the whole day before it clips anything against its spread: clipped
+    /// against the night's, it crept toward the day's mean for days, and
+    /// every hour learned meanwhile held an offset from the wrong level.
+    /// Ten days on, the baseline put every hour 4 to 8 off its value, in a
+    /// band about 35 wide for a day that swings by 60.
     #[test]
     fn a_series_first_seen_on_a_quiet_night_is_expected_at_every_hour() {
         let seasonal = Settings {
             seasonal: true,
             ..Settings::default()
         };
-        let level_at = |t: f64| {
-            if (t - MONDAY) % 86400.0 < 9.0 * 3600.0 {
-                20.0
-            } else {
-                120.0
-            }
-        };
         let mut state = SeriesState::new(&seasonal);
         let mut noise = Noise(31);
         let mut t = MONDAY;
         while t < MONDAY + 10.0 * 86400.0 {
-            state.update(noise.normal(level_at(t), 0.5), t, &seasonal);
+            state.update(noise.normal(daily_step(t), 0.5), t, &seasonal);
             t += 300.0;
         }
-        for hour in [1.0, 4.0, 8.0, 10.0, 15.0, 22.0] {
+        for hour in [1.0, 4.0, 8.0, 10.0, 15.0, 20.0, 22.0] {
             let now = t + hour * 3600.0;
-            let value = level_at(now);
+            let value = daily_step(now);
             let score = state.score(value, now, &seasonal).unwrap();
             assert!(
-                (score.baseline - value).abs() < 10.0
+                (score.baseline - value).abs() < 3.0
                     && score.lower <= value
                     && value <= score.upper
-                    && score.upper - score.lower < 30.0,
+                    && score.upper - score.lower < 20.0,
                 "at {hour} h: {value} against {score:?}"
             );
         }
@@ -1786,17 +1789,9 @@ mod tests {
         };
         let mut state = SeriesState::new(&seasonal);
         let mut noise = Noise(7);
-        // 20 at night, 80 from 09:00 to 18:00 UTC, every 5 minutes.
-        let level = |t: f64| {
-            if (9.0 * 3600.0..18.0 * 3600.0).contains(&t.rem_euclid(86400.0)) {
-                80.0
-            } else {
-                20.0
-            }
-        };
         let mut t = MONDAY;
         while t < MONDAY + 10.0 * 86400.0 {
-            state.update(noise.normal(level(t), 1.0), t, &seasonal);
+            state.update(noise.normal(daily_step(t), 1.0), t, &seasonal);
             t += 300.0;
         }
         let nine = MONDAY + 10.0 * 86400.0 + 9.0 * 3600.0;
@@ -1805,7 +1800,7 @@ mod tests {
             if t == nine - 1800.0 {
                 half_past_eight = Some(state.clone());
             }
-            state.update(noise.normal(level(t), 1.0), t, &seasonal);
+            state.update(noise.normal(daily_step(t), 1.0), t, &seasonal);
             t += 300.0;
         }
         // The day's first 80, scraped a second before 09:00.
@@ -1831,10 +1826,8 @@ mod tests {
             let into_day = t.rem_euclid(86400.0);
             if into_day == 9.0 * 3600.0 || into_day == 18.0 * 3600.0 {
                 50.0
-            } else if (9.0 * 3600.0..18.0 * 3600.0).contains(&into_day) {
-                80.0
             } else {
-                20.0
+                daily_step(t)
             }
         };
         let mut state = SeriesState::new(&seasonal);

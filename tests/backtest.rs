@@ -515,6 +515,76 @@ fn a_wide_file_is_one_series_per_column() {
     assert!(ratio > 5.0, "{spike}");
 }
 
+#[test]
+fn an_export_from_grafana_or_a_spreadsheet_replays_as_the_plain_file_does() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three days every 5 minutes, and a spike on the third.
+    let points: Vec<(u64, f64)> = (0..864u64)
+        .map(|i| {
+            let value = if i == 700 {
+                90.0
+            } else {
+                20.0 + wobble(i as usize)
+            };
+            (1_700_000_000 + 300 * i, value)
+        })
+        .collect();
+    let plain = dir.path().join("plain.csv");
+    let mut text = String::from("timestamp,value\n");
+    // Grafana quotes its header, names the series by its labels and
+    // writes milliseconds; a spreadsheet in many locales separates by `;`.
+    let exported = dir.path().join("exported.csv");
+    let mut export = String::from("\"Time\";\"cpu{mode=\"\"user\"\", cpu=\"\"0\"\"}\"\r\n");
+    for (time, value) in &points {
+        text.push_str(&format!("{time},{value}\n"));
+        export.push_str(&format!("{}000;\"{value}\"\r\n", time));
+    }
+    std::fs::write(&plain, text).unwrap();
+    std::fs::write(&exported, export).unwrap();
+    let run = |file: &Path, out: &str| {
+        let out = dir.path().join(out);
+        let run = backtest(&[], &[file], &out);
+        assert!(run.status.success(), "{run:?}");
+        out.join("samples.csv")
+    };
+    let (plain_samples, exported_samples) = (run(&plain, "plain"), run(&exported, "exported"));
+    let scores = score_column(&plain_samples);
+    assert!(
+        scores
+            .iter()
+            .any(|s| s.parse::<f64>().is_ok_and(|s| s >= 0.5)),
+        "the spike scores"
+    );
+    // Every field after the series' name: only the name may hold commas.
+    let after_names = |samples: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(samples).unwrap();
+        text.lines()
+            .map(|l| l.rsplitn(9, ',').take(8).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(after_names(&exported_samples), after_names(&plain_samples));
+    let exported_text = std::fs::read_to_string(&exported_samples).unwrap();
+    assert!(
+        exported_text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("\"cpu{mode=\"\"user\"\",cpu=\"\"0\"\"}\",1700000000,"),
+        "{exported_text:.200}"
+    );
+    // The same series from two files is refused, not replayed as one.
+    let twice = backtest(
+        &[],
+        &[&plain, &dir.path().join("plain.csv")],
+        &dir.path().join("twice"),
+    );
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("both hold the series plain"),
+        "{twice:?}"
+    );
+}
+
 /// The score column of samples.csv, by line.
 fn score_column(samples: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(samples).unwrap();

@@ -11,7 +11,9 @@ fn csv_text() -> impl Strategy<Value = String> {
         "[0-9]{1,12}(\\.[0-9]{0,4})?",
         "-?[0-9]{0,6}\\.?[0-9]{0,6}(e[+-]?[0-9]{1,3})?",
         "20[0-9]{2}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?)?",
-        "(NaN|inf|-inf|timestamp|value|\u{feff}|\"|\r)",
+        "(NaN|inf|-inf|timestamp|value|\u{feff}|\"|\r|;|\t)",
+        "\"[^\"]{0,12}(\"\"[^\"]{0,4})?\"",
+        "[a-z]{1,6}\\{([a-z]{1,3}=\"[a-z0-9]{0,3}\",?){0,3}\\}",
         any::<String>(),
     ];
     let line = prop::collection::vec(field, 0..5).prop_map(|f| f.join(","));
@@ -66,17 +68,22 @@ proptest! {
         start in 0u32..2_000_000_000,
         steps in prop::collection::vec((1u32..100_000, -1e12f64..1e12), 1..50),
         bad_at in prop::option::of(0usize..50),
+        separator in prop::sample::select(vec![",", ";", "\t"]),
+        quoted in any::<bool>(),
+        milliseconds in any::<bool>(),
     ) {
-        let mut text = String::from("timestamp,value\n");
+        // As a spreadsheet or Grafana may write it: another separator,
+        // every field quoted, times in milliseconds.
+        let field = |text: String| if quoted { format!("\"{text}\"") } else { text };
+        let mut text = format!("{}{separator}{}\r\n", field("timestamp".into()), field("value".into()));
         let mut expected = Vec::new();
-        let mut t = f64::from(start);
+        // Milliseconds are told from seconds by their size: from 1973 on.
+        let mut t = f64::from(start) + if milliseconds { 1e8 } else { 0.0 };
         for (i, (dt, v)) in steps.iter().enumerate() {
             t += f64::from(*dt);
-            if bad_at == Some(i) {
-                text.push_str(&format!("{t},not-a-number\n"));
-            } else {
-                text.push_str(&format!("{t},{v}\n"));
-            }
+            let time = if milliseconds { format!("{t}000") } else { format!("{t}") };
+            let value = if bad_at == Some(i) { "not-a-number".to_owned() } else { format!("{v}") };
+            text.push_str(&format!("{}{separator}{}\n", field(time), field(value)));
             expected.push((t, *v));
         }
         match (parse_csv(&text, "f.csv", "s"), bad_at.filter(|b| *b < steps.len())) {

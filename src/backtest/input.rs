@@ -3,14 +3,18 @@
 //! queries. Reading apart from parsing: `parse_csv` is pure, so it can be
 //! property-tested on any text.
 //!
-//! Timestamps are seconds since the epoch (`1700000000`, `1700000000.25`) or
-//! UTC dates (`2014-02-14 14:30:00`, `2014-02-14T14:30:00Z`, with optional
-//! fractions and an optional `+02:00` offset). A repeated timestamp (a clock
+//! Timestamps are seconds since the epoch (`1700000000`, `1700000000.25`;
+//! a number of 12 digits or more is milliseconds, and so on, see
+//! `EPOCH_UNITS`) or UTC dates (`2014-02-14 14:30:00`,
+//! `2014-02-14T14:30:00Z`, `2014-02-14 14:30`, with optional fractions of a
+//! second and an optional `+02:00` offset). Fields are separated by `,`,
+//! `;` or a tab, and may be quoted. A repeated timestamp (a clock
 //! change in recorded data) is a further point at the same time. A point
 //! whose timestamp goes back is skipped and counted, as Prometheus drops
 //! out-of-order samples: real exports across a clock change have them, and
 //! refusing the file would lose every good point in it.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
@@ -226,35 +230,45 @@ pub fn read_csv(path: &Path) -> Result<Vec<Series>, InputError> {
 /// Parses CSV text. The first line is a header when its first field is not
 /// a timestamp. With one value column the series is called `default_name`;
 /// with more, each column is a series named after its header. An empty
-/// field in a wide file is a missing point.
+/// field is a missing point.
+///
+/// Fields are separated by the first of `,`, `;` and a tab found on the
+/// first line (Grafana's older exports and spreadsheets in many locales
+/// use `;`), and may be quoted as RFC 4180 quotes them (`"a,b"`, `""` for
+/// a quote): spreadsheets and Grafana quote every header, and a header
+/// that names a series by its labels holds commas.
 pub fn parse_csv(text: &str, file: &str, default_name: &str) -> Result<Vec<Series>, InputError> {
     let error = |line: usize, message: String| InputError::Line {
         file: file.to_owned(),
         line,
         message,
     };
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)));
     let mut series: Vec<Series> = Vec::new();
     let mut first_data: Option<(usize, &str)> = None;
+    let mut delimiter = ',';
     // The header, if there is one, names the columns.
     for (number, line) in lines.by_ref() {
         let line = line.strip_prefix('\u{feff}').unwrap_or(line);
         if line.trim().is_empty() {
             continue;
         }
-        let first = line.split(',').next().unwrap_or_default();
-        if parse_timestamp(first.trim()).is_ok() {
+        delimiter = delimiter_of(line);
+        let fields = split_fields(line, delimiter).map_err(|e| error(number, e))?;
+        if parse_timestamp(fields[0].trim()).is_ok() {
             first_data = Some((number, line));
-            let columns = line.split(',').count();
-            if columns < 2 {
+            if fields.len() < 2 {
                 return Err(error(
                     number,
                     "expected timestamp,value (at least two columns)".to_owned(),
                 ));
             }
-            series = names_for(columns - 1, None, default_name);
+            series = names_for(fields.len() - 1, None, default_name);
         } else {
-            let headers: Vec<&str> = line.split(',').skip(1).collect();
+            let headers: Vec<&str> = fields.iter().skip(1).map(|h| h.as_ref()).collect();
             if headers.is_empty() {
                 return Err(error(
                     number,
@@ -264,6 +278,17 @@ pub fn parse_csv(text: &str, file: &str, default_name: &str) -> Result<Vec<Serie
                 ));
             }
             series = names_for(headers.len(), Some(&headers), default_name);
+            if let Some((first, second)) = same_series(&series) {
+                return Err(error(
+                    number,
+                    format!(
+                        "columns {} and {} both name the series {}",
+                        first + 2,
+                        second + 2,
+                        series[first].display_name()
+                    ),
+                ));
+            }
         }
         break;
     }
@@ -274,44 +299,30 @@ pub fn parse_csv(text: &str, file: &str, default_name: &str) -> Result<Vec<Serie
     }
     let width = series.len();
     for (number, line) in first_data.into_iter().chain(lines) {
-        let line = line.strip_suffix('\r').unwrap_or(line);
         if line.is_empty() {
             continue;
         }
-        let mut fields = line.split(',');
-        let stamp = fields.next().unwrap_or_default();
-        let time = parse_timestamp(stamp.trim()).map_err(|e| error(number, e))?;
-        let mut column = 0;
-        for field in fields {
-            if column == width {
-                return Err(error(
-                    number,
-                    format!(
-                        "{} fields, the header has {}",
-                        line.split(',').count(),
-                        width + 1
-                    ),
-                ));
-            }
-            let field = field.trim();
-            if !field.is_empty() || width == 1 {
-                let value = parse_value(field).map_err(|e| error(number, e))?;
-                let s = &mut series[column];
-                if s.times.last().is_some_and(|&last| time < last) {
-                    s.out_of_order.count += 1;
-                    s.out_of_order.first_line.get_or_insert(number);
-                } else {
-                    s.times.push(time);
-                    s.values.push(value);
-                }
-            }
-            column += 1;
-        }
-        if column != width {
+        let fields = split_fields(line, delimiter).map_err(|e| error(number, e))?;
+        if fields.len() != width + 1 {
             return Err(error(
                 number,
-                format!("{} fields, expected {}", column + 1, width + 1),
+                format!("{} fields, the first line has {}", fields.len(), width + 1),
             ));
+        }
+        let time = parse_timestamp(fields[0].trim()).map_err(|e| error(number, e))?;
+        for (s, field) in series.iter_mut().zip(&fields[1..]) {
+            let field = field.trim();
+            if field.is_empty() {
+                continue;
+            }
+            let value = parse_value(field).map_err(|e| error(number, e))?;
+            if s.times.last().is_some_and(|&last| time < last) {
+                s.out_of_order.count += 1;
+                s.out_of_order.first_line.get_or_insert(number);
+            } else {
+                s.times.push(time);
+                s.values.push(value);
+            }
         }
     }
     series.retain(|s| !s.times.is_empty());
@@ -323,19 +334,132 @@ pub fn parse_csv(text: &str, file: &str, default_name: &str) -> Result<Vec<Serie
     Ok(series)
 }
 
+/// The field separator of a file, from its first line: the first of `,`,
+/// `;` and a tab outside quotes, `,` when there is none.
+fn delimiter_of(line: &str) -> char {
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' | ';' | '\t' if !quoted => return c,
+            _ => {}
+        }
+    }
+    ','
+}
+
+/// The fields of a line separated by `delimiter`. A field that starts with
+/// a quote runs to its closing quote, and `""` within it is a quote.
+fn split_fields(line: &str, delimiter: char) -> Result<Vec<Cow<'_, str>>, String> {
+    if !line.contains('"') {
+        return Ok(line.split(delimiter).map(Cow::Borrowed).collect());
+    }
+    let mut fields = Vec::new();
+    let mut rest = line;
+    loop {
+        let trimmed = rest.trim_start_matches(' ');
+        let Some(quoted) = trimmed.strip_prefix('"') else {
+            match rest.split_once(delimiter) {
+                Some((field, after)) => {
+                    fields.push(Cow::Borrowed(field));
+                    rest = after;
+                    continue;
+                }
+                None => {
+                    fields.push(Cow::Borrowed(rest));
+                    return Ok(fields);
+                }
+            }
+        };
+        let mut field = String::new();
+        let mut chars = quoted.char_indices();
+        let after = loop {
+            match chars.next() {
+                Some((i, '"')) => {
+                    if quoted[i + 1..].starts_with('"') {
+                        field.push('"');
+                        chars.next();
+                    } else {
+                        break &quoted[i + 1..];
+                    }
+                }
+                Some((_, c)) => field.push(c),
+                None => {
+                    return Err(
+                        "a quoted field is not closed (a field may not span lines)".to_owned()
+                    );
+                }
+            }
+        };
+        fields.push(Cow::Owned(field));
+        let after = after.trim_start_matches(' ');
+        match after.strip_prefix(delimiter) {
+            Some(next) => rest = next,
+            None if after.is_empty() => return Ok(fields),
+            None => {
+                return Err(format!(
+                    "{:?} after a quoted field, expected {delimiter:?} or the end of the line",
+                    after.chars().next().unwrap_or_default()
+                ));
+            }
+        }
+    }
+}
+
 fn names_for(count: usize, headers: Option<&[&str]>, default_name: &str) -> Vec<Series> {
     match headers {
         // `timestamp,value`: the file names the series.
         Some([header]) if header.trim() == "value" => vec![Series::new(default_name)],
         None if count == 1 => vec![Series::new(default_name)],
-        Some(headers) => headers
-            .iter()
-            .map(|h| Series::new(metric_name(h)))
-            .collect(),
+        Some(headers) => headers.iter().map(|h| series_named_by(h)).collect(),
         None => (1..=count)
             .map(|i| Series::new(format!("{default_name}_{i}")))
             .collect(),
     }
+}
+
+/// The first two of `series` (by index) with the same name and labels, if
+/// any: replayed together they would be one series sampled twice a tick.
+pub fn same_series(series: &[Series]) -> Option<(usize, usize)> {
+    let mut seen = std::collections::HashMap::with_capacity(series.len());
+    series
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| seen.insert((&s.name, &s.labels), i).map(|first| (first, i)))
+}
+
+/// The series a column header names: `name{label="value",...}` as
+/// Prometheus writes a series (and Grafana its legend), `{...}` for an
+/// expression without a name (called `value`, as in a range query's
+/// answer), or any other text made a metric name.
+fn series_named_by(header: &str) -> Series {
+    let header = header.trim();
+    let labelled = header.find('{').filter(|_| header.ends_with('}'));
+    let parsed = labelled.and_then(|brace| {
+        let name = if brace == 0 {
+            "value"
+        } else {
+            &header[..brace]
+        };
+        let text = format!("{name}{} 0\n", &header[brace..]);
+        let families = crate::textparse::parse(&text, crate::textparse::Dialect::Text).ok()?;
+        let [family] = families.as_slice() else {
+            return None;
+        };
+        let [sample] = family.samples.as_slice() else {
+            return None;
+        };
+        let mut series = Series::new(sample.name.clone());
+        for (label, value) in &sample.labels {
+            if label == "__name__" {
+                series.name = value.clone();
+            } else {
+                series.labels.push((label.clone(), value.clone()));
+            }
+        }
+        Some(series)
+    });
+    parsed.unwrap_or_else(|| Series::new(metric_name(header)))
 }
 
 fn parse_value(field: &str) -> Result<f64, String> {
@@ -344,7 +468,14 @@ fn parse_value(field: &str) -> Result<f64, String> {
         .map_err(|_| format!("value {field:?} is not a number"))
 }
 
-/// Seconds since the epoch, from epoch seconds or a UTC date.
+/// Epoch numbers at or past these are milliseconds, microseconds and
+/// nanoseconds, not seconds: 1e11 seconds is the year 5138, and Grafana,
+/// VictoriaMetrics and most client code export milliseconds.
+const EPOCH_UNITS: [(f64, f64); 3] = [(1e17, 1e9), (1e14, 1e6), (1e11, 1e3)];
+
+/// Seconds since the epoch, from an epoch number (seconds, or milliseconds,
+/// microseconds or nanoseconds by its size, see `EPOCH_UNITS`) or a UTC
+/// date, to the minute or the second.
 pub fn parse_timestamp(text: &str) -> Result<f64, String> {
     let bad = || {
         format!("timestamp {text:?} is neither epoch seconds nor a date like 2014-02-14 14:30:00")
@@ -355,11 +486,16 @@ pub fn parse_timestamp(text: &str) -> Result<f64, String> {
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             return Err(bad());
         }
-        return text
+        let number = text
             .parse::<f64>()
             .ok()
             .filter(|t| t.is_finite())
-            .ok_or_else(bad);
+            .ok_or_else(bad)?;
+        let per_second = EPOCH_UNITS
+            .iter()
+            .find(|(from, _)| number >= *from)
+            .map_or(1.0, |(_, per_second)| *per_second);
+        return Ok(number / per_second);
     }
     let number = |range: std::ops::Range<usize>| -> Result<i64, String> {
         let part = text.get(range).ok_or_else(bad)?;
@@ -380,19 +516,23 @@ pub fn parse_timestamp(text: &str) -> Result<f64, String> {
         return Ok(seconds);
     }
     let sep = rest.as_bytes()[0];
-    if !(sep == b' ' || sep == b'T' || sep == b't') || rest.len() < 9 {
+    if !(sep == b' ' || sep == b'T' || sep == b't') || rest.len() < 6 || rest.as_bytes()[3] != b':'
+    {
         return Err(bad());
     }
-    if rest.as_bytes()[3] != b':' || rest.as_bytes()[6] != b':' {
-        return Err(bad());
-    }
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let (hour, minute) = (number(11..13)?, number(14..16)?);
+    // Seconds are optional: spreadsheets write dates to the minute.
+    let with_seconds = text.as_bytes().get(16) == Some(&b':');
+    let (second, mut tail) = if with_seconds {
+        (number(17..19)?, text.get(19..).ok_or_else(bad)?)
+    } else {
+        (0, &text[16..])
+    };
     if hour > 23 || minute > 59 || second > 60 {
         return Err(bad());
     }
     seconds += (hour * 3600 + minute * 60 + second) as f64;
-    let mut tail = &text[19..];
-    if let Some(fraction) = tail.strip_prefix('.') {
+    if let Some(fraction) = tail.strip_prefix('.').filter(|_| with_seconds) {
         let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
             return Err(bad());
@@ -411,7 +551,7 @@ pub fn parse_timestamp(text: &str) -> Result<f64, String> {
                 b'-' => -1.0,
                 _ => return Err(bad()),
             };
-            let at = 19 + text[19..].len() - 6;
+            let at = text.len() - 6;
             let (hours, minutes) = (number(at + 1..at + 3)?, number(at + 4..at + 6)?);
             if hours > 23 || minutes > 59 {
                 return Err(bad());
@@ -606,6 +746,18 @@ mod tests {
             Ok(1_392_388_200.0)
         );
         assert_eq!(parse_timestamp("2000-02-29"), Ok(951_782_400.0));
+        // To the minute, as spreadsheets write dates.
+        assert_eq!(parse_timestamp("2014-02-14 14:30"), Ok(1_392_388_200.0));
+        assert_eq!(
+            parse_timestamp("2014-02-14T16:30+02:00"),
+            Ok(1_392_388_200.0)
+        );
+        // Milliseconds, microseconds and nanoseconds, by their size.
+        assert_eq!(parse_timestamp("1392388200000"), Ok(1_392_388_200.0));
+        assert_eq!(parse_timestamp("1392388200500.0"), Ok(1_392_388_200.5));
+        assert_eq!(parse_timestamp("1392388200000000"), Ok(1_392_388_200.0));
+        assert_eq!(parse_timestamp("1392388200000000000"), Ok(1_392_388_200.0));
+        assert_eq!(parse_timestamp("99999999999"), Ok(99_999_999_999.0));
         for bad in [
             "",
             "-1",
@@ -613,7 +765,9 @@ mod tests {
             "2014-02-30 00:00:00",
             "2014-13-01",
             "2014-02-14 25:00:00",
-            "2014-02-14 14:30",
+            "2014-02-14 14",
+            "2014-02-14 14:30.5",
+            "2014-02-14 14:3",
             "2014-02-14X14:30:00",
             "2014-02-14 14:30:00+2",
             "1e9",
@@ -643,6 +797,46 @@ mod tests {
     }
 
     #[test]
+    fn quoted_fields_and_other_separators_as_exports_write_them() {
+        // Grafana and spreadsheets quote headers; a series named by its
+        // labels holds commas and quotes.
+        let text = "\"Time\",\"cpu{mode=\"\"user\"\",cpu=\"\"0\"\"}\",\"b\"\n\
+                    \"2014-02-14 14:30:00\",\"1.5\",2\n\
+                    1392388500000, 3 ,\"\"\n";
+        let series = parse_csv(text, "f.csv", "s").unwrap();
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[0].display_name(), "cpu{mode=\"user\",cpu=\"0\"}");
+        assert_eq!(series[0].times, [1_392_388_200.0, 1_392_388_500.0]);
+        assert_eq!(series[0].values, [1.5, 3.0]);
+        assert_eq!((series[1].times.len(), series[1].values[0]), (1, 2.0));
+        // Grafana's legends: spaces after commas, and no name for an
+        // expression.
+        let legends = parse_csv(
+            "Time,\"up{instance=\"\"a:9100\"\", job=\"\"node\"\"}\",{job=\"x\"},{broken\n10,1,2,3\n",
+            "f.csv",
+            "s",
+        )
+        .unwrap();
+        let names: Vec<String> = legends.iter().map(Series::display_name).collect();
+        assert_eq!(
+            names,
+            [
+                "up{instance=\"a:9100\",job=\"node\"}",
+                "value{job=\"x\"}",
+                "_broken"
+            ]
+        );
+        for separator in [";", "\t"] {
+            let text = format!("Time{separator}value\n2014-02-14 14:30{separator}15\n");
+            let series = parse_csv(&text, "f.csv", "s").unwrap();
+            assert_eq!((series[0].name.as_str(), series[0].values[0]), ("s", 15.0));
+        }
+        // An empty value is a missing point, in a file of one series too.
+        let gaps = parse_csv("timestamp,value\n10,1\n20,\n30,3\n", "f.csv", "s").unwrap();
+        assert_eq!(gaps[0].times, [10.0, 30.0]);
+    }
+
+    #[test]
     fn bad_lines_are_reported_with_their_number() {
         let cases = [
             ("timestamp,value\n10,1\nlater,2\n", 3, "timestamp \"later\""),
@@ -651,6 +845,14 @@ mod tests {
             ("timestamp,a,b\n10,1,2\n20,2\n", 3, "fields"),
             ("timestamp,value\n\n10,1\n20\n", 4, "fields"),
             ("10\n", 1, "two columns"),
+            ("timestamp,value\n10,\"1\n20,2\n", 2, "not closed"),
+            ("timestamp,value\n10,\"1\"x\n", 2, "after a quoted field"),
+            ("timestamp;value\n10;1\n20,2\n", 3, "1 fields"),
+            (
+                "t,a-b,c,a_b\n10,1,2,3\n",
+                1,
+                "columns 2 and 4 both name the series a_b",
+            ),
         ];
         for (text, line, needle) in cases {
             let error = parse_csv(text, "f.csv", "s").unwrap_err().to_string();

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::backtest::input::{Series, same_series};
 use crate::config::{Config, ConfigError};
 use crate::rules::{self};
 
@@ -111,8 +112,8 @@ pub(super) fn backtest(args: &BacktestArgs) -> ExitCode {
                 Ok::<_, input::InputError>(series)
             })
             .collect::<Result<Vec<_>, _>>()
-            .map(|files| files.into_iter().flatten().collect())
-            .map_err(|e| e.to_string()),
+            .map_err(|e| e.to_string())
+            .and_then(|files| one_series_per_name(&args.files, files)),
     };
     let series = match series {
         Ok(series) if series.is_empty() => {
@@ -161,5 +162,26 @@ pub(super) fn backtest(args: &BacktestArgs) -> ExitCode {
             eprintln!("outrider backtest: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The series of all `files` (as read from `paths`), or an error naming the
+/// two files that hold the same series: replayed together, they would be
+/// one series sampled twice a tick.
+fn one_series_per_name(paths: &[PathBuf], files: Vec<Vec<Series>>) -> Result<Vec<Series>, String> {
+    let file_of: Vec<usize> = files
+        .iter()
+        .enumerate()
+        .flat_map(|(f, series)| std::iter::repeat_n(f, series.len()))
+        .collect();
+    let series: Vec<Series> = files.into_iter().flatten().collect();
+    match same_series(&series) {
+        None => Ok(series),
+        Some((first, second)) => Err(format!(
+            "{} and {} both hold the series {}: a series is replayed from one file",
+            paths[file_of[first]].display(),
+            paths[file_of[second]].display(),
+            series[first].display_name()
+        )),
     }
 }

@@ -170,7 +170,7 @@ fn load(dir: &Path, recording: &Recording) -> Vec<File> {
     let mut files = Vec::new();
     for (name, spans) in windows {
         let path: PathBuf = dir.join(&name);
-        let series = input::read_csv(&path)
+        let series = input::read_file(&path)
             .unwrap_or_else(|e| panic!("{e}"))
             .remove(0);
         let start = series.times.first().copied().unwrap_or_default();

@@ -24,7 +24,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("pushgateway", |data| text(data, pushgateway)),
     ("pushgateway_protobuf", pushgateway_protobuf),
     ("otlp", otlp),
-    ("backtest_csv", |data| text(data, backtest_csv)),
+    ("backtest_input", |data| text(data, backtest_input)),
 ];
 
 /// Runs a target on text; bytes that are not UTF-8 are refused before any
@@ -166,7 +166,10 @@ fn apply(op: crate::push::Op) {
     }
 }
 
-/// A backtest CSV file.
-pub fn backtest_csv(text: &str) {
-    let _ = crate::backtest::input::parse_csv(text, "fuzz.csv", "fuzz");
+/// A backtest input file, read as each of its formats.
+pub fn backtest_input(text: &str) {
+    use crate::backtest::input;
+    let _ = input::parse_csv(text, "fuzz.csv", "fuzz");
+    let _ = input::parse_exposition(text, "fuzz.om");
+    let _ = input::parse_query_range(text.as_bytes());
 }

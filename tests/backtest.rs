@@ -101,7 +101,7 @@ impl Corpus {
         let files: Vec<LabelledFile> = windows(dir)
             .into_iter()
             .map(|(file, spans)| {
-                let series = input::read_csv(&dir.join(&file))
+                let series = input::read_file(&dir.join(&file))
                     .unwrap()
                     .remove(0)
                     .averaged(every);
@@ -585,6 +585,86 @@ fn an_export_from_grafana_or_a_spreadsheet_replays_as_the_plain_file_does() {
     );
 }
 
+/// A Prometheus holding three days of history answers the backtest's range
+/// query; the answer saved as it came, and the OpenMetrics file the history
+/// was backfilled from, replay to the same output.
+#[test]
+fn a_range_query_its_saved_answer_and_the_backfilled_file_replay_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let step = 300;
+    let points = 864;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let end = now / step * step;
+    let start = end - step * (points - 1);
+    let mut history = String::from("# TYPE queue_depth gauge\n");
+    for (queue, spike_at) in [("a", Some(700)), ("b", None)] {
+        for i in 0..points {
+            let value = if Some(i) == spike_at {
+                90.0
+            } else {
+                20.0 + wobble(i as usize)
+            };
+            history.push_str(&format!(
+                "queue_depth{{job=\"checkout\",queue=\"{queue}\"}} {value} {}\n",
+                start + step * i
+            ));
+        }
+    }
+    history.push_str("# EOF\n");
+    let (_prometheus, api) = common::prometheus_with_history(&history, dir.path());
+    let range = [
+        "--start".to_owned(),
+        start.to_string(),
+        "--end".to_owned(),
+        end.to_string(),
+    ];
+    let queried = dir.path().join("queried");
+    let mut args = vec![
+        "--prometheus",
+        &api,
+        "--query",
+        "queue_depth",
+        "--step",
+        "5m",
+    ];
+    args.extend(range.iter().map(String::as_str));
+    let run = backtest(&args, &[], &queried);
+    assert!(run.status.success(), "{run:?}");
+    let answer = common::get(
+        &format!("{api}/api/v1/query_range?query=queue_depth&start={start}&end={end}&step={step}"),
+        &[],
+    );
+    assert_eq!(answer.status, 200);
+    let saved = dir.path().join("answer.json");
+    std::fs::write(&saved, answer.body).unwrap();
+    let samples = |out: &Path| std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    let queried_samples = samples(&queried);
+    assert_eq!(queried_samples.lines().count(), 1 + 2 * points as usize);
+    let spike = queried_samples
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "\"queue_depth{{job=\"\"checkout\"\",queue=\"\"a\"\"}}\",{},",
+                start + 700 * step
+            ))
+        })
+        .expect("the spike's sample");
+    let score: f64 = spike.rsplit(',').next().unwrap().parse().unwrap();
+    assert!(score >= FIRING_LEVEL, "{spike}");
+    for file in [saved, dir.path().join("history.om")] {
+        let out = dir.path().join(format!(
+            "from_{}",
+            file.file_name().unwrap().to_string_lossy()
+        ));
+        let run = backtest(&[], &[&file], &out);
+        assert!(run.status.success(), "{}: {run:?}", file.display());
+        assert_eq!(samples(&out), queried_samples, "{}", file.display());
+    }
+}
+
 /// The score column of samples.csv, by line.
 fn score_column(samples: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(samples).unwrap();
@@ -858,7 +938,7 @@ fn the_summary_scores_the_anomaly_score_as_nab_does_given_the_windows() {
         let labelled: Vec<(Series, nab::Labelled)> = files
             .iter()
             .map(|f| {
-                let series = input::read_csv(&data().join(f)).unwrap().remove(0);
+                let series = input::read_file(&data().join(f)).unwrap().remove(0);
                 let labelled = nab::label(&series.times, &all[*f], profile);
                 (series, labelled)
             })

@@ -1,8 +1,8 @@
-//! The backtest's CSV reader takes outside input: no text makes it panic,
+//! The backtest's readers take outside input: no text makes them panic,
 //! every well-formed file reads back exactly, samples that go back are
 //! skipped and counted, and a bad line is reported with its own number.
 
-use outrider::backtest::input::{parse_csv, parse_timestamp};
+use outrider::backtest::input::{parse_csv, parse_exposition, parse_query_range, parse_timestamp};
 use proptest::prelude::*;
 
 fn csv_text() -> impl Strategy<Value = String> {
@@ -60,6 +60,8 @@ proptest! {
     fn no_bytes_make_the_reader_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
         let text = String::from_utf8_lossy(&bytes);
         let _ = parse_csv(&text, "f.csv", "s");
+        let _ = parse_exposition(&text, "f.om");
+        let _ = parse_query_range(text.as_bytes());
         let _ = parse_timestamp(&text);
     }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Process, get, parse_samples, require, sample_value, send, spawn, wait_until};
+use common::{Process, get, parse_samples, sample_value, send, wait_until};
 use outrider::baseline::Tracker;
 use outrider::metric::{Family, MetricType, Sample};
 
@@ -99,40 +99,7 @@ fn openmetrics(history: &History) -> String {
 
 /// Prometheus on 127.0.0.1 over a data directory holding the history.
 fn prometheus_with(history: &History, dir: &Path) -> (Process, String) {
-    let promtool = require("promtool");
-    let prometheus = require("prometheus");
-    let input = dir.join("history.om");
-    std::fs::write(&input, openmetrics(history)).unwrap();
-    let data = dir.join("data");
-    let out = std::process::Command::new(promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&input)
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let config = dir.join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
-    let port = common::free_port();
-    let process = spawn(
-        &prometheus,
-        &[
-            format!("--config.file={}", config.display()),
-            format!("--storage.tsdb.path={}", data.display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-        ],
-        &[],
-    );
-    let api = format!("http://127.0.0.1:{port}");
-    wait_until(Duration::from_secs(30), "Prometheus to be ready", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && get(&format!("{api}/-/ready"), &[]).status == 200
-    });
-    (process, api)
+    common::prometheus_with_history(&openmetrics(history), dir)
 }
 
 fn config(prometheus: &str) -> String {

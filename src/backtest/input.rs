@@ -1,7 +1,8 @@
 //! Where backtest series come from: CSV files (`timestamp,value`, one series
-//! per file, or a wide file with one column per series) and Prometheus range
-//! queries. Reading apart from parsing: `parse_csv` is pure, so it can be
-//! property-tested on any text.
+//! per file, or a wide file with one column per series), Prometheus range
+//! queries and their answers saved to a file, and exposition text with
+//! timestamps (`Format`). Reading apart from parsing: the parsers are pure,
+//! so they can be property-tested on any text.
 //!
 //! Timestamps are seconds since the epoch (`1700000000`, `1700000000.25`;
 //! a number of 12 digits or more is milliseconds, and so on, see
@@ -188,6 +189,8 @@ pub enum InputError {
     },
     #[error("{file}: no data rows")]
     Empty { file: String },
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
     #[error("prometheus {url}: {message}")]
     Prometheus { url: String, message: String },
 }
@@ -212,19 +215,119 @@ pub fn metric_name(text: &str) -> String {
     name
 }
 
-/// Reads a CSV file; its series are named after the file (one value
-/// column) or after the column headers (a wide file).
-pub fn read_csv(path: &Path) -> Result<Vec<Series>, InputError> {
+/// The kinds of file a backtest reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `timestamp,value`, or a wide file (see `parse_csv`).
+    Csv,
+    /// A Prometheus answer saved as it came (`curl .../query_range`).
+    PrometheusJson,
+    /// Exposition text with a timestamp on each sample, as `promtool tsdb
+    /// dump-openmetrics` writes it and `promtool tsdb
+    /// create-blocks-from openmetrics` reads it.
+    Exposition,
+}
+
+impl Format {
+    /// The format of a file, by its extension (`.json`; `.om`, `.prom`,
+    /// `.openmetrics`), else by its first character: `{` a JSON answer,
+    /// `#` exposition text, anything else CSV.
+    pub fn of(path: &Path, text: &str) -> Format {
+        let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase());
+        match extension.as_deref() {
+            Some("csv" | "tsv") => Format::Csv,
+            Some("json") => Format::PrometheusJson,
+            Some("om" | "prom" | "openmetrics") => Format::Exposition,
+            _ => match text
+                .trim_start_matches('\u{feff}')
+                .trim_start()
+                .chars()
+                .next()
+            {
+                Some('{') => Format::PrometheusJson,
+                Some('#') => Format::Exposition,
+                _ => Format::Csv,
+            },
+        }
+    }
+}
+
+/// Reads a file of series in any `Format`. A CSV file's series are named
+/// after the file (one value column) or after the column headers (a wide
+/// file); the others name their own.
+pub fn read_file(path: &Path) -> Result<Vec<Series>, InputError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
         file: file.clone(),
         source,
     })?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "series".to_owned());
-    parse_csv(&text, &file, &metric_name(&stem))
+    match Format::of(path, &text) {
+        Format::Csv => {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "series".to_owned());
+            parse_csv(&text, &file, &metric_name(&stem))
+        }
+        Format::PrometheusJson => {
+            parse_query_range(text.as_bytes()).map_err(|message| InputError::File { file, message })
+        }
+        Format::Exposition => parse_exposition(&text, &file),
+    }
+}
+
+/// Parses exposition text whose every sample has a timestamp: the text
+/// format (milliseconds), or OpenMetrics (seconds) when it ends in `# EOF`.
+/// Each name and label set is a series; a sample whose time goes back is
+/// skipped and counted, as in a CSV file.
+pub fn parse_exposition(text: &str, file: &str) -> Result<Vec<Series>, InputError> {
+    use crate::textparse::{Dialect, parse};
+    let dialect = if text.lines().any(|l| l.trim() == "# EOF") {
+        Dialect::OpenMetrics
+    } else {
+        Dialect::Text
+    };
+    let families = parse(text, dialect).map_err(|e| InputError::Line {
+        file: file.to_owned(),
+        line: e.line,
+        message: e.reason,
+    })?;
+    let mut series: Vec<Series> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for sample in families.iter().flat_map(|f| &f.samples) {
+        let Some(time) = sample.timestamp else {
+            let mut unstamped = Series::new(sample.name.clone());
+            unstamped.labels.clone_from(&sample.labels);
+            return Err(InputError::File {
+                file: file.to_owned(),
+                message: format!(
+                    "{} has a sample without a timestamp: a backtest needs the time of each",
+                    unstamped.display_name()
+                ),
+            });
+        };
+        let at = *index
+            .entry((sample.name.as_str(), sample.labels.as_slice()))
+            .or_insert_with(|| {
+                let mut new = Series::new(sample.name.clone());
+                new.labels.clone_from(&sample.labels);
+                series.push(new);
+                series.len() - 1
+            });
+        let s = &mut series[at];
+        if s.times.last().is_some_and(|&last| time < last) {
+            s.out_of_order.count += 1;
+        } else {
+            s.times.push(time);
+            s.values.push(sample.value);
+        }
+    }
+    if series.is_empty() {
+        return Err(InputError::Empty {
+            file: file.to_owned(),
+        });
+    }
+    Ok(series)
 }
 
 /// Parses CSV text. The first line is a header when its first field is not
@@ -888,6 +991,42 @@ mod tests {
             "{warning}"
         );
         assert_eq!(series[1].out_of_order_warning("f.csv"), None);
+    }
+
+    #[test]
+    fn exposition_with_timestamps_is_a_series_per_name_and_labels() {
+        // The text format stamps samples in milliseconds.
+        let text = "# TYPE q gauge\nq{a=\"1\"} 1 10000\nq{a=\"2\"} 5 10000\n\
+                    q{a=\"1\"} 2 20000\nq{a=\"1\"} 9 15000\n";
+        let series = parse_exposition(text, "f.prom").unwrap();
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[0].display_name(), "q{a=\"1\"}");
+        assert_eq!(series[0].times, [10.0, 20.0]);
+        assert_eq!(series[0].values, [1.0, 2.0]);
+        assert_eq!(series[0].out_of_order.count, 1);
+        assert_eq!(series[1].values, [5.0]);
+        // OpenMetrics, in seconds.
+        let open = parse_exposition("q 1 10.5\nq 2 20\n# EOF\n", "f.om").unwrap();
+        assert_eq!(open[0].times, [10.5, 20.0]);
+        let unstamped = parse_exposition("q{a=\"1\"} 1 10000\nq{a=\"1\"} 2\n", "f.prom");
+        let message = unstamped.unwrap_err().to_string();
+        assert!(
+            message.starts_with("f.prom: q{a=\"1\"} has a sample without a timestamp"),
+            "{message}"
+        );
+        let broken = parse_exposition("q{a=1} 1 10\n", "f.prom").unwrap_err();
+        assert!(broken.to_string().starts_with("f.prom:1: "), "{broken}");
+    }
+
+    #[test]
+    fn a_files_format_is_told_by_its_extension_then_by_its_first_character() {
+        let of = |name: &str, text: &str| Format::of(Path::new(name), text);
+        assert_eq!(of("a.json", ""), Format::PrometheusJson);
+        assert_eq!(of("a.om", ""), Format::Exposition);
+        assert_eq!(of("a.csv", "{"), Format::Csv);
+        assert_eq!(of("answer", "\n {\"status\""), Format::PrometheusJson);
+        assert_eq!(of("dump.txt", "# HELP q Q.\n"), Format::Exposition);
+        assert_eq!(of("cpu.txt", "timestamp,value\n"), Format::Csv);
     }
 
     #[test]

@@ -12,8 +12,10 @@ use crate::rules::{self};
 
 #[derive(Args, Clone, Debug)]
 pub(super) struct BacktestArgs {
-    /// CSV files: `timestamp,value` (one series, named after the file) or a
-    /// wide file (`timestamp,a,b,...`, one series per column).
+    /// Files of series: CSV (`timestamp,value`, one series named after the
+    /// file, or `timestamp,a,b,...`, one series per column), a Prometheus
+    /// answer saved as JSON, or exposition text with timestamps (as
+    /// `promtool tsdb dump-openmetrics` writes it).
     #[arg(required_unless_present = "prometheus")]
     files: Vec<PathBuf>,
     /// Read the series from this Prometheus (http://host:9090) instead.
@@ -102,7 +104,7 @@ pub(super) fn backtest(args: &BacktestArgs) -> ExitCode {
             .files
             .iter()
             .map(|f| {
-                let series = input::read_csv(f)?;
+                let series = input::read_file(f)?;
                 for warning in series
                     .iter()
                     .filter_map(|s| s.out_of_order_warning(&f.display().to_string()))

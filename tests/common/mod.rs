@@ -98,6 +98,46 @@ pub fn spawn(program: &Path, args: &[String], envs: &[(&str, &str)]) -> Process 
     }
 }
 
+/// Prometheus on 127.0.0.1 over a data directory in `dir` holding the
+/// `openmetrics` history (`promtool tsdb create-blocks-from openmetrics`),
+/// and its URL.
+pub fn prometheus_with_history(openmetrics: &str, dir: &Path) -> (Process, String) {
+    let promtool = require("promtool");
+    let prometheus = require("prometheus");
+    let input = dir.join("history.om");
+    std::fs::write(&input, openmetrics).unwrap();
+    let data = dir.join("data");
+    let out = Command::new(promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = dir.join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
+    let port = free_port();
+    let process = spawn(
+        &prometheus,
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--storage.tsdb.path={}", data.display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        &[],
+    );
+    let api = format!("http://127.0.0.1:{port}");
+    wait_until(Duration::from_secs(30), "Prometheus to be ready", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && get(&format!("{api}/-/ready"), &[]).status == 200
+    });
+    (process, api)
+}
+
 pub struct Outrider {
     pub process: Process,
     pub address: String,

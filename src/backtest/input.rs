@@ -512,7 +512,9 @@ fn split_fields(line: &str, delimiter: char) -> Result<Vec<Cow<'_, str>>, String
 fn names_for(count: usize, headers: Option<&[&str]>, default_name: &str) -> Vec<Series> {
     match headers {
         // `timestamp,value`: the file names the series.
-        Some([header]) if header.trim() == "value" => vec![Series::new(default_name)],
+        Some([header]) if header.trim().eq_ignore_ascii_case("value") => {
+            vec![Series::new(default_name)]
+        }
         None if count == 1 => vec![Series::new(default_name)],
         Some(headers) => headers.iter().map(|h| series_named_by(h)).collect(),
         None => (1..=count)
@@ -930,7 +932,7 @@ mod tests {
             ]
         );
         for separator in [";", "\t"] {
-            let text = format!("Time{separator}value\n2014-02-14 14:30{separator}15\n");
+            let text = format!("Time{separator}Value\n2014-02-14 14:30{separator}15\n");
             let series = parse_csv(&text, "f.csv", "s").unwrap();
             assert_eq!((series[0].name.as_str(), series[0].values[0]), ("s", 15.0));
         }

@@ -374,6 +374,7 @@ impl Likelihood {
     /// `record_fade` of its size (`excursion::fade`). Each sample weighs in
     /// the long-run distribution by the time it covers, so the repeats of a
     /// reading weigh as much together as one sample taken at their pace.
+    /// Returns the score of the sample, as `score` gives it.
     #[allow(clippy::too_many_arguments)]
     pub fn update(
         &mut self,
@@ -384,12 +385,13 @@ impl Likelihood {
         record_fade: f64,
         join: Join,
         settings: &LikelihoodSettings,
-    ) {
+    ) -> f64 {
         if !raw.is_finite() {
-            return;
+            return 0.0;
         }
         let z = self.run_deviations(raw, join);
-        if self.run_score(z, self.record_for(join), now, settings) >= FIRING_LEVEL {
+        let score = self.run_score(z, self.record_for(join), now, settings);
+        if score >= FIRING_LEVEL {
             self.quiet_until = now + settings.quiet_seconds;
         }
         if join == Join::Next {
@@ -430,6 +432,7 @@ impl Likelihood {
         self.mean += increment;
         self.variance = ((1.0 - alpha) * (self.variance + diff * increment)).max(0.0);
         self.count = self.count.saturating_add(1);
+        score
     }
 }
 

@@ -1,7 +1,7 @@
 //! Baselines on disk, so a restart (even after kill -9) continues where the
 //! last snapshot left off.
 //!
-//! Format, version 14: the magic `OUTRIDRB`, then little-endian u32 version,
+//! Format, version 15: the magic `OUTRIDRB`, then little-endian u32 version,
 //! u64 payload length and u32 CRC-32 of the payload, then the payload (the
 //! tracked series, postcard-encoded). A write goes to `<file>.tmp`, is fsynced
 //! and renamed over the file, and the directory is fsynced: a reader sees the
@@ -17,11 +17,13 @@
 //! the spike test's incident under way, version 9 the likelihood's
 //! reading under way, version 10 how long its values lasted, version 11
 //! the records of the reading under way kept apart, version 12 whether a
-//! transit was under way, and version 13 counted each hour of the week's
+//! transit was under way, version 13 counted each hour of the week's
 //! samples in whole numbers, where later versions count a series scraped
-//! every 37.5 s or more often in shares of a 5-minute reading; they are
-//! refused like any other version, so baselines start afresh once after
-//! the upgrade.
+//! every 37.5 s or more often in shares of a 5-minute reading, and version
+//! 14 lacked the highest score given out lately under the firing level;
+//! they are refused like any other version, so baselines start afresh (or
+//! from Prometheus's history, with `baselines.warm_start`) once after the
+//! upgrade.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -30,7 +32,7 @@ use std::path::{Path, PathBuf};
 use super::Tracked;
 
 const MAGIC: &[u8; 8] = b"OUTRIDRB";
-pub const VERSION: u32 = 14;
+pub const VERSION: u32 = 15;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 4;
 pub const FILE_NAME: &str = "baselines.snapshot";
 
@@ -209,18 +211,18 @@ mod tests {
             decode(&previous, path),
             Err(SnapshotError::Version { found: 3, .. })
         ));
-        // Version 13 counted each hour of the week's samples one by one.
+        // Version 14 lacked the score's pulse under the firing level.
         let mut last = good.clone();
-        last[8] = 13;
+        last[8] = 14;
         assert!(matches!(
             decode(&last, path),
-            Err(SnapshotError::Version { found: 13, .. })
+            Err(SnapshotError::Version { found: 14, .. })
         ));
         let mut version = good.clone();
-        version[8] = 15;
+        version[8] = 16;
         assert!(matches!(
             decode(&version, path),
-            Err(SnapshotError::Version { found: 15, .. })
+            Err(SnapshotError::Version { found: 16, .. })
         ));
         assert!(matches!(
             decode(b"hello world, not a snapshot at all", path),

@@ -1087,9 +1087,15 @@ mod tests {
         200.0 - 100.0 * (std::f64::consts::TAU * (t % 86400.0) / 86400.0).cos()
     }
 
-    /// A seasonal state fed `daily_cycle` with noise of σ 5 (from `seed`),
+    /// A seasonal state fed `shape` with noise of σ `sd` (from `seed`),
     /// every `step` seconds for `days` days from `MONDAY`; and its settings.
-    fn fed_daily_cycle(days: f64, step: f64, seed: u64) -> (SeriesState, Settings) {
+    fn fed_seasonal(
+        shape: impl Fn(f64) -> f64,
+        sd: f64,
+        days: f64,
+        step: f64,
+        seed: u64,
+    ) -> (SeriesState, Settings) {
         let seasonal = Settings {
             seasonal: true,
             ..Settings::default()
@@ -1098,10 +1104,15 @@ mod tests {
         let mut noise = Noise(seed);
         let mut t = MONDAY;
         while t < MONDAY + days * 86400.0 {
-            state.update(noise.normal(daily_cycle(t), 5.0), t, &seasonal);
+            state.update(noise.normal(shape(t), sd), t, &seasonal);
             t += step;
         }
         (state, seasonal)
+    }
+
+    /// `fed_seasonal` with `daily_cycle` and noise of σ 5.
+    fn fed_daily_cycle(days: f64, step: f64, seed: u64) -> (SeriesState, Settings) {
+        fed_seasonal(daily_cycle, 5.0, days, step, seed)
     }
 
     /// How a test draws the values it scrapes.
@@ -1687,19 +1698,9 @@ mod tests {
     /// the cycle expected.
     #[test]
     fn a_daily_cycle_that_drifts_is_still_expected() {
-        let seasonal = Settings {
-            seasonal: true,
-            ..Settings::default()
-        };
         // 3 a day: 210 over ten weeks, more than the cycle's own swing.
         let drift = |t: f64| 3.0 * (t - MONDAY) / 86400.0;
-        let mut state = SeriesState::new(&seasonal);
-        let mut noise = Noise(13);
-        let mut t = MONDAY;
-        while t < MONDAY + 70.0 * 86400.0 {
-            state.update(noise.normal(daily_cycle(t) + drift(t), 5.0), t, &seasonal);
-            t += 3600.0;
-        }
+        let (state, seasonal) = fed_seasonal(|t| daily_cycle(t) + drift(t), 5.0, 70.0, 3600.0, 13);
         assert!(state.profile_predicts_better());
         let noon = MONDAY + 70.0 * 86400.0 + 12.0 * 3600.0;
         let (expected, _) = state.seasonal_expectation(noon, &seasonal).unwrap();
@@ -1717,17 +1718,8 @@ mod tests {
     /// band about 35 wide for a day that swings by 60.
     #[test]
     fn a_series_first_seen_on_a_quiet_night_is_expected_at_every_hour() {
-        let seasonal = Settings {
-            seasonal: true,
-            ..Settings::default()
-        };
-        let mut state = SeriesState::new(&seasonal);
-        let mut noise = Noise(31);
-        let mut t = MONDAY;
-        while t < MONDAY + 10.0 * 86400.0 {
-            state.update(noise.normal(daily_step(t), 0.5), t, &seasonal);
-            t += 300.0;
-        }
+        let (state, seasonal) = fed_seasonal(daily_step, 0.5, 10.0, 300.0, 31);
+        let t = MONDAY + 10.0 * 86400.0;
         for hour in [1.0, 4.0, 8.0, 10.0, 15.0, 20.0, 22.0] {
             let now = t + hour * 3600.0;
             let value = daily_step(now);
@@ -1819,17 +1811,8 @@ mod tests {
     fn without_a_weekly_cycle_an_hour_keeps_the_mean_of_all_seven_days() {
         // A daily cycle in noise of σ 40, hourly for five weeks: each hour of
         // the week has five samples, each hour of the day thirty-five.
-        let seasonal = Settings {
-            seasonal: true,
-            ..Settings::default()
-        };
-        let mut state = SeriesState::new(&seasonal);
-        let mut noise = Noise(3);
-        let mut t = MONDAY;
-        while t < MONDAY + 35.0 * 86400.0 {
-            state.update(noise.normal(daily_cycle(t), 40.0), t, &seasonal);
-            t += 3600.0;
-        }
+        let (state, seasonal) = fed_seasonal(daily_cycle, 40.0, 35.0, 3600.0, 3);
+        let t = MONDAY + 35.0 * 86400.0;
         let profile = state.seasonal.as_ref().unwrap();
         let (mut expected_error, mut own_error) = (0.0, 0.0);
         for hour in 0..HOURS_PER_WEEK {
